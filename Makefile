@@ -1,0 +1,57 @@
+# Two commands for a newcomer:  `make report`  and  `make test`.
+# Both create the virtual environment (.venv) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+JOURNEY := $(VENV)/bin/journey
+STAMP := $(VENV)/.installed-stamp
+WORKERS ?= 2
+
+.PHONY: install report test test-fast lab bench sample report-oulad system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,spark,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Build every report from the bundled sample workspace into reports/
+report: $(STAMP)
+	$(JOURNEY) report data/sample --out reports
+
+## The whole test suite (unit, property, notebook, engine parity, browser)
+test: $(STAMP) system-deps
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
+
+## Unit tests only (no browser, no Spark)
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(WORKERS) -m "not browser and not spark and not slow"
+
+## System packages the tests use: headless Chromium (browser tests) and Java (Spark)
+system-deps:
+	bash scripts/system-deps.sh
+
+## JupyterLab on the notebooks
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[lab]'
+	$(VENV)/bin/jupyter lab notebooks
+
+## Regenerate the committed sample workspace (deterministic)
+sample: $(STAMP)
+	$(JOURNEY) sample data/sample --learners 3000 --seed 7
+
+## Performance benchmarks (writes benchmarks/RESULTS.md)
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+## Reports on the real OULAD data set in ../shared/data/oulad
+report-oulad: $(STAMP)
+	$(JOURNEY) oulad $(OULAD_DIR) --into build/oulad
+	$(JOURNEY) report build/oulad --out reports/oulad
+
+OULAD_DIR ?= ../shared/data/oulad
+
+clean:
+	rm -rf reports/* build .pytest_cache

@@ -1,0 +1,1 @@
+"""Learner journey analytics."""

@@ -1,0 +1,380 @@
+"""Validated loading of learner events and learners.
+
+A load never drops a row silently. It returns a :class:`LoadResult` with the
+clean rows (``accepted``), the rejected rows with a reason each
+(``rejected``), and ``read`` so that ``read == accepted + rejected`` always
+holds. A problem with the file as a whole (missing, empty, undecodable, a
+required column missing) raises :class:`~journeylib.errors.DataError` naming
+the file.
+
+Clean tables follow the data contract:
+
+* events: ``learner_id`` (str), ``touchpoint_id`` (str), ``timestamp``
+  (``Datetime("us", "UTC")``), ``event`` (str), ``value`` (f64), ``emotion``
+  (f64 valence), ``event_id`` (str, unique)
+* learners: ``learner_id`` (str, unique), ``persona`` (str or null),
+  ``enrolled_at`` (UTC datetime or null) and every other column as an attribute
+  (kept as read)
+
+Rejected tables have ``file``, ``row`` (1-based data row; the header is not
+counted), ``reason``, ``field`` and ``record`` (the raw row as JSON).
+
+>>> import polars as pl
+>>> parse_timestamps(pl.Series(["2024-03-01T10:00:00+01:00", "2024-03-01 10:00"]), "UTC").to_list()
+[datetime.datetime(2024, 3, 1, 9, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')), datetime.datetime(2024, 3, 1, 10, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC'))]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import polars as pl
+
+from .errors import DataError
+from .model import DataSettings, JourneyMap
+
+TS = pl.Datetime("us", "UTC")
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "learner_id": pl.Utf8,
+    "touchpoint_id": pl.Utf8,
+    "timestamp": TS,
+    "event": pl.Utf8,
+    "value": pl.Float64,
+    "emotion": pl.Float64,
+    "event_id": pl.Utf8,
+}
+EVENT_REQUIRED = ("learner_id", "touchpoint_id", "timestamp")
+LEARNER_REQUIRED = ("learner_id",)
+
+REJECTED_SCHEMA: dict[str, pl.DataType] = {
+    "table": pl.Utf8,
+    "file": pl.Utf8,
+    "row": pl.Int64,
+    "reason": pl.Utf8,
+    "field": pl.Utf8,
+    "record": pl.Utf8,
+}
+
+_OFFSET_FORMATS = ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"]
+_NAIVE_FORMATS = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y"]
+
+
+@dataclass
+class LoadResult:
+    """Clean rows, rejected rows and the count read, for one table."""
+
+    table: str
+    file: str | None
+    read: int
+    accepted: pl.DataFrame
+    rejected: pl.DataFrame = field(default_factory=lambda: empty_rejected())
+
+    def __post_init__(self) -> None:
+        assert self.read == self.accepted.height + self.rejected.height, (
+            f"{self.table}: read {self.read} != accepted {self.accepted.height} + rejected {self.rejected.height}"
+        )
+
+    def reasons(self) -> pl.DataFrame:
+        """Rejected rows counted by reason, most common first."""
+        return self.rejected.group_by("reason").agg(pl.len().alias("rows")).sort(["rows", "reason"], descending=[True, False])
+
+
+def empty_rejected() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECTED_SCHEMA)
+
+
+# --------------------------------------------------------------------------
+# Reading raw files
+# --------------------------------------------------------------------------
+
+def _decode(path: Path, encoding: str) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("file not found", file=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", file=path) from None
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return raw.decode(enc)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"cannot decode as {encoding} ({exc.reason} at byte {exc.start}); declare the encoding under data.encoding in journey.yml",
+            file=path, line=line,
+        ) from None
+    except LookupError:
+        raise DataError(f"unknown encoding '{encoding}'", file=path) from None
+
+
+def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.DataFrame:
+    """Read a CSV, Parquet or JSON-lines file as strings-or-native columns plus ``__row``.
+
+    Every row is kept (malformed JSON lines become rows with ``__error`` set).
+    """
+    path = Path(path)
+    settings = settings or DataSettings()
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    if not path.exists():
+        raise DataError("file not found", file=path)
+    if suffixes.endswith(".parquet"):
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:  # polars raises several error types for bad parquet
+            raise DataError(f"cannot read Parquet: {exc}", file=path) from None
+    elif suffixes.endswith((".jsonl", ".ndjson", ".json")):
+        text = _decode(path, settings.encoding)
+        rows: list[dict] = []
+        for i, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+                rows.append({"__row": i + 1, "__error": None, **{k: _jsonable(v) for k, v in rec.items()}})
+            except ValueError as exc:
+                rows.append({"__row": i + 1, "__error": f"malformed JSON line: {exc}", "__raw": line[:500]})
+        if not rows:
+            raise DataError("file is empty", file=path)
+        df = pl.DataFrame(rows, infer_schema_length=None)
+        return df
+    else:
+        text = _decode(path, settings.encoding)
+        if not text.strip():
+            raise DataError("file is empty", file=path)
+        try:
+            df = pl.read_csv(
+                io.StringIO(text), separator=settings.separator, infer_schema=False,
+                truncate_ragged_lines=False,
+            )
+        except Exception as exc:
+            raise DataError(f"cannot parse CSV (separator {settings.separator!r}): {str(exc).splitlines()[0]}", file=path) from None
+        df = df.rename({c: c.strip() for c in df.columns})
+        # empty strings are missing values
+        df = df.with_columns(pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c) for c in df.columns)
+    if df.height == 0:
+        raise DataError("file has a header but no rows", file=path)
+    return df.with_row_index("__row", offset=1).with_columns(pl.col("__row").cast(pl.Int64))
+
+
+def _jsonable(v):
+    return json.dumps(v) if isinstance(v, (dict, list)) else v
+
+
+def _require(df: pl.DataFrame, cols: Iterable[str], path: Path | str, table: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        have = ", ".join(c for c in df.columns if not c.startswith("__"))
+        raise DataError(
+            f"required column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)} missing from the {table} file (it has: {have})",
+            file=path,
+        )
+
+
+# --------------------------------------------------------------------------
+# Parsing helpers
+# --------------------------------------------------------------------------
+
+def parse_timestamps(s: pl.Series | pl.Expr, timezone: str = "UTC") -> pl.Series | pl.Expr:
+    """Parse timestamps to UTC; naive values are read in ``timezone``.
+
+    Accepts ISO 8601 with or without offset (``Z`` too), with ``T`` or a space,
+    with or without seconds/fractions, plain dates, and ``dd/mm/yyyy [hh:mm[:ss]]``.
+    Mixed offsets in one column are fine. Unparseable values become null.
+    """
+    expr = s if isinstance(s, pl.Expr) else pl.lit(s)
+    txt = (
+        expr.cast(pl.Utf8).str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})[ ]", "${1}T")
+        .str.replace(r"[zZ]$", "+00:00")
+        .str.replace(r"\s+([+-]\d{2}:?\d{2})$", "${1}")
+    )
+    with_offset = pl.coalesce([txt.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _OFFSET_FORMATS])
+    naive = pl.coalesce([txt.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS])
+    naive = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    out = pl.coalesce([with_offset, naive])
+    if isinstance(s, pl.Series):
+        return pl.select(out.alias(s.name)).to_series()
+    return out
+
+
+def _as_timestamp(df: pl.DataFrame, col: str, timezone: str) -> pl.Expr:
+    dtype = df.schema[col]
+    if isinstance(dtype, pl.Datetime):
+        c = pl.col(col).cast(pl.Datetime("us", dtype.time_zone))
+        if dtype.time_zone is None:
+            c = c.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        return c.dt.convert_time_zone("UTC")
+    if dtype == pl.Date:
+        return pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone(timezone).dt.convert_time_zone("UTC")
+    return parse_timestamps(pl.col(col), timezone)
+
+
+def _record_json(df: pl.DataFrame) -> pl.Expr:
+    cols = [c for c in df.columns if not c.startswith("__")]
+    if "__raw" in df.columns:
+        return pl.coalesce([pl.col("__raw"), pl.struct([pl.col(c).cast(pl.Utf8) for c in cols]).struct.json_encode()])
+    return pl.struct([pl.col(c).cast(pl.Utf8) for c in cols]).struct.json_encode()
+
+
+def _split(df: pl.DataFrame, checks: list[tuple[str, str, pl.Expr]], table: str, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Apply (reason, field, is_bad) checks in order; a row gets the first reason that applies."""
+    reason = pl.lit(None, dtype=pl.Utf8)
+    fld = pl.lit(None, dtype=pl.Utf8)
+    for why, name, bad in reversed(checks):
+        reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
+        fld = pl.when(bad).then(pl.lit(name)).otherwise(fld)
+    marked = df.with_columns(reason.alias("__reason"), fld.alias("__field"))
+    rejected = marked.filter(pl.col("__reason").is_not_null()).select(
+        pl.lit(table).alias("table"),
+        pl.lit(file).alias("file"),
+        pl.col("__row").cast(pl.Int64).alias("row"),
+        pl.col("__reason").alias("reason"),
+        pl.col("__field").alias("field"),
+        _record_json(df).alias("record"),
+    )
+    accepted = marked.filter(pl.col("__reason").is_null())
+    return accepted, rejected
+
+
+# --------------------------------------------------------------------------
+# Public loaders
+# --------------------------------------------------------------------------
+
+def load_learners(path: str | Path, jmap: JourneyMap) -> LoadResult:
+    """Load and validate a learners file (one row per learner)."""
+    path = Path(path)
+    df = read_table(path, jmap.data)
+    if "__error" in df.columns:
+        df = df.with_columns(pl.col("__error").alias("__parse_error"))
+    _require(df, LEARNER_REQUIRED, path, "learners")
+    tz = jmap.data.timezone
+    df = df.with_columns(pl.col("learner_id").cast(pl.Utf8).str.strip_chars())
+    checks: list[tuple[str, str, pl.Expr]] = []
+    if "__parse_error" in df.columns:
+        checks.append(("malformed JSON line", "", pl.col("__parse_error").is_not_null()))
+    checks.append(("missing learner_id", "learner_id", pl.col("learner_id").is_null()))
+    checks.append(("duplicate learner_id", "learner_id", pl.col("learner_id").is_duplicated() & (pl.int_range(pl.len()).over("learner_id") > 0)))
+    if "enrolled_at" in df.columns:
+        parsed = _as_timestamp(df, "enrolled_at", tz)
+        df = df.with_columns(parsed.alias("__enrolled"))
+        checks.append(("unparseable enrolled_at", "enrolled_at", pl.col("enrolled_at").is_not_null() & pl.col("__enrolled").is_null()))
+    if "persona" in df.columns and jmap.personas:
+        known = jmap.persona_ids()
+        df = df.with_columns(pl.col("persona").cast(pl.Utf8).str.strip_chars())
+        checks.append(("unknown persona", "persona", pl.col("persona").is_not_null() & ~pl.col("persona").is_in(known)))
+    accepted, rejected = _split(df, checks, "learners", str(path))
+    if "enrolled_at" in accepted.columns:
+        accepted = accepted.with_columns(pl.col("__enrolled").alias("enrolled_at"))
+    else:
+        accepted = accepted.with_columns(pl.lit(None, dtype=TS).alias("enrolled_at"))
+    if "persona" not in accepted.columns:
+        accepted = accepted.with_columns(pl.lit(None, dtype=pl.Utf8).alias("persona"))
+    attrs = [c for c in accepted.columns if not c.startswith("__") and c not in ("learner_id", "persona", "enrolled_at")]
+    accepted = accepted.select("learner_id", pl.col("persona").cast(pl.Utf8), "enrolled_at", *attrs)
+    return LoadResult("learners", str(path), df.height, accepted, rejected)
+
+
+def load_events(path: str | Path, jmap: JourneyMap, learner_ids: pl.Series | None = None) -> LoadResult:
+    """Load and validate an events file against the map (and the learners, if given).
+
+    Rows are rejected, with the first reason that applies, for: a malformed
+    line, a missing ``learner_id``/``touchpoint_id``/``timestamp``, an
+    unparseable timestamp, an unknown touchpoint, an unknown learner (when
+    ``learner_ids`` is given), an unparseable ``value``, an emotion that is
+    neither a number on the scale nor a known label, and a duplicate
+    ``event_id`` (the first occurrence is kept). Without an ``event_id`` column
+    a stable id is derived from the row's content, so exact duplicates are
+    removed too.
+    """
+    path = Path(path)
+    df = read_table(path, jmap.data)
+    if "__error" in df.columns:
+        df = df.rename({"__error": "__parse_error"})
+    _require(df, EVENT_REQUIRED, path, "events")
+    return validate_events(df, jmap, learner_ids=learner_ids, file=str(path))
+
+
+def validate_events(df: pl.DataFrame, jmap: JourneyMap, *, learner_ids: pl.Series | None = None, file: str = "<events>") -> LoadResult:
+    """Validate a raw events frame (string or native columns, optional ``__row``)."""
+    if "__row" not in df.columns:
+        df = df.with_row_index("__row", offset=1).with_columns(pl.col("__row").cast(pl.Int64))
+    scale = jmap.emotion_scale
+    n = df.height
+    for col in ("event", "value", "emotion", "event_id"):
+        if col not in df.columns:
+            df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col))
+    df = df.with_columns(
+        pl.col("learner_id").cast(pl.Utf8).str.strip_chars(),
+        pl.col("touchpoint_id").cast(pl.Utf8).str.strip_chars(),
+        pl.col("event").cast(pl.Utf8).str.strip_chars().str.to_lowercase(),
+        pl.col("event_id").cast(pl.Utf8).str.strip_chars(),
+        _as_timestamp(df, "timestamp", jmap.data.timezone).alias("__ts"),
+        pl.col("value").cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False).alias("__value")
+        if df.schema["value"] in (pl.Utf8, pl.Null) else pl.col("value").cast(pl.Float64, strict=False).alias("__value"),
+    )
+    emo_txt = pl.col("emotion").cast(pl.Utf8).str.strip_chars()
+    labels = pl.DataFrame({"__label": list(scale.labels), "__lv": list(scale.labels.values())}, schema={"__label": pl.Utf8, "__lv": pl.Float64})
+    df = df.with_columns(emo_txt.str.to_lowercase().alias("__label"), emo_txt.cast(pl.Float64, strict=False).alias("__emo_num"))
+    df = df.join(labels, on="__label", how="left", maintain_order="left").with_columns(
+        pl.coalesce([pl.col("__emo_num"), pl.col("__lv")]).alias("__emotion")
+    )
+    # stable id for rows without one: a hash of the contract columns
+    content = pl.concat_str(
+        [pl.col(c).cast(pl.Utf8).fill_null("") for c in ("learner_id", "touchpoint_id", "__ts", "event", "__value", "__emotion")],
+        separator="\x1f",
+    )
+    df = df.with_columns(pl.coalesce([pl.col("event_id"), pl.lit("h") + content.hash(seed=7).cast(pl.Utf8)]).alias("__eid"))
+
+    known_tp = jmap.touchpoint_ids
+    checks: list[tuple[str, str, pl.Expr]] = []
+    if "__parse_error" in df.columns:
+        checks.append(("malformed JSON line", "", pl.col("__parse_error").is_not_null()))
+    checks += [
+        ("missing learner_id", "learner_id", pl.col("learner_id").is_null()),
+        ("missing touchpoint_id", "touchpoint_id", pl.col("touchpoint_id").is_null()),
+        ("missing timestamp", "timestamp", pl.col("timestamp").is_null()),
+        ("unparseable timestamp", "timestamp", pl.col("__ts").is_null()),
+        ("unknown touchpoint", "touchpoint_id", ~pl.col("touchpoint_id").is_in(known_tp)),
+    ]
+    if learner_ids is not None:
+        checks.append(("unknown learner", "learner_id", ~pl.col("learner_id").is_in(learner_ids.cast(pl.Utf8).implode())))
+    checks += [
+        ("unparseable value", "value", pl.col("value").is_not_null() & pl.col("__value").is_null()),
+        ("unknown emotion label", "emotion", pl.col("emotion").is_not_null() & pl.col("__emotion").is_null()),
+        (f"emotion outside the scale {scale.min:g}..{scale.max:g}", "emotion",
+         pl.col("__emotion").is_not_null() & ~pl.col("__emotion").is_between(scale.min, scale.max)),
+    ]
+    # duplicates are judged among rows that pass every other check
+    other_bad = pl.any_horizontal([c[2].fill_null(True) for c in checks]) if checks else pl.lit(False)
+    df = df.with_columns(other_bad.alias("__bad"))
+    df = df.with_columns(
+        (~pl.col("__bad") & (pl.int_range(pl.len()).over(["__bad", "__eid"]) > 0)).alias("__dup")
+    )
+    checks.append(("duplicate event_id", "event_id", pl.col("__dup")))
+    checks = [(why, f, bad.fill_null(True)) for why, f, bad in checks]
+    accepted, rejected = _split(df, checks, "events", file)
+    accepted = accepted.select(
+        pl.col("learner_id"),
+        pl.col("touchpoint_id"),
+        pl.col("__ts").alias("timestamp"),
+        pl.col("event"),
+        pl.col("__value").alias("value"),
+        pl.col("__emotion").alias("emotion"),
+        pl.col("__eid").alias("event_id"),
+    ).sort(["learner_id", "timestamp"], maintain_order=True)
+    return LoadResult("events", file, n, accepted, rejected)
+
+
+def derive_learners(events: pl.DataFrame) -> pl.DataFrame:
+    """A minimal learners table from the learner ids in events (no attributes)."""
+    return (
+        events.select(pl.col("learner_id").unique(maintain_order=True))
+        .with_columns(pl.lit(None, dtype=pl.Utf8).alias("persona"), pl.lit(None, dtype=TS).alias("enrolled_at"))
+    )

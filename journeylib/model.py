@@ -1,0 +1,405 @@
+"""The designed journey map: ``journey.yml`` as validated pydantic models.
+
+The map is the *design* a learning team draws: stages, touchpoints (each with a
+purpose, a target emotion and KPI targets), personas, named funnels and the
+interventions made since. :func:`load_map` reads and validates it; every error
+names the file, the line and the field.
+
+>>> jm = JourneyMap.model_validate({
+...     "name": "Demo",
+...     "stages": [{"id": "do", "name": "Do"}],
+...     "touchpoints": [
+...         {"id": "a", "name": "A", "stage": "do",
+...          "target_emotion": {"label": "curious", "valence": 1}},
+...         {"id": "b", "name": "B", "stage": "do",
+...          "target_emotion": {"label": "proud", "valence": 2}},
+...     ],
+... })
+>>> jm.funnel()
+['a', 'b']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import MapError
+from .expr import parse_where
+
+#: KPI metric names a touchpoint may set a target for, and their natural direction.
+KPI_METRICS: dict[str, str] = {
+    "reach": "higher",  # learners who reached the touchpoint
+    "conversion": "higher",  # share who go on to the next touchpoint
+    "stopped": "lower",  # share whose journey ends here (excluding in progress)
+    "completion": "higher",  # share with a completed/passed event
+    "pass_rate": "higher",  # passed / (passed + failed)
+    "score": "higher",  # mean value of scored events
+    "csat": "higher",  # share of 4-5 ratings on a 1-5 scale
+    "nps": "higher",  # % promoters - % detractors on a 0-10 scale
+    "emotion": "higher",  # mean valence
+    "time_to_next": "lower",  # median days to the next touchpoint
+    "events_per_learner": "higher",
+}
+
+#: Metrics measured as shares in 0..1 (default tolerance 0.05 absolute).
+RATE_METRICS = {"conversion", "stopped", "completion", "pass_rate", "csat"}
+
+DEFAULT_EMOTION_LABELS: dict[str, float] = {
+    "frustrated": -2,
+    "anxious": -1,
+    "confused": -1,
+    "bored": -1,
+    "neutral": 0,
+    "curious": 1,
+    "confident": 1,
+    "satisfied": 1,
+    "motivated": 1,
+    "excited": 2,
+    "proud": 2,
+    "delighted": 2,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class EmotionScale(_Strict):
+    """The valence range and the labels that map onto it."""
+
+    min: float = -2
+    max: float = 2
+    labels: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EMOTION_LABELS))
+
+    @model_validator(mode="after")
+    def _check(self) -> EmotionScale:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        for label, v in self.labels.items():
+            if not self.min <= v <= self.max:
+                raise ValueError(f"label '{label}' has valence {v} outside {self.min}..{self.max}")
+        self.labels = {k.strip().lower(): v for k, v in self.labels.items()}
+        return self
+
+    def valence(self, label: str) -> float | None:
+        """The valence of a label (case-insensitive), or ``None`` if unknown."""
+        return self.labels.get(str(label).strip().lower())
+
+
+class DataSettings(_Strict):
+    """Where the workspace's tables are and how to read them."""
+
+    events: str | None = None
+    learners: str | None = None
+    separator: str = ","
+    timezone: str = "UTC"
+    encoding: str = "utf-8"
+
+    @field_validator("separator")
+    @classmethod
+    def _one_char(cls, v: str) -> str:
+        if len(v) != 1:
+            raise ValueError("separator must be a single character")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{v}'") from exc
+        return v
+
+
+class Stage(_Strict):
+    id: str
+    name: str
+    learner_goal: str = ""
+
+
+class TargetEmotion(_Strict):
+    label: str
+    valence: float | None = None
+
+
+class KPI(_Strict):
+    """A KPI target at a touchpoint; see :data:`KPI_METRICS` for metric names."""
+
+    metric: str
+    target: float
+    direction: Literal["higher", "lower"] | None = None
+    tolerance: float | None = Field(default=None, ge=0)
+    min_n: int = Field(default=20, ge=1)
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in KPI_METRICS:
+            raise ValueError(f"unknown KPI metric '{v}'; known: {', '.join(KPI_METRICS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self) -> KPI:
+        if self.direction is None:
+            self.direction = KPI_METRICS[self.metric]  # type: ignore[assignment]
+        if self.tolerance is None:
+            self.tolerance = 0.05 if self.metric in RATE_METRICS else round(abs(self.target) * 0.1, 6)
+        return self
+
+    def status(self, value: float | None, n: int) -> str:
+        """``met``, ``near`` (within tolerance), ``missed`` or ``not enough data``.
+
+        >>> KPI(metric="conversion", target=0.8).status(0.77, n=50)
+        'near'
+        >>> KPI(metric="time_to_next", target=3).status(2.0, n=50)
+        'met'
+        >>> KPI(metric="conversion", target=0.8).status(0.9, n=5)
+        'not enough data'
+        """
+        if value is None or n < self.min_n or value != value:  # NaN check
+            return "not enough data"
+        gap = value - self.target if self.direction == "higher" else self.target - value
+        if gap >= 0:
+            return "met"
+        if -gap <= (self.tolerance or 0) + 1e-12:
+            return "near"
+        return "missed"
+
+
+class Touchpoint(_Strict):
+    id: str
+    name: str
+    stage: str
+    channel: str = ""
+    purpose: str = ""
+    target_emotion: TargetEmotion
+    kpis: list[KPI] = Field(default_factory=list)
+    pain_points: list[str] = Field(default_factory=list)
+    opportunities: list[str] = Field(default_factory=list)
+    expected_within_days: float | None = Field(default=None, gt=0)
+
+
+class Persona(_Strict):
+    """A persona: learners carry a ``persona`` column, or ``where`` selects them.
+
+    ``where`` is a restricted SQL ``WHERE`` expression over learner attributes,
+    e.g. ``age_band = '18-24' AND device IN ('mobile', 'tablet')``.
+    """
+
+    id: str
+    name: str
+    description: str = ""
+    where: str | None = None
+
+    @field_validator("where")
+    @classmethod
+    def _parse(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_where(v)  # raises ValueError with the reason
+        return v
+
+
+class Intervention(_Strict):
+    id: str
+    date: dt.date
+    touchpoint: str
+    description: str = ""
+
+
+class JourneyMap(_Strict):
+    """A validated journey map. Build with :func:`load_map` or ``model_validate``."""
+
+    name: str
+    description: str = ""
+    emotion_scale: EmotionScale = Field(default_factory=EmotionScale)
+    dormancy_days: float = Field(default=30, gt=0)
+    data: DataSettings = Field(default_factory=DataSettings)
+    stages: list[Stage] = Field(min_length=1)
+    touchpoints: list[Touchpoint] = Field(min_length=1)
+    personas: list[Persona] = Field(default_factory=list)
+    funnels: dict[str, list[str]] = Field(default_factory=dict)
+    interventions: list[Intervention] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> JourneyMap:
+        errors: list[tuple[tuple, str]] = []
+        for section in ("stages", "touchpoints", "personas", "interventions"):
+            seen: dict[str, int] = {}
+            for i, item in enumerate(getattr(self, section)):
+                if item.id in seen:
+                    errors.append(((section, i, "id"), f"duplicate id '{item.id}' (first at {section}[{seen[item.id]}])"))
+                seen.setdefault(item.id, i)
+        stage_ids = {s.id for s in self.stages}
+        tp_ids = {t.id for t in self.touchpoints}
+        scale = self.emotion_scale
+        stage_pos = {s.id: i for i, s in enumerate(self.stages)}
+        last_stage = -1
+        for i, tp in enumerate(self.touchpoints):
+            if tp.stage not in stage_ids:
+                errors.append((("touchpoints", i, "stage"), f"unknown stage '{tp.stage}'; stages: {', '.join(stage_ids)}"))
+            else:
+                if stage_pos[tp.stage] < last_stage:
+                    errors.append((("touchpoints", i, "stage"), f"stage '{tp.stage}' comes before the previous touchpoint's stage; touchpoints must be in stage order"))
+                last_stage = max(last_stage, stage_pos[tp.stage])
+            te = tp.target_emotion
+            if te.valence is None:
+                te.valence = scale.valence(te.label)
+                if te.valence is None:
+                    errors.append((("touchpoints", i, "target_emotion", "valence"), f"label '{te.label}' is not on the emotion scale; give a valence"))
+            elif not scale.min <= te.valence <= scale.max:
+                errors.append((("touchpoints", i, "target_emotion", "valence"), f"{te.valence:g} is outside the emotion scale {scale.min:g}..{scale.max:g}"))
+            for k, kpi in enumerate(tp.kpis):
+                if kpi.metric == "emotion" and not scale.min <= kpi.target <= scale.max:
+                    errors.append((("touchpoints", i, "kpis", k, "target"), f"emotion target {kpi.target:g} is outside the emotion scale"))
+                if kpi.metric in RATE_METRICS and not 0 <= kpi.target <= 1:
+                    errors.append((("touchpoints", i, "kpis", k, "target"), f"{kpi.metric} is a share: target must be in 0..1, got {kpi.target:g}"))
+        for name, steps in self.funnels.items():
+            if not steps:
+                errors.append((("funnels", name), "a funnel needs at least one touchpoint"))
+            for j, step in enumerate(steps):
+                if step not in tp_ids:
+                    errors.append((("funnels", name, j), f"unknown touchpoint '{step}'"))
+            if len(set(steps)) != len(steps):
+                errors.append((("funnels", name), "a touchpoint appears twice in the funnel"))
+        for i, iv in enumerate(self.interventions):
+            if iv.touchpoint not in tp_ids:
+                errors.append((("interventions", i, "touchpoint"), f"unknown touchpoint '{iv.touchpoint}'"))
+        if errors:
+            raise _CrossCheckError(errors)
+        return self
+
+    # -- convenience -------------------------------------------------------
+    @property
+    def touchpoint_ids(self) -> list[str]:
+        return [t.id for t in self.touchpoints]
+
+    def touchpoint(self, tp_id: str) -> Touchpoint:
+        for t in self.touchpoints:
+            if t.id == tp_id:
+                return t
+        raise KeyError(tp_id)
+
+    def stage_of(self, tp_id: str) -> str:
+        return self.touchpoint(tp_id).stage
+
+    def funnel(self, name: str | None = None) -> list[str]:
+        """The steps of a named funnel; ``None`` or ``"all"`` is every touchpoint in map order."""
+        if name is None or (name == "all" and "all" not in self.funnels):
+            return self.touchpoint_ids
+        if name not in self.funnels:
+            raise KeyError(f"unknown funnel '{name}'; funnels: {', '.join(['all', *self.funnels])}")
+        return list(self.funnels[name])
+
+    def persona_ids(self) -> list[str]:
+        return [p.id for p in self.personas]
+
+
+class _CrossCheckError(ValueError):
+    def __init__(self, errors: list[tuple[tuple, str]]):
+        self.errors = errors
+        super().__init__("; ".join(m for _, m in errors))
+
+
+# --------------------------------------------------------------------------
+# Loading with line numbers
+# --------------------------------------------------------------------------
+
+def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map every path in a composed YAML tree to its 1-based line."""
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[path + (key,)] = k.start_mark.line + 1
+            _line_index(v, path + (key,), out)
+            # keep the key's own line for the mapping entry itself
+            out[path + (key,)] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, path + (i,), out)
+    return out
+
+
+def _field_name(loc: tuple) -> str:
+    s = ""
+    for part in loc:
+        if isinstance(part, int):
+            s += f"[{part}]"
+        else:
+            s += ("." if s else "") + str(part)
+    return s
+
+
+def _line_for(index: dict[tuple, int], loc: tuple) -> int | None:
+    loc = tuple(loc)
+    while loc:
+        if loc in index:
+            return index[loc]
+        loc = loc[:-1]
+    return index.get(())
+
+
+def load_map(path: str | Path) -> JourneyMap:
+    """Read and validate a ``journey.yml``.
+
+    Raises :class:`~journeylib.errors.MapError` naming the file, the line and
+    the field of the first problem (all problems are listed in ``.problems``).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MapError("file not found", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise MapError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
+    except OSError as exc:
+        raise MapError(f"cannot read: {exc.strerror}", file=path) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise MapError(f"YAML syntax error: {exc.problem or exc.context}", file=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise MapError(f"YAML error: {exc}", file=path) from None
+    if node is None or not isinstance(data, dict):
+        raise MapError("expected a mapping with name, stages and touchpoints", file=path, line=1)
+    index = _line_index(node)
+    return map_from_dict(data, file=path, line_index=index)
+
+
+def map_from_dict(data: dict[str, Any], *, file: str | Path = "journey.yml", line_index: dict | None = None) -> JourneyMap:
+    """Validate a map given as a dict; errors are :class:`MapError` as in :func:`load_map`."""
+    index = line_index or {}
+    try:
+        return JourneyMap.model_validate(data)
+    except ValidationError as exc:
+        problems: list[tuple[tuple, str]] = []
+        for err in exc.errors():
+            ctx_err = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_err, _CrossCheckError):
+                problems.extend(ctx_err.errors)
+                continue
+            loc = tuple(p for p in err["loc"] if p not in ("function-after",))
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "missing":
+                msg = "required field is missing"
+            elif err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            problems.append((loc, msg))
+        loc, msg = problems[0]
+        first = MapError(msg, file=file, line=_line_for(index, loc), field=_field_name(loc) or None)
+        first.problems = [
+            str(MapError(m, file=file, line=_line_for(index, l), field=_field_name(l) or None)) for l, m in problems
+        ]
+        raise first from None

@@ -1,0 +1,138 @@
+"""The journey workspace: a folder holding the map, events and learners.
+
+A workspace is the unit every command works on::
+
+    DIR/journey.yml                 the designed map (required)
+    DIR/events.{parquet,csv,jsonl}  learner events (or DIR/store.duckdb)
+    DIR/learners.{parquet,csv}      learners (optional: derived from events)
+
+:func:`load_workspace` validates everything and returns a :class:`Workspace`
+whose ``events`` and ``learners`` are clean polars frames; every rejected row
+is in ``rejected`` with its reason, and ``loads`` keeps the per-table counts.
+Learners carry a ``persona`` column after loading: either as given, or assigned
+from the map's ``where`` rules (first matching persona wins; no match is
+``unassigned``, never dropped).
+
+>>> ws = load_workspace("data/sample")            # doctest: +SKIP
+>>> ws.events.columns                             # doctest: +SKIP
+['learner_id', 'touchpoint_id', 'timestamp', 'event', 'value', 'emotion', 'event_id']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .errors import DataError
+from .expr import where_to_polars
+from .load import LoadResult, derive_learners, empty_rejected, load_events, load_learners
+from .model import JourneyMap, load_map
+
+UNASSIGNED = "unassigned"
+MAP_FILE = "journey.yml"
+STORE_FILE = "store.duckdb"
+_EVENT_NAMES = ("events.parquet", "events.csv", "events.jsonl", "events.ndjson", "events.csv.gz")
+_LEARNER_NAMES = ("learners.parquet", "learners.csv", "learners.jsonl")
+
+
+@dataclass
+class Workspace:
+    """A loaded, validated journey workspace."""
+
+    path: Path
+    map: JourneyMap
+    events: pl.DataFrame
+    learners: pl.DataFrame
+    loads: list[LoadResult] = field(default_factory=list)
+    source: str = "files"
+
+    @property
+    def rejected(self) -> pl.DataFrame:
+        """Every rejected row of every table, with its reason."""
+        frames = [ld.rejected for ld in self.loads if ld.rejected.height]
+        return pl.concat(frames, how="vertical_relaxed") if frames else empty_rejected()
+
+    @property
+    def data_end(self):
+        """The time of the latest event: the 'now' used for in-progress decisions."""
+        return self.events["timestamp"].max()
+
+    def counts(self) -> pl.DataFrame:
+        """Rows read, accepted and rejected per table (they reconcile)."""
+        return pl.DataFrame(
+            {
+                "table": [ld.table for ld in self.loads],
+                "file": [ld.file or "" for ld in self.loads],
+                "read": [ld.read for ld in self.loads],
+                "accepted": [ld.accepted.height for ld in self.loads],
+                "rejected": [ld.rejected.height for ld in self.loads],
+            }
+        )
+
+
+def find_file(directory: Path, configured: str | None, candidates: tuple[str, ...]) -> Path | None:
+    if configured:
+        p = directory / configured
+        if not p.exists():
+            raise DataError("file named in journey.yml (data section) not found", file=p)
+        return p
+    for name in candidates:
+        if (directory / name).exists():
+            return directory / name
+    return None
+
+
+def assign_personas(learners: pl.DataFrame, jmap: JourneyMap) -> pl.DataFrame:
+    """Fill ``persona`` from the map's ``where`` rules where it is missing.
+
+    A given ``persona`` value is kept. Otherwise the first persona (in map
+    order) whose rule matches is taken; a learner matching none is
+    ``"unassigned"``. A rule naming an attribute the learners do not have
+    raises :class:`DataError`.
+    """
+    ruled = [p for p in jmap.personas if p.where]
+    persona = pl.col("persona")
+    if ruled:
+        from .expr import columns_of
+
+        for p in ruled:
+            missing = [c for c in columns_of(p.where) if c not in learners.columns]
+            if missing:
+                raise DataError(
+                    f"persona '{p.id}' rule uses {', '.join(missing)}, which the learners table does not have",
+                    field=f"personas.{p.id}.where",
+                )
+        chain = pl.when(where_to_polars(ruled[0].where)).then(pl.lit(ruled[0].id))
+        for p in ruled[1:]:
+            chain = chain.when(where_to_polars(p.where)).then(pl.lit(p.id))
+        persona = pl.coalesce([pl.col("persona"), chain.otherwise(pl.lit(None, dtype=pl.Utf8))])
+    return learners.with_columns(persona.fill_null(UNASSIGNED).alias("persona"))
+
+
+def load_workspace(directory: str | Path) -> Workspace:
+    """Load and validate a workspace folder (files, or ``store.duckdb`` when present)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError("workspace folder not found", file=directory)
+    jmap = load_map(directory / MAP_FILE)
+    if (directory / STORE_FILE).exists():
+        from .store import load_store_workspace  # the store is optional
+
+        return load_store_workspace(directory, jmap)
+    events_path = find_file(directory, jmap.data.events, _EVENT_NAMES)
+    if events_path is None:
+        raise DataError(f"no events file (looked for {', '.join(_EVENT_NAMES)} or {STORE_FILE})", file=directory)
+    learners_path = find_file(directory, jmap.data.learners, _LEARNER_NAMES)
+    loads: list[LoadResult] = []
+    learner_ids = None
+    if learners_path is not None:
+        lr = load_learners(learners_path, jmap)
+        loads.append(lr)
+        learner_ids = lr.accepted["learner_id"]
+    ev = load_events(events_path, jmap, learner_ids=learner_ids)
+    loads.append(ev)
+    learners = loads[0].accepted if learners_path is not None else derive_learners(ev.accepted)
+    learners = assign_personas(learners, jmap)
+    return Workspace(directory, jmap, ev.accepted, learners, loads)
