@@ -219,6 +219,8 @@ class JourneyMap(_Strict):
 
     name: str
     description: str = ""
+    #: shown on every report page (e.g. the licence and citation of a public data set)
+    attribution: str = ""
     emotion_scale: EmotionScale = Field(default_factory=EmotionScale)
     dormancy_days: float = Field(default=30, gt=0)
     data: DataSettings = Field(default_factory=DataSettings)
