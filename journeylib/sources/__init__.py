@@ -1,0 +1,1 @@
+"""Source adapters: raw learning records → contract-shaped learner events."""
