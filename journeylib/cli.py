@@ -98,6 +98,41 @@ def validate(
     raise typer.Exit(EXIT_REJECTED if rej.height else EXIT_OK)
 
 
+# --------------------------------------------------------------------------
+# sample
+# --------------------------------------------------------------------------
+
+@app.command()
+def sample(
+    directory: Path = typer.Argument(..., help="Folder to write the sample workspace to (created if missing)."),
+    learners: int = typer.Option(3000, "--learners", min=1, help="Number of learners to simulate."),
+    seed: int = typer.Option(7, "--seed", help="Random seed; the same seed always writes the same files."),
+    start: Optional[str] = typer.Option(None, "--start", help="First day of the data (YYYY-MM-DD, a Monday); default 2025-01-06."),
+) -> None:
+    """Write a deterministic sample workspace with planted effects and their ground truth.
+
+    Writes journey.yml, learners.csv, events.csv and ground_truth.json.
+    """
+    import datetime as dt
+
+    from .sample import generate
+
+    try:
+        first = dt.date.fromisoformat(start) if start else dt.date(2025, 1, 6)
+    except ValueError:
+        _fail(JourneyError(f"--start must be a date like 2025-01-06, got {start!r}"))
+    try:
+        truth = generate(directory, learners=learners, seed=seed, start=first)
+    except JourneyError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(JourneyError(f"cannot write: {exc.strerror}", file=exc.filename or directory))
+    console.print(
+        f"Wrote {directory}: {truth['learners']} learners, {truth['events']} events, "
+        f"{truth['start']} .. {truth['data_end'][:10]}, seed {truth['seed']}"
+    )
+
+
 def main() -> None:  # pragma: no cover - entry point
     """Console entry point: one clear line and exit 2 on any input error."""
     try:
