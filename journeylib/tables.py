@@ -1,0 +1,542 @@
+"""Stakeholder tables and the journey-map canvas as escaped HTML.
+
+Each builder returns an :class:`HTML` value (``.html`` string, rendered by
+Jupyter through ``_repr_html_``). All user text — touchpoint names, purposes,
+pain points, attribute values, findings — is escaped with
+:func:`markupsafe.escape`. KPI statuses are shown with colour *and* a symbol
+and the status text, so they read in grey-scale print and for colour-blind
+readers. Suppressed small cells are shown as "fewer than N", never as numbers.
+
+The look comes from :data:`CSS` (inlined into every report page by the report
+template); the status colours are inline styles so they also show in JupyterLab.
+
+>>> import polars as pl
+>>> t = table(pl.DataFrame({"name": ["<b>x</b>"], "share": [0.25]}), formats={"share": "pct"})
+>>> "&lt;b&gt;x&lt;/b&gt;" in t.html and "25%" in t.html
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import polars as pl
+from markupsafe import Markup, escape
+
+from .charts import GREY, STATUS_COLORS, stage_colors
+from .model import KPI_METRICS, RATE_METRICS, JourneyMap
+
+STATUS_SYMBOLS = {"met": "✓", "near": "≈", "missed": "✗", "not enough data": "?"}
+
+METRIC_LABELS = {
+    "reach": "Reach (learners)",
+    "conversion": "Conversion to next",
+    "stopped": "Stopped here",
+    "completion": "Completion",
+    "pass_rate": "Pass rate",
+    "score": "Mean score",
+    "csat": "CSAT (4–5 of 5)",
+    "nps": "NPS",
+    "emotion": "Emotion (valence)",
+    "time_to_next": "Days to next touchpoint",
+    "events_per_learner": "Events per learner",
+}
+
+CSS = """
+.journey-table { border-collapse: collapse; margin: 0.4em 0 1.2em 0; font-size: 13px; min-width: 40%; }
+.journey-table caption { text-align: left; font-weight: 600; padding: 4px 0 6px 0; color: #1a1a1a; font-size: 14px; }
+.journey-table th { text-align: left; border-bottom: 2px solid #444; padding: 5px 10px; background: #f4f6f8; font-weight: 600; }
+.journey-table td { border-bottom: 1px solid #e1e4e8; padding: 5px 10px; vertical-align: top; }
+.journey-table td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.journey-table tr:hover td { background: #fafbfc; }
+.journey-table .muted { color: #666; }
+.journey-table .suppressed { color: #666; font-style: italic; }
+.journey-note { color: #555; font-size: 12px; margin: -0.8em 0 1.2em 0; }
+.journey-badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px; white-space: nowrap; }
+.journey-findings { border-left: 5px solid #0072B2; background: #f1f7fc; padding: 10px 18px; margin: 0.5em 0 1.5em 0; }
+.journey-findings h3 { margin: 0.2em 0 0.4em 0; font-size: 16px; }
+.journey-findings ol { margin: 0; padding-left: 1.3em; font-size: 14px; line-height: 1.5; }
+.journey-kpis { display: flex; flex-wrap: wrap; gap: 10px; margin: 0.6em 0 1.2em 0; }
+.journey-kpi-card { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 14px; min-width: 120px; background: #fff; }
+.journey-kpi-card .v { font-size: 22px; font-weight: 700; color: #1a1a1a; }
+.journey-kpi-card .l { font-size: 12px; color: #555; }
+.journey-map { overflow-x: auto; margin: 0.5em 0 1.5em 0; }
+.journey-map .grid { display: grid; gap: 0; font-size: 12px; min-width: max-content; }
+.journey-map .lane { font-weight: 700; background: #f4f6f8; padding: 6px 8px; border-bottom: 1px solid #d0d7de; position: sticky; left: 0; z-index: 1; color: #1a1a1a; }
+.journey-map .stage { padding: 6px 8px; color: #fff; font-weight: 700; font-size: 13px; border-left: 2px solid #fff; }
+.journey-map .stage small { display: block; font-weight: 400; opacity: 0.95; }
+.journey-map .cell { padding: 6px 8px; border-bottom: 1px solid #e1e4e8; border-left: 1px solid #eef0f2; width: 170px; box-sizing: border-box; }
+.journey-map .tp { font-weight: 700; font-size: 13px; color: #1a1a1a; }
+.journey-map ul { margin: 0; padding-left: 1.1em; }
+.journey-map .emo { font-weight: 600; }
+.journey-map .kpi { margin-bottom: 3px; }
+.journey-footer { margin-top: 2.5em; padding-top: 0.8em; border-top: 1px solid #d0d7de; color: #555; font-size: 12px; white-space: pre-wrap; }
+"""
+
+
+class HTML:
+    """An HTML fragment (already escaped) that renders in Jupyter and in reports.
+
+    >>> HTML("<p>x</p>")._repr_html_()
+    '<p>x</p>'
+    """
+
+    def __init__(self, html: str):
+        self.html = str(html)
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __str__(self) -> str:
+        return self.html
+
+
+# --------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt_value(v: Any, kind: str = "auto") -> str:
+    """Format one value for display.
+
+    kinds: ``pct`` (0.253 → "25%"), ``pct1`` ("25.3%"), ``+pct`` (signed
+    percentage points), ``int`` (thousands separator), ``float1``, ``float2``,
+    ``+float2``, ``days`` ("3.5 d"), ``p`` (p-values: "<0.001"), ``auto``.
+
+    >>> fmt_value(0.253, "pct"), fmt_value(-0.04, "+pct"), fmt_value(1234, "int"), fmt_value(None)
+    ('25%', '−4 pp', '1,234', '–')
+    """
+    if _missing(v):
+        return "–"
+    if kind == "pct":
+        return f"{v:.0%}"
+    if kind == "pct1":
+        return f"{v:.1%}"
+    if kind == "+pct":
+        s = f"{v * 100:+.0f} pp"
+        return s.replace("-", "−")
+    if kind == "int":
+        return f"{int(round(v)):,}"
+    if kind == "float1":
+        return f"{v:.1f}"
+    if kind == "float2":
+        return f"{v:.2f}"
+    if kind == "+float2":
+        return f"{v:+.2f}".replace("-", "−")
+    if kind == "days":
+        return f"{v:.1f} d"
+    if kind == "p":
+        return "<0.001" if v < 0.001 else f"{v:.3f}"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def metric_kind(metric: str) -> str:
+    """The display format of a KPI metric's values.
+
+    >>> metric_kind("conversion"), metric_kind("nps"), metric_kind("time_to_next")
+    ('pct', 'float1', 'days')
+    """
+    if metric in RATE_METRICS:
+        return "pct"
+    if metric == "reach":
+        return "int"
+    if metric == "time_to_next":
+        return "days"
+    if metric in ("emotion", "events_per_learner"):
+        return "float2"
+    return "float1"
+
+
+def status_badge(status: str | None) -> Markup:
+    """A KPI status as a coloured badge with symbol and text (never colour alone).
+
+    >>> str(status_badge("met"))
+    '<span class="journey-badge" style="background:#009E73;color:#fff">✓ met</span>'
+    """
+    s = status or "not enough data"
+    color = STATUS_COLORS.get(s, GREY)
+    fg = "#1a1a1a" if s == "near" else "#fff"
+    return Markup('<span class="journey-badge" style="background:{};color:{}">{} {}</span>').format(color, fg, STATUS_SYMBOLS.get(s, ""), s)
+
+
+# --------------------------------------------------------------------------
+# Generic table
+# --------------------------------------------------------------------------
+
+Formatter = str | Callable[[Any, dict], Any]
+
+
+def table(
+    df: pl.DataFrame,
+    *,
+    columns: Mapping[str, str] | Sequence[str] | None = None,
+    formats: Mapping[str, Formatter] | None = None,
+    caption: str | None = None,
+    note: str | None = None,
+    suppressed: str | None = "suppressed",
+    min_count: int | None = None,
+    max_rows: int | None = None,
+    empty: str = "Nothing to show.",
+) -> HTML:
+    """An HTML table of ``df``, every cell escaped.
+
+    ``columns`` maps column → header (or lists the columns to show);
+    ``formats`` maps column → a :func:`fmt_value` kind or a function
+    ``(value, row) -> str | Markup``. When ``suppressed`` names a boolean
+    column, its True rows show "fewer than N" (N = ``min_count``) in every
+    blank numeric cell and are styled as suppressed. ``max_rows`` cuts the
+    table with a note.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"g": ["a"], "n": [None], "suppressed": [True]}, schema={"g": pl.Utf8, "n": pl.Int64, "suppressed": pl.Boolean})
+    >>> "fewer than 5" in table(df, columns={"g": "Group", "n": "Learners"}, min_count=5).html
+    True
+    """
+    formats = dict(formats or {})
+    if columns is None:
+        cols = {c: c.replace("_", " ").capitalize() for c in df.columns if c != suppressed}
+    elif isinstance(columns, Mapping):
+        cols = dict(columns)
+    else:
+        cols = {c: c.replace("_", " ").capitalize() for c in columns}
+    parts: list[str] = ['<table class="journey-table">']
+    if caption:
+        parts.append(str(Markup("<caption>{}</caption>").format(caption)))
+    parts.append("<thead><tr>" + "".join(str(Markup("<th>{}</th>").format(h)) for h in cols.values()) + "</tr></thead><tbody>")
+    rows = df.to_dicts()
+    shown = rows if max_rows is None else rows[:max_rows]
+    schema = df.schema
+    for row in shown:
+        is_sup = bool(suppressed and suppressed in row and row[suppressed])
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            f = formats.get(c, "auto")
+            numeric = c in schema and schema[c].is_numeric()
+            if is_sup and _missing(v) and (numeric or c in formats):
+                txt = Markup('<span class="suppressed">fewer than {}</span>').format(min_count) if min_count else Markup('<span class="suppressed">suppressed</span>')
+            elif callable(f):
+                out = f(v, row)
+                txt = out if isinstance(out, Markup) else escape(out)
+            else:
+                txt = escape(fmt_value(v, f))
+            cls = ' class="num"' if numeric and not callable(f) else ""
+            cells.append(f"<td{cls}>{txt}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    if not rows:
+        parts.append(str(Markup('<tr><td class="muted" colspan="{}">{}</td></tr>').format(len(cols), empty)))
+    parts.append("</tbody></table>")
+    if max_rows is not None and len(rows) > max_rows:
+        parts.append(str(Markup('<p class="journey-note">Showing {} of {} rows.</p>').format(max_rows, len(rows))))
+    if note:
+        parts.append(str(Markup('<p class="journey-note">{}</p>').format(note)))
+    return HTML("".join(parts))
+
+
+# --------------------------------------------------------------------------
+# KPI tables
+# --------------------------------------------------------------------------
+
+def _target_text(row: dict) -> str:
+    t, m = row.get("target"), row.get("metric", "")
+    if _missing(t):
+        return "–"
+    sign = "≥" if row.get("direction", KPI_METRICS.get(m, "higher")) == "higher" else "≤"
+    return f"{sign} {fmt_value(t, metric_kind(m))}"
+
+
+def _measured_text(row: dict) -> Markup:
+    m = row.get("metric", "")
+    kind = metric_kind(m)
+    v = row.get("value")
+    s = escape(fmt_value(v, kind))
+    lo, hi = row.get("low"), row.get("high")
+    if not _missing(v) and not _missing(lo) and not _missing(hi):
+        s = s + Markup(' <span class="muted">({}–{})</span>').format(fmt_value(lo, kind), fmt_value(hi, kind))
+    return s
+
+
+def kpi_table(kpis: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KPI status per touchpoint", by: str | None = None) -> HTML:
+    """KPI status table: touchpoint, stage, KPI, target, measured (95% interval), learners, status badge.
+
+    Input: ``metrics.kpis`` output. Rows keep the map's touchpoint order.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A & B", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> k = pl.DataFrame({"touchpoint_id": ["a"], "metric": ["conversion"], "value": [0.7], "n": [40], "low": [0.55],
+    ...     "high": [0.82], "target": [0.8], "direction": ["higher"], "status": ["missed"]})
+    >>> h = kpi_table(k, jm).html
+    >>> "A &amp; B" in h and "✗ missed" in h and "≥ 80%" in h
+    True
+    """
+    order = {t: i for i, t in enumerate(jmap.touchpoint_ids)}
+    names = {t.id: t.name for t in jmap.touchpoints}
+    stages = {s.id: s.name for s in jmap.stages}
+    tp_stage = {t.id: t.stage for t in jmap.touchpoints}
+    df = kpis.with_columns(pl.col("touchpoint_id").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o")).sort("_o", maintain_order=True)
+    df = df.with_columns(
+        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
+        pl.col("touchpoint_id").replace_strict(tp_stage, default="").replace_strict(stages, default="").alias("_stage"),
+        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric")).alias("_metric"),
+    )
+    cols: dict[str, str] = {}
+    if by and by in df.columns:
+        cols[by] = by.replace("_", " ").capitalize()
+    cols.update({"_stage": "Stage", "_tp": "Touchpoint", "_metric": "KPI", "target": "Target", "value": "Measured (95% interval)", "n": "Learners", "status": "Status"})
+    return table(
+        df,
+        columns=cols,
+        formats={"target": lambda v, r: _target_text(r), "value": lambda v, r: _measured_text(r), "status": lambda v, r: status_badge(v), "n": "int"},
+        caption=caption,
+        note="Status: ✓ met the target · ≈ near (within tolerance) · ✗ missed · ? not enough data (fewer learners than the KPI's minimum).",
+    )
+
+
+def status_summary(kpis: pl.DataFrame) -> HTML:
+    """Cards counting KPIs per status (met / near / missed / not enough data).
+
+    >>> import polars as pl
+    >>> "2" in status_summary(pl.DataFrame({"status": ["met", "met", "missed"]})).html
+    True
+    """
+    counts = dict(kpis.group_by("status").len().iter_rows()) if kpis.height else {}
+    cards = []
+    for s in ("met", "near", "missed", "not enough data"):
+        cards.append(str(Markup('<div class="journey-kpi-card"><div class="v">{}</div><div class="l">{}</div></div>').format(counts.get(s, 0), status_badge(s))))
+    return HTML('<div class="journey-kpis">' + "".join(cards) + "</div>")
+
+
+def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KPI scorecard: this period vs the previous one") -> HTML:
+    """The periodic review scorecard: KPI status with the change from the previous period.
+
+    Input: ``Review.scorecard`` (kpi columns plus previous value, change,
+    changed_significantly). A significant change is marked "▲"/"▼".
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> sc = pl.DataFrame({"touchpoint_id": ["a"], "metric": ["completion"], "value": [0.6], "n": [30], "target": [0.7],
+    ...     "direction": ["higher"], "status": ["missed"], "previous_value": [0.75], "change": [-0.15], "changed_significantly": [True]})
+    >>> "▼" in scorecard_table(sc, jm).html
+    True
+    """
+    prev = next((c for c in ("previous_value", "previous", "value_previous", "prev_value") if c in scorecard.columns), None)
+    order = {t: i for i, t in enumerate(jmap.touchpoint_ids)}
+    names = {t.id: t.name for t in jmap.touchpoints}
+    df = scorecard.with_columns(
+        pl.col("touchpoint_id").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o"),
+        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
+        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric")).alias("_metric"),
+    ).sort("_o", maintain_order=True)
+
+    def change(v: Any, row: dict) -> Markup:
+        if _missing(v):
+            return Markup('<span class="muted">–</span>')
+        kind = metric_kind(row.get("metric", ""))
+        s = fmt_value(v, "+pct") if kind == "pct" else fmt_value(v, "+float2")
+        sig = row.get("changed_significantly")
+        good = (v > 0) == (row.get("direction", "higher") == "higher")
+        if sig:
+            arrow = "▲" if v > 0 else "▼"
+            color = "#007a5a" if good else "#b34700"
+            return Markup('<strong style="color:{}">{} {}</strong> <span class="muted">significant</span>').format(color, arrow, s)
+        return Markup('<span class="muted">{}</span>').format(s)
+
+    cols = {"_tp": "Touchpoint", "_metric": "KPI", "target": "Target", "value": "This period", "n": "Learners"}
+    if prev:
+        cols[prev] = "Previous"
+    cols.update({"change": "Change", "status": "Status"})
+    formats: dict[str, Formatter] = {
+        "target": lambda v, r: _target_text(r),
+        "value": lambda v, r: _measured_text(r),
+        "status": lambda v, r: status_badge(v),
+        "n": "int",
+        "change": change,
+    }
+    if prev:
+        formats[prev] = lambda v, r: fmt_value(v, metric_kind(r.get("metric", "")))
+    if "change" not in df.columns:
+        cols.pop("change")
+    return table(df, columns=cols, formats=formats, caption=caption,
+                 note="Change: this period minus the previous one (pp = percentage points). ▲/▼ marks changes unlikely to be chance (two-sided test, 5% level).")
+
+
+def findings_box(findings: Sequence[str], *, title: str = "Top findings", top: int = 3) -> HTML:
+    """The top ``top`` findings as a highlighted, numbered list (escaped).
+
+    >>> "<li>Stop rate &lt;up&gt;</li>" in findings_box(["Stop rate <up>"]).html
+    True
+    """
+    items = list(findings)[:top] or ["No notable changes this period."]
+    lis = "".join(str(Markup("<li>{}</li>").format(f)) for f in items)
+    return HTML(str(Markup('<div class="journey-findings"><h3>{}</h3><ol>').format(title)) + lis + "</ol></div>")
+
+
+def headline_cards(items: Mapping[str, Any]) -> HTML:
+    """A row of headline number cards: label → value (value formatted with :func:`fmt_value`).
+
+    >>> "1,200" in headline_cards({"Learners": 1200}).html
+    True
+    """
+    cards = "".join(
+        str(Markup('<div class="journey-kpi-card"><div class="v">{}</div><div class="l">{}</div></div>').format(v if isinstance(v, str) else fmt_value(v), k))
+        for k, v in items.items()
+    )
+    return HTML('<div class="journey-kpis">' + cards + "</div>")
+
+
+def data_quality_table(counts: pl.DataFrame, rejected: pl.DataFrame, *, examples: int = 0) -> tuple[HTML, HTML]:
+    """Two tables: rows read / accepted / rejected per table, and rejected rows by reason.
+
+    ``counts`` is ``Workspace.counts()``; ``rejected`` is ``Workspace.rejected``
+    (only table, reason and field are shown; raw records never are).
+
+    >>> import polars as pl
+    >>> c = pl.DataFrame({"table": ["events"], "file": ["/x/events.csv"], "read": [10], "accepted": [9], "rejected": [1]})
+    >>> r = pl.DataFrame({"table": ["events"], "file": ["/x/events.csv"], "row": [3], "reason": ["bad timestamp"], "field": ["timestamp"], "record": ["{}"]})
+    >>> a, b = data_quality_table(c, r)
+    >>> "events.csv" in a.html and "bad timestamp" in b.html and "/x/" not in a.html
+    True
+    """
+    c = counts.with_columns(pl.col("file").map_elements(lambda p: p.replace("\\", "/").rsplit("/", 1)[-1], return_dtype=pl.Utf8).alias("file"))
+    t1 = table(c, columns={"table": "Table", "file": "File", "read": "Rows read", "accepted": "Accepted", "rejected": "Rejected"},
+               formats={"read": "int", "accepted": "int", "rejected": "int"}, caption="Rows read, accepted and rejected")
+    if rejected.height:
+        g = rejected.group_by(["table", "reason", "field"], maintain_order=True).agg(pl.len().alias("rows")).sort("rows", descending=True)
+    else:
+        g = pl.DataFrame(schema={"table": pl.Utf8, "reason": pl.Utf8, "field": pl.Utf8, "rows": pl.UInt32})
+    t2 = table(g, columns={"table": "Table", "reason": "Why rejected", "field": "Field", "rows": "Rows"}, formats={"rows": "int"},
+               caption="Rejected rows by reason", empty="No rows were rejected.")
+    return t1, t2
+
+
+# --------------------------------------------------------------------------
+# The journey map canvas
+# --------------------------------------------------------------------------
+
+def _valence_color(v: float | None, lo: float, hi: float) -> str:
+    if _missing(v):
+        return GREY
+    mid = (lo + hi) / 2
+    if v >= mid + (hi - mid) * 0.25:
+        return "#007a5a"
+    if v <= mid - (mid - lo) * 0.25:
+        return "#b34700"
+    return "#555555"
+
+
+def journey_map_html(
+    jmap: JourneyMap,
+    *,
+    emotion: pl.DataFrame | None = None,
+    kpis: pl.DataFrame | None = None,
+    lanes: Iterable[str] = ("touchpoint", "channel", "purpose", "target_emotion", "measured_emotion", "kpis", "pain_points", "opportunities"),
+) -> HTML:
+    """The designed map as a canvas: stages as columns, one lane (row) per aspect.
+
+    Lanes: touchpoint, channel, purpose, target emotion, measured emotion (from
+    ``metrics.emotion``: mean, interval, n, gap), KPIs with status badges (from
+    ``metrics.kpis``), pain points and opportunities. A CSS grid, every text
+    escaped; wide maps scroll sideways with the lane labels kept in view.
+
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "See"}],
+    ...     "touchpoints": [{"id": "a", "name": "Ad <1>", "stage": "s", "purpose": "x", "target_emotion": {"label": "curious"},
+    ...                      "pain_points": ["slow & dull"]}]})
+    >>> h = journey_map_html(jm).html
+    >>> "Ad &lt;1&gt;" in h and "slow &amp; dull" in h and "See" in h
+    True
+    """
+    tps = jmap.touchpoints
+    n = len(tps)
+    sc = stage_colors(jmap)
+    lo, hi = jmap.emotion_scale.min, jmap.emotion_scale.max
+    emo: dict[str, dict] = {}
+    if emotion is not None and emotion.height:
+        e = emotion
+        if "persona" in e.columns:
+            e = e.filter(pl.lit(False))  # the canvas shows everyone; per-persona curves are charts
+        emo = {r["touchpoint_id"]: r for r in e.to_dicts()}
+    kp: dict[str, list[dict]] = {}
+    if kpis is not None and kpis.height:
+        for r in kpis.to_dicts():
+            kp.setdefault(r["touchpoint_id"], []).append(r)
+    lane_titles = {
+        "touchpoint": "Touchpoint", "channel": "Channel", "purpose": "Purpose", "target_emotion": "Target emotion",
+        "measured_emotion": "Measured emotion", "kpis": "KPIs", "pain_points": "Pain points", "opportunities": "Opportunities",
+    }
+    out = [f'<div class="journey-map"><div class="grid" style="grid-template-columns: 150px repeat({n}, 170px);">']
+    # stage header row
+    out.append('<div class="lane">Stage</div>')
+    for s in jmap.stages:
+        span = sum(1 for t in tps if t.stage == s.id)
+        if span:
+            out.append(str(Markup('<div class="stage" style="grid-column: span {}; background:{}">{}<small>{}</small></div>').format(span, sc[s.id], s.name, s.learner_goal)))
+
+    def ul(items: list[str]) -> Markup:
+        if not items:
+            return Markup('<span class="muted">–</span>')
+        return Markup("<ul>") + Markup("").join(Markup("<li>{}</li>").format(i) for i in items) + Markup("</ul>")
+
+    for lane in lanes:
+        out.append(str(Markup('<div class="lane">{}</div>').format(lane_titles.get(lane, lane))))
+        for t in tps:
+            if lane == "touchpoint":
+                body = Markup('<div class="tp">{}</div>').format(t.name)
+            elif lane == "channel":
+                body = escape(t.channel or "–")
+            elif lane == "purpose":
+                body = escape(t.purpose or "–")
+            elif lane == "target_emotion":
+                v = t.target_emotion.valence
+                body = Markup('<span class="emo" style="color:{}">{}</span> <span class="muted">({})</span>').format(
+                    _valence_color(v, lo, hi), t.target_emotion.label, fmt_value(v, "+float2") if v is not None else "–")
+            elif lane == "measured_emotion":
+                r = emo.get(t.id)
+                if not r or _missing(r.get("mean_valence")):
+                    body = Markup('<span class="muted">no responses</span>')
+                else:
+                    v = r["mean_valence"]
+                    gap = r.get("gap")
+                    body = Markup('<span class="emo" style="color:{}">{}</span> <span class="muted">({}–{}, n={})</span>').format(
+                        _valence_color(v, lo, hi), fmt_value(v, "+float2"), fmt_value(r.get("low"), "float2"), fmt_value(r.get("high"), "float2"), fmt_value(r.get("n"), "int"))
+                    if not _missing(gap):
+                        body += Markup('<br><span class="muted">gap to target {}</span>').format(fmt_value(gap, "+float2"))
+            elif lane == "kpis":
+                rows = kp.get(t.id)
+                if rows:
+                    body = Markup("").join(
+                        Markup('<div class="kpi">{}: {} {}<br>{}</div>').format(
+                            METRIC_LABELS.get(r["metric"], r["metric"]), _measured_value_only(r), Markup('<span class="muted">target {}</span>').format(_target_text(r)), status_badge(r.get("status")))
+                        for r in rows)
+                elif t.kpis:
+                    body = Markup("").join(Markup('<div class="kpi">{} <span class="muted">target {}</span></div>').format(
+                        METRIC_LABELS.get(k.metric, k.metric), _target_text({"metric": k.metric, "target": k.target, "direction": k.direction})) for k in t.kpis)
+                else:
+                    body = Markup('<span class="muted">–</span>')
+            elif lane == "pain_points":
+                body = ul(t.pain_points)
+            elif lane == "opportunities":
+                body = ul(t.opportunities)
+            else:
+                body = Markup("")
+            out.append(f'<div class="cell">{body}</div>')
+    out.append("</div></div>")
+    return HTML("".join(out))
+
+
+def _measured_value_only(row: dict) -> str:
+    return fmt_value(row.get("value"), metric_kind(row.get("metric", "")))
