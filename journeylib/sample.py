@@ -555,7 +555,10 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     motivation = rng.normal(0, 1, n) + 0.35 * career
 
     # cohorts: every two weeks, more learners in later cohorts; the last ones are mid-course at data end
-    starts = np.arange(t0 + spec.first_cohort_day * DAY, end - 6 * DAY, spec.cohort_every_days * DAY)
+    first = start + dt.timedelta(days=spec.first_cohort_day)
+    first += dt.timedelta(days=(7 - first.weekday()) % 7)  # cohorts start on Mondays
+    t_first = t0 + (first - start).days * DAY
+    starts = np.arange(t_first, end - 6 * DAY, spec.cohort_every_days * DAY)
     weight = np.linspace(1.0, 1.6, starts.size)
     cohort = rng.choice(starts.size, size=n, p=weight / weight.sum())
     c0 = starts[cohort] + 9 * 3600  # cohorts open on Mondays at 09:00 UTC
@@ -577,7 +580,7 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     # webinars: Wednesdays 17:00 UTC, the first after the course-page visit (ties across learners)
     wed = 2  # Monday=0
     day0 = np.floor(T[:, 0] / DAY) * DAY
-    dow = ((day0 - t0) / DAY).astype(int) % 7  # start is a Monday in the default sample
+    dow = (np.floor(day0 / DAY).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
     t_web = day0 + (((wed - dow) % 7) + 0) * DAY + 17 * 3600
     t_web = np.where(t_web <= T[:, 0], t_web + 7 * DAY, t_web)
     webinar &= t_web < c0 - DAY
