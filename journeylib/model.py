@@ -79,10 +79,10 @@ class EmotionScale(_Strict):
     @model_validator(mode="after")
     def _check(self) -> EmotionScale:
         if self.min >= self.max:
-            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
         for label, v in self.labels.items():
             if not self.min <= v <= self.max:
-                raise ValueError(f"label '{label}' has valence {v} outside {self.min}..{self.max}")
+                raise ValueError(f"label '{label}' has valence {v:g} outside {self.min:g}..{self.max:g}")
         self.labels = {k.strip().lower(): v for k, v in self.labels.items()}
         return self
 
