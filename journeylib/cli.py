@@ -133,6 +133,88 @@ def sample(
     )
 
 
+# --------------------------------------------------------------------------
+# ingest, oulad (real data in: journeylib.sources, journeylib.store)
+# --------------------------------------------------------------------------
+
+@app.command()
+def ingest(
+    sources: list[Path] = typer.Argument(..., help="Source files (xAPI JSON/JSON lines, Moodle CSV, edX log, survey CSV/XLSX, plain CSV/Parquet/JSONL)."),
+    into: Path = typer.Option(..., "--into", help="Workspace folder with journey.yml; events go into DIR/store.duckdb."),
+    source_type: Optional[str] = typer.Option(None, "--source-type", help="xapi | moodle | moodle-report | edx | survey | csv (default: detected per file)."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Mapping rules file (default: DIR/sources.yml if present)."),
+    strict: bool = typer.Option(False, "--strict", help="Reject xAPI statements that break the specification's required fields/types."),
+) -> None:
+    """Validate source files and append them to the workspace store, one transaction per file.
+
+    A file already ingested (same SHA-256) adds nothing; events whose id is
+    already stored are rejected as duplicates. Exit 0 when every record was
+    accepted, 1 when some were rejected (incl. unmapped), 2 on a fatal error.
+    """
+    from .model import load_map
+    from .sources import SOURCE_TYPES
+    from .sources.rules import find_rules
+    from .store import ingest_files
+
+    if source_type is not None and source_type not in SOURCE_TYPES:
+        _fail(JourneyError(f"unknown --source-type '{source_type}'; use one of {', '.join(SOURCE_TYPES)}"))
+    any_rejected = False
+
+    def show(rep) -> None:
+        nonlocal any_rejected
+        name = Path(rep.file).name
+        if rep.skipped:
+            console.print(f"{name}: already ingested (same SHA-256) — nothing added")
+            return
+        any_rejected = any_rejected or rep.rejected > 0
+        colour = "yellow" if rep.rejected else "green"
+        console.print(
+            f"[{colour}]{name}[/] ({rep.source_type}): {rep.read} read = {rep.accepted} accepted + {rep.rejected} rejected"
+            + (f" (incl. {rep.unmapped} with no mapping rule, {rep.duplicates} already stored)" if rep.unmapped or rep.duplicates else "")
+            + (f"; {rep.voided} voided events removed" if rep.voided else "")
+        )
+        if rep.naive_timestamps:
+            console.print(f"  {rep.naive_timestamps} timestamps had no time zone and were read in the declared zone")
+        if rep.reasons:
+            t = Table("reason", "records", title=f"Rejected in {name}")
+            for why, n in rep.reasons.most_common(10):
+                t.add_row(why, str(n))
+            console.print(t)
+        if rep.shapes:
+            t = Table("record shape", "records", title="Most common unmapped shapes (add rules for these to sources.yml)")
+            for shape, n in rep.shapes.most_common(10):
+                t.add_row(shape, str(n))
+            console.print(t)
+
+    try:
+        jmap = load_map(into / "journey.yml")
+        rule_set = find_rules(into, rules, jmap.touchpoint_ids)
+        ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
+    except JourneyError as exc:
+        _fail(exc)
+    raise typer.Exit(EXIT_REJECTED if any_rejected else EXIT_OK)
+
+
+@app.command()
+def oulad(
+    oulad_dir: Path = typer.Argument(..., help="Folder with the OULAD CSV files (courses.csv, studentInfo.csv, …)."),
+    into: Path = typer.Option(..., "--into", help="Workspace folder to write (journey.yml, learners.parquet, events.parquet)."),
+    presentations: Optional[str] = typer.Option(None, "--presentations", help="Comma-separated presentations, e.g. AAA-2013J,BBB-2013B (default: all)."),
+) -> None:
+    """Build a ready journey workspace from the Open University Learning Analytics Dataset."""
+    from .sources.oulad import build_oulad_workspace
+
+    try:
+        b = build_oulad_workspace(oulad_dir, into, presentations.split(",") if presentations else None)
+    except JourneyError as exc:
+        _fail(exc)
+    console.print(
+        f"[green]Wrote {into}[/]: {b.learners} learners, {b.events} events, {len(b.presentations)} presentation(s); "
+        f"{b.assessment_blocks} assessment block(s), VLE study {'included' if b.vle else 'not available for this selection'}, "
+        f"exam {'included' if b.exam else 'not recorded for every presentation'}"
+    )
+
+
 def main() -> None:  # pragma: no cover - entry point
     """Console entry point: one clear line and exit 2 on any input error."""
     try:

@@ -1,0 +1,224 @@
+"""What every source adapter shares: raw record batches → validated event batches.
+
+An adapter reads its file incrementally and yields *raw batches*: polars
+frames with one row per raw record and these columns (all strings unless
+noted):
+
+* ``__row`` (Int64): the record's position in the file (line number for line
+  formats, 1-based item number for JSON arrays, data row for CSV/Excel)
+* ``__error`` / ``__field``: set when the adapter could not read the record
+  (malformed line, missing actor …): the record is rejected with this reason
+* ``__raw``: the raw record (JSON or CSV text, cut at 2,000 characters)
+* ``__shape``: a short description used to group unmapped records
+* ``__naive`` (bool): the timestamp had no zone and was read in the declared one
+* ``__voids``: for an xAPI voiding statement, the id of the voided statement
+* ``learner_id``, ``timestamp``, ``event`` (the adapter's default kind),
+  ``value`` (text; parsed by the contract), ``emotion``, ``event_id`` and the fields rules match on
+
+:func:`finish_batch` applies the mapping rules and the events contract
+(:func:`journeylib.load.validate_events`) and returns a :class:`Batch` whose
+counts reconcile: ``read == events.height + rejected.height``.
+
+>>> import polars as pl
+>>> from journeylib.model import JourneyMap
+>>> jm = JourneyMap.model_validate({"name": "d", "stages": [{"id": "s", "name": "S"}],
+...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "neutral"}}]})
+>>> raw = raw_frame([{"__row": 1, "learner_id": "u1", "timestamp": "2024-01-01T10:00:00Z",
+...                   "event": "viewed", "event_id": "e1", "eventname": "x"}], ["eventname"])
+>>> from journeylib.sources.rules import Rule
+>>> b = finish_batch(raw, [Rule(match={"eventname": "x"}, touchpoint="a")], "moodle", jm, "f.csv")
+>>> (b.read, b.events.height, b.rejected.height)
+(1, 1, 0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import polars as pl
+
+from ..load import REJECTED_SCHEMA, empty_rejected, validate_events
+from ..model import JourneyMap
+from .rules import Rule, apply_rules
+
+NO_RULE = "no mapping rule"
+RAW_LIMIT = 2000
+DEFAULT_BATCH = 50_000
+
+RAW_COLUMNS: dict[str, pl.DataType] = {
+    "__row": pl.Int64,
+    "__error": pl.Utf8,
+    "__field": pl.Utf8,
+    "__raw": pl.Utf8,
+    "__shape": pl.Utf8,
+    "__naive": pl.Boolean,
+    "__voids": pl.Utf8,
+    "learner_id": pl.Utf8,
+    "timestamp": pl.Utf8,
+    "event": pl.Utf8,
+    "value": pl.Utf8,
+    "emotion": pl.Utf8,
+    "event_id": pl.Utf8,
+}
+
+
+@dataclass
+class Batch:
+    """Validated events and rejected rows from one slice of a source file."""
+
+    read: int
+    events: pl.DataFrame
+    rejected: pl.DataFrame
+    unmapped: int = 0
+    shapes: Counter = field(default_factory=Counter)
+    voids: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"target_id": pl.Utf8, "voided_by": pl.Utf8}))
+    naive: int = 0
+    learners: pl.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        assert self.read == self.events.height + self.rejected.height, (
+            f"read {self.read} != accepted {self.events.height} + rejected {self.rejected.height}"
+        )
+
+
+def raw_frame(records: list[dict], match_fields: list[str] | tuple[str, ...]) -> pl.DataFrame:
+    """A raw batch frame from record dicts (missing keys are null)."""
+    schema = dict(RAW_COLUMNS)
+    for f in match_fields:
+        schema[f] = pl.Utf8
+    cols = {k: [r.get(k) for r in records] for k in schema}
+    cols["value"] = [None if v is None else repr(v) if isinstance(v, float) else str(v) for v in cols["value"]]
+    return pl.DataFrame(cols, schema=schema)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The hex SHA-256 of a file's bytes, read in 1 MiB chunks.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "x"); _ = open(p, "wb").write(b"abc")
+    >>> sha256_file(p)[:12]
+    'ba7816bf8f01'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def digest(text: str | bytes) -> str:
+    """A short stable id for a record without one: 32 hex chars of SHA-256."""
+    if isinstance(text, str):
+        text = text.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(text).hexdigest()[:32]
+
+
+def clip(text: str | None) -> str | None:
+    return None if text is None else text[:RAW_LIMIT]
+
+
+def _rejected(df: pl.DataFrame, reason: pl.Expr, fld: pl.Expr, file: str) -> pl.DataFrame:
+    return df.select(
+        pl.lit("events").alias("table"),
+        pl.lit(file).alias("file"),
+        pl.col("__row").cast(pl.Int64).alias("row"),
+        reason.cast(pl.Utf8).alias("reason"),
+        fld.cast(pl.Utf8).alias("field"),
+        pl.col("__raw").cast(pl.Utf8).alias("record"),
+    )
+
+
+def finish_batch(raw: pl.DataFrame, rules: list[Rule], source_type: str, jmap: JourneyMap, file: str,
+                 *, rules_apply: bool = True) -> Batch:
+    """Rules, then the events contract: a :class:`Batch` whose counts reconcile.
+
+    Order of rejection: the adapter's own reason (``__error``), voiding
+    statements (kept as ``voids``), ``no mapping rule``, then every contract
+    check of :func:`~journeylib.load.validate_events`.
+    """
+    read = raw.height
+    parts: list[pl.DataFrame] = []
+    bad = raw.filter(pl.col("__error").is_not_null())
+    if bad.height:
+        parts.append(_rejected(bad, pl.col("__error"), pl.col("__field"), file))
+    ok = raw.filter(pl.col("__error").is_null())
+    voiding = ok.filter(pl.col("__voids").is_not_null())
+    voids = voiding.select(pl.col("__voids").alias("target_id"), pl.col("event_id").alias("voided_by"))
+    if voiding.height:
+        parts.append(_rejected(voiding, pl.lit("voiding statement (removes the statement it voids)"), pl.lit("verb"), file))
+    ok = ok.filter(pl.col("__voids").is_null())
+    shapes: Counter = Counter()
+    unmapped = 0
+    if rules_apply:
+        ok = apply_rules(ok, rules, source_type)
+        miss = ok.filter(pl.col("__tp").is_null())
+        unmapped = miss.height
+        if unmapped:
+            parts.append(_rejected(miss, pl.lit(NO_RULE), pl.lit("touchpoint"), file))
+            for shape, n in miss.group_by("__shape").len().iter_rows():
+                shapes[shape or "?"] += n
+        ok = ok.filter(pl.col("__tp").is_not_null()).with_columns(
+            pl.col("__tp").alias("touchpoint_id"),
+            pl.coalesce([pl.col("__rule_event"), pl.col("event")]).alias("event"),
+        )
+    naive = int(ok["__naive"].fill_null(False).sum()) if ok.height else 0
+    cand = ok.select("__row", "__raw", "learner_id", "touchpoint_id", "timestamp", "event", "value", "emotion", "event_id")
+    if cand.height:
+        cand = cand.with_row_index("__pos", offset=1).with_columns(pl.col("__pos").cast(pl.Int64))
+        res = validate_events(cand.drop("__raw", "__row").rename({"__pos": "__row"}), jmap, file=file)
+        events = res.accepted
+        if res.rejected.height:
+            back = cand.select(pl.col("__pos").alias("row"), pl.col("__row").alias("__orig"), pl.col("__raw").alias("__r"))
+            rej = res.rejected.join(back, on="row", how="left", maintain_order="left").with_columns(
+                pl.coalesce([pl.col("__r"), pl.col("record")]).alias("record"), pl.col("__orig").alias("row")
+            )
+            parts.append(rej.select(list(REJECTED_SCHEMA)))
+    else:
+        events = validate_events(pl.DataFrame(schema={c: pl.Utf8 for c in ("learner_id", "touchpoint_id", "timestamp")}), jmap, file=file).accepted
+    rejected = pl.concat([p.cast(REJECTED_SCHEMA) for p in parts], how="vertical") if parts else empty_rejected()
+    return Batch(read, events, rejected, unmapped, shapes, voids, naive)
+
+
+def batched(records: Iterator[dict], size: int) -> Iterator[list[dict]]:
+    """Group an iterator of records into lists of at most ``size``."""
+    buf: list[dict] = []
+    for r in records:
+        buf.append(r)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def iter_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str | None, str | None]]:
+    """Yield ``(line_number, text, error)`` for each non-blank line, reading incrementally.
+
+    A line that cannot be decoded yields ``error`` instead of failing the file;
+    a last line without a newline that does not parse is the caller's to judge
+    (``text`` is given as read).
+    """
+    enc = "utf-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig") else encoding
+    with open(path, "rb") as f:
+        for i, line in enumerate(f, start=1):
+            if i == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            try:
+                text = line.decode(enc)
+            except UnicodeDecodeError as exc:
+                yield i, line.decode(enc, errors="replace"), f"cannot decode line as {encoding} ({exc.reason} at byte {exc.start})"
+                continue
+            if text.strip():
+                yield i, text.rstrip("\r\n"), None
+
+
+def as_json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -1,0 +1,360 @@
+"""xAPI (1.0.3 and 2.0) statements → learner events.
+
+Reads, incrementally, a JSON array of statements (streamed with ``ijson``), JSON
+lines (one statement — or one LRS ``StatementResult`` page — per line), or a
+single ``StatementResult`` document ``{"statements": [...], "more": "..."}``
+(the ``more`` link is not followed: export every page to a file).
+
+Per statement:
+
+* **learner_id** from the actor's inverse functional identifier: ``account``
+  (its ``name``, or ``homePage|name`` with ``learner_id: account`` in
+  ``sources.yml``), ``mbox`` (stored only as ``sha256:<hex of the lower-cased
+  mailto IRI>`` — an e-mail address is never stored in clear, also not in
+  rejected records), ``mbox_sha1sum`` (``sha1:<hex>``) or ``openid``.
+* **timestamp**: ``timestamp``, else ``stored``; a value without a zone is read
+  in the declared zone and counted as *naive* (rejected with ``--strict``).
+* **event**: the rule's ``event`` if it sets one, else ``passed``/``failed``
+  from ``result.success``, ``completed`` from ``result.completion``, else the
+  verb's last IRI segment (``answered`` → ``responded``, ``launched`` /
+  ``initialized`` / ``attempted`` → ``started``, ``experienced`` → ``viewed``).
+* **value**: ``result.score.scaled``, else ``result.score.raw``.
+* **event_id**: the statement ``id`` (so a statement ingested twice is stored
+  once); a statement without an id gets a hash of its content.
+* **voiding**: a statement with verb ``http://adlnet.gov/expapi/verbs/voided``
+  and a ``StatementRef`` object removes the statement it names, also one
+  ingested earlier or later (see :mod:`journeylib.store`).
+
+Rules match on ``verb`` (IRI), ``object`` (activity id), ``activity_type``
+(``object.definition.type``), ``parent`` and ``grouping`` (the first context
+activity id of each). Unmapped statements are grouped by *verb + object-id
+prefix* (the id up to its last ``/``).
+
+>>> s = {"actor": {"mbox": "mailto:Ann@example.org"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+...      "object": {"id": "https://lms.example.org/course/1/welcome"}, "timestamp": "2024-03-01T10:00:00+01:00"}
+>>> r = statement_record(s, row=1)
+>>> r["learner_id"][:7], r["event"], r["__shape"]
+('sha256:', 'completed', 'http://adlnet.gov/expapi/verbs/completed https://lms.example.org/course/1/')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import DataError
+from ..model import JourneyMap
+from .base import DEFAULT_BATCH, Batch, as_json, batched, clip, digest, finish_batch, iter_lines, raw_frame
+from .rules import MATCH_FIELDS, SourceRules
+
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+FIELDS = MATCH_FIELDS["xapi"]
+_ZONE = re.compile(r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([zZ]|[+-]\d{2}:?\d{2})?$")
+_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+_VERB_EVENT = {
+    "answered": "responded", "responded": "responded", "commented": "responded",
+    "launched": "started", "initialized": "started", "attempted": "started", "started": "started",
+    "experienced": "viewed", "viewed": "viewed", "progressed": "viewed", "attended": "viewed",
+    "completed": "completed", "passed": "passed", "failed": "failed", "registered": "reached",
+}
+
+
+def hash_mbox(mbox: str) -> str:
+    """``sha256:<hex>`` of the lower-cased, trimmed ``mailto:`` IRI.
+
+    >>> hash_mbox("mailto:Ann@Example.org") == hash_mbox(" mailto:ann@example.org")
+    True
+    """
+    m = mbox.strip().lower()
+    if not m.startswith("mailto:"):
+        m = "mailto:" + m
+    return "sha256:" + hashlib.sha256(m.encode("utf-8")).hexdigest()
+
+
+def redact(obj: Any) -> Any:
+    """A copy with every ``mbox`` value replaced by its hash (for stored raw records)."""
+    if isinstance(obj, dict):
+        return {k: (hash_mbox(v) if k == "mbox" and isinstance(v, str) else redact(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
+def actor_id(actor: Any, mode: str = "account_name") -> tuple[str | None, str | None]:
+    """``(learner_id, None)`` or ``(None, reason)`` from an xAPI actor.
+
+    >>> actor_id({"account": {"homePage": "https://lms.example.org", "name": "42"}})
+    ('42', None)
+    >>> actor_id({"objectType": "Group", "member": []})
+    (None, 'actor is a group without an identifier')
+    """
+    if not isinstance(actor, dict):
+        return None, "missing actor"
+    acc = actor.get("account")
+    if isinstance(acc, dict) and acc.get("name") not in (None, ""):
+        name = str(acc["name"])
+        return (f"{acc.get('homePage', '')}|{name}" if mode == "account" else name), None
+    if isinstance(actor.get("mbox"), str) and actor["mbox"].strip():
+        return hash_mbox(actor["mbox"]), None
+    if isinstance(actor.get("mbox_sha1sum"), str) and actor["mbox_sha1sum"].strip():
+        return "sha1:" + actor["mbox_sha1sum"].strip().lower(), None
+    if isinstance(actor.get("openid"), str) and actor["openid"].strip():
+        return actor["openid"].strip(), None
+    if actor.get("objectType") == "Group":
+        return None, "actor is a group without an identifier"
+    return None, "actor has no identifier (account, mbox, mbox_sha1sum or openid)"
+
+
+def _first_id(ctx: Any, key: str) -> str | None:
+    if not isinstance(ctx, dict):
+        return None
+    acts = (ctx.get("contextActivities") or {}).get(key) if isinstance(ctx.get("contextActivities"), dict) else None
+    if isinstance(acts, dict):  # 0.95-style single object, tolerated
+        acts = [acts]
+    if isinstance(acts, list) and acts and isinstance(acts[0], dict):
+        return acts[0].get("id")
+    return None
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or x is None:
+        return None
+    if isinstance(x, (int, float)):
+        return float(x)
+    try:
+        return float(str(x))
+    except ValueError:
+        return None
+
+
+def strict_problem(s: dict) -> tuple[str, str] | None:
+    """The first violation of the xAPI statement requirements checked in strict mode, or ``None``.
+
+    Checks: ``id`` is a UUID; the actor is an object with exactly one
+    identifier; ``verb.id`` is an IRI; ``object.id`` is present (an IRI for
+    activities, a UUID for a ``StatementRef``); ``timestamp`` is ISO 8601 with
+    a zone; ``result.score.scaled`` is in -1..1 and ``raw`` within
+    ``min``..``max``; ``result.success``/``completion`` are booleans.
+
+    >>> strict_problem({"id": "nope", "actor": {}, "verb": {}, "object": {}})
+    ('id is not a UUID', 'id')
+    """
+    if "id" in s and not (isinstance(s["id"], str) and _UUID.match(s["id"])):
+        return "id is not a UUID", "id"
+    actor = s.get("actor")
+    if isinstance(actor, dict) and actor.get("objectType", "Agent") == "Agent":
+        ifis = [k for k in ("mbox", "mbox_sha1sum", "openid", "account") if k in actor]
+        if len(ifis) != 1:
+            return f"actor must have exactly one identifier (has {len(ifis)})", "actor"
+        acc = actor.get("account")
+        if "account" in ifis and not (isinstance(acc, dict) and acc.get("homePage") and acc.get("name")):
+            return "actor.account needs homePage and name", "actor.account"
+    verb = s.get("verb")
+    if not (isinstance(verb, dict) and isinstance(verb.get("id"), str) and _IRI.match(verb["id"])):
+        return "verb.id is not an IRI", "verb.id"
+    obj = s.get("object")
+    if isinstance(obj, dict):
+        ot = obj.get("objectType", "Activity")
+        oid = obj.get("id")
+        if ot == "StatementRef" and not (isinstance(oid, str) and _UUID.match(oid)):
+            return "StatementRef id is not a UUID", "object.id"
+        if ot == "Activity" and not (isinstance(oid, str) and _IRI.match(oid)):
+            return "object.id is not an IRI", "object.id"
+    ts = s.get("timestamp")
+    if ts is not None and not (isinstance(ts, str) and _ISO.match(ts.strip()) and _ZONE.search(ts.strip())):
+        return "timestamp is not ISO 8601 with a time zone", "timestamp"
+    res = s.get("result")
+    if res is not None:
+        if not isinstance(res, dict):
+            return "result is not an object", "result"
+        for k in ("success", "completion"):
+            if k in res and not isinstance(res[k], bool):
+                return f"result.{k} is not a boolean", f"result.{k}"
+        sc = res.get("score")
+        if sc is not None:
+            if not isinstance(sc, dict):
+                return "result.score is not an object", "result.score"
+            scaled = sc.get("scaled")
+            if scaled is not None and (_num(scaled) is None or not -1 <= _num(scaled) <= 1):
+                return "result.score.scaled is not a number in -1..1", "result.score.scaled"
+            raw, lo, hi = _num(sc.get("raw")), _num(sc.get("min")), _num(sc.get("max"))
+            if raw is not None and ((lo is not None and raw < lo) or (hi is not None and raw > hi)):
+                return "result.score.raw is outside min..max", "result.score.raw"
+    return None
+
+
+def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: str = "account_name",
+                     strict: bool = False) -> dict:
+    """One raw-batch record (see :mod:`journeylib.sources.base`) from a parsed statement."""
+    rec: dict[str, Any] = {"__row": row}
+    if not isinstance(s, dict):
+        rec.update(__error="statement is not a JSON object", __field="", __raw=clip(raw if raw is not None else as_json(s)))
+        return rec
+    if raw is None or "mbox" in raw:
+        raw = as_json(redact(s))
+    rec["__raw"] = clip(raw)
+    sid = s.get("id")
+    rec["event_id"] = str(sid) if sid not in (None, "") else "xapi:" + digest(raw)
+    for key in ("actor", "verb", "object"):
+        if not isinstance(s.get(key), dict):
+            rec.update(__error=f"missing {key}" if key not in s else f"{key} is not an object", __field=key)
+            return rec
+    learner, why = actor_id(s["actor"], learner_mode)
+    if learner is None:
+        rec.update(__error=why, __field="actor")
+        return rec
+    verb = s["verb"].get("id")
+    if not isinstance(verb, str) or not verb:
+        rec.update(__error="missing verb.id", __field="verb.id")
+        return rec
+    if strict:
+        problem = strict_problem(s)
+        if problem:
+            rec.update(__error=f"not a valid xAPI statement: {problem[0]}", __field=problem[1])
+            return rec
+    obj = s["object"]
+    oid = obj.get("id")
+    if verb == VOIDED:
+        if obj.get("objectType") == "StatementRef" and isinstance(oid, str) and oid:
+            rec.update(__voids=oid, learner_id=learner)
+            return rec
+        rec.update(__error="voiding statement without a StatementRef object", __field="object")
+        return rec
+    if not isinstance(oid, str) or not oid:
+        rec.update(__error="missing object.id", __field="object.id")
+        return rec
+    ts = s.get("timestamp") or s.get("stored")
+    ts = ts.strip() if isinstance(ts, str) else None
+    definition = obj.get("definition") if isinstance(obj.get("definition"), dict) else {}
+    result = s.get("result") if isinstance(s.get("result"), dict) else {}
+    score = result.get("score") if isinstance(result.get("score"), dict) else {}
+    value = _num(score.get("scaled"))
+    if value is None:
+        value = _num(score.get("raw"))
+    if result.get("success") is True:
+        event = "passed"
+    elif result.get("success") is False:
+        event = "failed"
+    elif result.get("completion") is True:
+        event = "completed"
+    else:
+        seg = re.split(r"[/#]", verb.rstrip("/"))[-1].lower()
+        event = _VERB_EVENT.get(seg, re.sub(r"[^a-z0-9_]", "", seg) or "reached")
+    cut = oid.rfind("/")
+    rec.update(
+        learner_id=learner,
+        timestamp=ts,
+        __naive=bool(ts) and not _ZONE.search(ts),
+        event=event,
+        value=value,
+        verb=verb,
+        object=oid,
+        activity_type=definition.get("type"),
+        parent=_first_id(s.get("context"), "parent"),
+        grouping=_first_id(s.get("context"), "grouping"),
+        __shape=f"{verb} {oid[: cut + 1] if cut > 8 else oid}",
+    )
+    if strict and rec["__naive"]:
+        rec.update(__error="not a valid xAPI statement: timestamp has no time zone", __field="timestamp")
+    return rec
+
+
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        if head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:]
+        first = head.lstrip()[:1]
+        if not first:
+            raise DataError("file is empty", file=path)
+        if first == b"[":
+            return "array"
+        if first != b"{":
+            raise DataError("not xAPI JSON: expected a JSON array, JSON lines or a StatementResult object", file=path)
+        f.seek(0)
+        line = f.readline()
+    try:
+        json.loads(line.decode("utf-8-sig"))
+        return "lines"
+    except (ValueError, UnicodeDecodeError):
+        return "document"
+
+
+def _stream_items(path: Path, prefix: str, learner_mode: str, strict: bool) -> Iterator[dict]:
+    import ijson
+
+    n = 0
+    with open(path, "rb") as f:
+        try:
+            for n, item in enumerate(ijson.items(f, prefix, use_float=True), start=1):
+                yield statement_record(item, n, learner_mode=learner_mode, strict=strict)
+        except ijson.JSONError as exc:
+            yield {"__row": n + 1, "__error": f"malformed JSON after statement {n}: {str(exc)[:200]}; the rest of the file cannot be read",
+                   "__field": "", "__raw": None}
+        except UnicodeDecodeError as exc:
+            raise DataError(f"cannot decode as UTF-8 after statement {n} ({exc.reason}); xAPI JSON must be UTF-8", file=path) from None
+    if n == 0 and prefix == "statements.item":
+        # a single pretty-printed statement rather than a StatementResult page
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (ValueError, UnicodeDecodeError):
+            return
+        if isinstance(doc, dict) and "statements" not in doc:
+            yield statement_record(doc, 1, learner_mode=learner_mode, strict=strict)
+
+
+def _stream_lines(path: Path, learner_mode: str, strict: bool, encoding: str) -> Iterator[dict]:
+    for i, text, err in iter_lines(path, encoding):
+        if err:
+            yield {"__row": i, "__error": err, "__field": "", "__raw": clip(text)}
+            continue
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            yield {"__row": i, "__error": f"malformed JSON line: {exc}", "__field": "", "__raw": clip(text)}
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("statements"), list):
+            for s in doc["statements"]:
+                yield statement_record(s, i, learner_mode=learner_mode, strict=strict)
+        else:
+            yield statement_record(doc, i, raw=text, learner_mode=learner_mode, strict=strict)
+
+
+def iter_records(path: str | Path, rules: SourceRules | None = None, *, strict: bool = False, encoding: str = "utf-8") -> Iterator[dict]:
+    """Raw records of an xAPI file, one per statement, read incrementally."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError("file not found", file=path)
+    mode = (rules or SourceRules()).xapi.learner_id
+    kind = _sniff(path)
+    if kind == "array":
+        yield from _stream_items(path, "item", mode, strict)
+    elif kind == "document":
+        yield from _stream_items(path, "statements.item", mode, strict)
+    else:
+        yield from _stream_lines(path, mode, strict, encoding)
+
+
+def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,
+                 batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
+    """Validated :class:`~journeylib.sources.base.Batch` es of an xAPI file.
+
+    >>> for b in read_batches("statements.jsonl", jmap, rules):   # doctest: +SKIP
+    ...     print(b.read, b.events.height, b.rejected.height)
+    """
+    rules = rules or SourceRules()
+    jmap = _with_zone(jmap, rules)
+    for chunk in batched(iter_records(path, rules, strict=strict, encoding=jmap.data.encoding), batch_size):
+        yield finish_batch(raw_frame(chunk, FIELDS), rules.xapi.rules, "xapi", jmap, str(path))
+
+
+def _with_zone(jmap: JourneyMap, rules: SourceRules) -> JourneyMap:
+    """The map with ``data.timezone`` replaced by the rules' declared zone, if any."""
+    if rules.timezone and rules.timezone != jmap.data.timezone:
+        jmap = jmap.model_copy(update={"data": jmap.data.model_copy(update={"timezone": rules.timezone})})
+    return jmap
