@@ -1,0 +1,28 @@
+"""Journey metrics, written once for polars, DuckDB and Spark.
+
+Import as ``from journeylib import metrics as jm``. Every function takes
+``(events, learners, jmap, ...)`` where ``events``/``learners`` may be polars
+DataFrames/LazyFrames, DuckDB relations or Spark DataFrames, and returns a
+small polars DataFrame (or a dataclass of them). ``data_end`` defaults to the
+latest event; ``by`` is ``None``, a learner column or a list of them. Rates
+carry Wilson 95 % intervals in ``<name>_low``/``<name>_high``. Exact
+definitions: ``docs/metrics.md``.
+
+>>> from journeylib import metrics as jm
+>>> from journeylib.workspace import load_workspace
+>>> ws = load_workspace("data/sample")                          # doctest: +SKIP
+>>> jm.funnel(ws.events, ws.learners, ws.map, "course", by="persona")   # doctest: +SKIP
+"""
+
+from .dropoff import dropoff, stop_transitions
+from .emotion import emotion, emotion_vs_stopping
+from .funnel import funnel
+from .journeys import MODES, STATES, journeys, resolve_steps
+from .kpis import kpis, measure
+from .stats import bh_fdr, cohens_h, mean_ci, median_ci, newcombe_diff, two_by_two, wilson
+
+__all__ = [
+    "MODES", "STATES", "journeys", "resolve_steps", "funnel", "dropoff", "stop_transitions",
+    "kpis", "measure", "emotion", "emotion_vs_stopping",
+    "wilson", "newcombe_diff", "two_by_two", "bh_fdr", "cohens_h", "mean_ci", "median_ci",
+]

@@ -1,0 +1,132 @@
+"""Emotion at each touchpoint against the designed target emotion, and whether
+learners who felt bad stopped more often.
+
+>>> emotion(ws.events, ws.learners, ws.map).sort("gap").head(3)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import narwhals as nw
+import polars as pl
+
+from . import engine as E
+from .engine import LID, TP, TS
+from .journeys import MAP_MODE, learner_table
+from .kpis import _mean_ci
+from .stats import two_by_two
+
+EMOTION_COLUMNS = ["n", "mean_valence", "low", "high", "target_valence", "gap"]
+
+
+def emotion(
+    events: Any,
+    learners: Any,
+    jmap,
+    *,
+    by: str | Sequence[str] | None = None,
+    data_end: Any = None,
+) -> pl.DataFrame:
+    """Mean emotion (valence) per touchpoint (and group) with a Student-t 95 % interval.
+
+    Columns: ``touchpoint_id, touchpoint_name, stage, <by>, n`` (events with an
+    emotion), ``mean_valence, low, high, target_valence`` (the map's target
+    emotion) and ``gap = mean_valence − target_valence`` (negative: learners
+    feel worse than designed). Every touchpoint appears for every group; ``n``
+    is 0 and the rest null where nobody answered.
+
+    >>> emotion(events, learners, jmap, by="persona")   # doctest: +SKIP
+    """
+    ev, ln, bys = E.prepare(events, learners, by=by)
+    end = E.resolve_data_end(ev, data_end)
+    cols = E.columns(ev)
+    keys = [*bys, TP]
+    if "emotion" in cols:
+        e = nw.col("emotion").cast(nw.Float64)
+        q = (
+            ev.filter((nw.col(TS) <= end) & ~nw.col("emotion").is_null())
+            .join(ln.select(LID, *bys), on=LID, how="inner")
+            .group_by(*keys)
+            .agg(nw.len().cast(nw.Int64).alias("n"), e.sum().alias("_s"), (e * e).sum().alias("_ss"))
+        )
+        agg = E.collect(q)
+    else:
+        agg = pl.DataFrame(schema={**{b: pl.Utf8 for b in bys}, TP: pl.Utf8, "n": pl.Int64, "_s": pl.Float64, "_ss": pl.Float64})
+    groups = E.collect(ln.select(*bys).unique()) if bys else None
+    tps = pl.DataFrame({TP: jmap.touchpoint_ids, "_p": list(range(len(jmap.touchpoints)))})
+    grid = groups.join(tps, how="cross") if bys else tps
+    t = grid.join(agg, on=keys, how="left", nulls_equal=True)
+    rows = []
+    for r in t.iter_rows(named=True):
+        n = int(r["n"] or 0)
+        mean, lo, hi = _mean_ci(n, r["_s"] or 0.0, r["_ss"] or 0.0)
+        tp = jmap.touchpoint(r[TP])
+        target = tp.target_emotion.valence
+        rows.append({**{b: r[b] for b in bys}, TP: r[TP], "touchpoint_name": tp.name, "stage": tp.stage, "_p": r["_p"],
+                     "n": n, "mean_valence": mean, "low": lo, "high": hi, "target_valence": float(target) if target is not None else None,
+                     "gap": (mean - target) if (mean is not None and target is not None) else None})
+    schema = {**({b: groups.schema[b] for b in bys} if bys else {}), TP: pl.Utf8, "touchpoint_name": pl.Utf8, "stage": pl.Utf8, "_p": pl.Int64,
+              "n": pl.Int64, "mean_valence": pl.Float64, "low": pl.Float64, "high": pl.Float64, "target_valence": pl.Float64, "gap": pl.Float64}
+    df = pl.DataFrame(rows, schema=schema)
+    return df.sort(["_p", *bys], nulls_last=True).select(TP, "touchpoint_name", "stage", *bys, *EMOTION_COLUMNS)
+
+
+def emotion_vs_stopping(
+    events: Any,
+    learners: Any,
+    jmap,
+    *,
+    data_end: Any = None,
+    threshold: float | None = None,
+) -> pl.DataFrame:
+    """Do learners who felt bad at a touchpoint stop more often?
+
+    For each touchpoint, learners with at least one emotion answer there are
+    split into **low** (their mean valence there is below ``threshold``,
+    default the middle of the emotion scale) and **other**. A learner counts as
+    stopped if their journey state is ``stopped`` (``map`` progress, as of
+    ``data_end``). Columns: ``touchpoint_id, low_n, low_stop_rate, other_n,
+    other_stop_rate, difference`` (low − other) and ``p_value`` (Fisher's exact
+    test for small counts, else chi-squared; see :func:`~journeylib.metrics.stats.two_by_two`).
+
+    >>> emotion_vs_stopping(events, learners, jmap)   # doctest: +SKIP
+    """
+    ev, ln, _ = E.prepare(events, learners)
+    end = E.resolve_data_end(ev, data_end)
+    thr = threshold if threshold is not None else (jmap.emotion_scale.min + jmap.emotion_scale.max) / 2
+    cols = E.columns(ev)
+    out_schema = {TP: pl.Utf8, "low_n": pl.Int64, "low_stop_rate": pl.Float64, "other_n": pl.Int64,
+                  "other_stop_rate": pl.Float64, "difference": pl.Float64, "p_value": pl.Float64}
+    if "emotion" not in cols:
+        return pl.DataFrame(schema=out_schema)
+    lt = learner_table(ev, ln, jmap, jmap.touchpoint_ids, mode=MAP_MODE, data_end=end, learner_cols=[LID])
+    per = (
+        ev.filter((nw.col(TS) <= end) & ~nw.col("emotion").is_null())
+        .group_by(LID, TP)
+        .agg(nw.col("emotion").cast(nw.Float64).mean().alias("_m"))
+        .join(lt.select(LID, "state"), on=LID, how="inner")
+        .with_columns((nw.col("_m") < thr).cast(nw.Int64).alias("_low"), (nw.col("state") == "stopped").cast(nw.Int64).alias("_stop"))
+    )
+    agg = E.collect(
+        per.group_by(TP).agg(
+            nw.col("_low").sum().alias("low_n"),
+            (nw.col("_low") * nw.col("_stop")).sum().alias("low_x"),
+            nw.len().cast(nw.Int64).alias("all_n"),
+            nw.col("_stop").sum().alias("all_x"),
+        )
+    )
+    by_tp = {r[TP]: r for r in agg.iter_rows(named=True)}
+    rows = []
+    for tp in jmap.touchpoint_ids:
+        if tp not in by_tp:
+            continue
+        r = by_tp[tp]
+        ln_, lx = int(r["low_n"]), int(r["low_x"])
+        on, ox = int(r["all_n"]) - ln_, int(r["all_x"]) - lx
+        lr = lx / ln_ if ln_ else None
+        orr = ox / on if on else None
+        _, p = two_by_two(lx, ln_, ox, on)
+        rows.append({TP: tp, "low_n": ln_, "low_stop_rate": lr, "other_n": on, "other_stop_rate": orr,
+                     "difference": (lr - orr) if lr is not None and orr is not None else None, "p_value": p})
+    return pl.DataFrame(rows, schema=out_schema)

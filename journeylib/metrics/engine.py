@@ -1,0 +1,235 @@
+"""Backend handling: one code path for polars, DuckDB and Spark via narwhals.
+
+Every metric is written once against narwhals *lazy* frames. :func:`lazy`
+turns whatever the caller passed (polars DataFrame/LazyFrame, DuckDB relation,
+Spark DataFrame, or a narwhals frame) into a narwhals ``LazyFrame``;
+:func:`collect` runs the query in its own engine and returns a small polars
+DataFrame with datetimes normalised to UTC and integer counts as ``Int64``,
+so that results compare equal across engines.
+
+>>> import polars as pl
+>>> lf = lazy(pl.DataFrame({"a": [1, 2]}))
+>>> collect(lf.select(nw.col("a").sum())).item()
+3
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Sequence
+
+import narwhals as nw
+import polars as pl
+
+from ..errors import DataError
+
+LID, TP, TS = "learner_id", "touchpoint_id", "timestamp"
+DAY_US = 86_400_000_000.0
+#: learner columns that are not attributes (not used as segments)
+NON_ATTRIBUTES = ("learner_id", "enrolled_at")
+
+
+def lazy(obj: Any) -> nw.LazyFrame:
+    """A narwhals LazyFrame for any supported frame (eager frames are made lazy).
+
+    >>> import polars as pl
+    >>> type(lazy(pl.DataFrame({"a": [1]}))).__name__
+    'LazyFrame'
+    """
+    if isinstance(obj, (nw.LazyFrame, nw.DataFrame)):
+        f = obj
+    else:
+        try:
+            f = nw.from_native(obj)
+        except TypeError as exc:
+            raise DataError(f"unsupported frame type {type(obj).__name__}: pass polars, DuckDB or Spark") from exc
+    return f.lazy() if isinstance(f, nw.DataFrame) else f
+
+
+def backend_of(obj: Any) -> str:
+    """``"polars"``, ``"duckdb"``, ``"spark"`` or another narwhals implementation name.
+
+    >>> import polars as pl
+    >>> backend_of(pl.DataFrame({"a": [1]}))
+    'polars'
+    """
+    f = lazy(obj)
+    impl = f.implementation
+    if impl.is_polars():
+        return "polars"
+    if impl.is_duckdb():
+        return "duckdb"
+    if impl.is_pyspark() or impl.is_pyspark_connect() or impl.is_sqlframe():
+        return "spark"
+    return str(impl)
+
+
+def collect(lf: nw.LazyFrame | nw.DataFrame) -> pl.DataFrame:
+    """Run a (lazy) query in its engine; a polars DataFrame with UTC datetimes and Int64 integers.
+
+    >>> import polars as pl
+    >>> collect(lazy(pl.DataFrame({"n": [1]})).select(nw.len())).dtypes
+    [Int64]
+    """
+    if isinstance(lf, nw.LazyFrame):
+        df = lf.collect("polars").to_native()
+    else:
+        df = lf.to_polars()
+    fixes = []
+    for name, dtype in df.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is None:
+                fixes.append(pl.col(name).dt.replace_time_zone("UTC").dt.cast_time_unit("us"))
+            else:
+                fixes.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+        elif dtype.is_integer() or isinstance(dtype, pl.Decimal):
+            fixes.append(pl.col(name).cast(pl.Int64))
+        elif dtype == pl.Float32:
+            fixes.append(pl.col(name).cast(pl.Float64))
+    return df.with_columns(fixes) if fixes else df
+
+
+def _spark_session(native: Any):
+    return getattr(native, "sparkSession", None) or native.sql_ctx.sparkSession
+
+
+def align(frame: Any, like: nw.LazyFrame) -> nw.LazyFrame:
+    """``frame`` as a lazy frame on the same engine as ``like`` (small tables only).
+
+    Used to bring a polars learners table next to DuckDB or Spark events.
+    """
+    f = lazy(frame)
+    if f.implementation == like.implementation:
+        return f
+    df = collect(f)
+    native = like.to_native()
+    impl = like.implementation
+    if impl.is_polars():
+        return lazy(df)
+    if impl.is_duckdb():
+        import duckdb
+
+        return nw.from_native(duckdb.from_arrow(df.to_arrow()))
+    if impl.is_pyspark():
+        spark = _spark_session(native)
+        return nw.from_native(spark.createDataFrame(df.to_pandas()))
+    raise DataError(f"cannot combine {f.implementation} and {impl} frames; pass both on one engine")
+
+
+def columns(lf: nw.LazyFrame) -> list[str]:
+    """Column names without running the query."""
+    return list(lf.collect_schema().names())
+
+
+def max_timestamp(events: nw.LazyFrame) -> dt.datetime | None:
+    """The latest event timestamp (UTC), or ``None`` for no events."""
+    v = collect(events.select(nw.col(TS).max())).item()
+    return v
+
+
+def resolve_data_end(events: nw.LazyFrame, data_end: Any = None) -> dt.datetime:
+    """``data_end`` as a UTC datetime; default = the latest event timestamp.
+
+    A date means the end of that day (midnight at the start of the next day).
+    """
+    if data_end is None:
+        v = max_timestamp(events)
+        if v is None:
+            return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        return v
+    return as_utc(data_end, end_of_day=True)
+
+
+def as_utc(v: Any, *, end_of_day: bool = False) -> dt.datetime:
+    """A timezone-aware UTC datetime from a datetime, date or ISO string.
+
+    >>> as_utc("2025-06-01")
+    datetime.datetime(2025, 6, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    if isinstance(v, str):
+        v = dt.datetime.fromisoformat(v)
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        v = dt.datetime(v.year, v.month, v.day, tzinfo=dt.timezone.utc)
+        if end_of_day:
+            v = v + dt.timedelta(days=1)
+        return v
+    if not isinstance(v, dt.datetime):
+        raise DataError(f"not a date or time: {v!r}")
+    if v.tzinfo is None:
+        return v.replace(tzinfo=dt.timezone.utc)
+    return v.astimezone(dt.timezone.utc)
+
+
+def by_list(by: str | Sequence[str] | None) -> list[str]:
+    """``by`` as a list of column names.
+
+    >>> by_list("persona"), by_list(None), by_list(["a", "b"])
+    (['persona'], [], ['a', 'b'])
+    """
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return list(by)
+
+
+def prepare(events: Any, learners: Any, *, by: str | Sequence[str] | None = None) -> tuple[nw.LazyFrame, nw.LazyFrame, list[str]]:
+    """Events and learners as lazy frames on one engine; checks ``by`` names learner columns.
+
+    ``learners=None`` derives one learner per events ``learner_id`` with
+    persona ``"unassigned"``.
+    """
+    ev = lazy(events)
+    ev_cols = columns(ev)
+    missing = [c for c in (LID, TP, TS) if c not in ev_cols]
+    if missing:
+        raise DataError(f"events lack required column(s): {', '.join(missing)}")
+    if learners is None:
+        ln = ev.select(LID).unique().with_columns(persona=nw.lit("unassigned"))
+    else:
+        ln = align(learners, ev)
+    bys = by_list(by)
+    lcols = columns(ln)
+    if LID not in lcols:
+        raise DataError("learners lack required column learner_id")
+    unknown = [c for c in bys if c not in lcols]
+    if unknown:
+        raise DataError(
+            f"unknown learner column(s) {', '.join(repr(c) for c in unknown)}; learner columns: {', '.join(lcols)}"
+        )
+    return ev, ln, bys
+
+
+def attribute_columns(learners: nw.LazyFrame, *, max_values: int = 50) -> list[str]:
+    """Learner columns usable as segments: all but ``learner_id``/``enrolled_at``,
+    non-temporal, with at most ``max_values`` distinct values."""
+    schema = learners.collect_schema()
+    cand = [c for c, t in schema.items() if c not in NON_ATTRIBUTES and not t.is_temporal()]
+    if not cand:
+        return []
+    counts = collect(learners.select([nw.col(c).n_unique().alias(c) for c in cand])).row(0, named=True)
+    return [c for c in cand if counts[c] <= max_values]
+
+
+def days(expr: nw.Expr) -> nw.Expr:
+    """A duration expression in (fractional) days."""
+    return expr.dt.total_microseconds() / DAY_US
+
+
+def positions(jmap) -> dict[str, int]:
+    """Touchpoint id → 1-based position in the map."""
+    return {t.id: i + 1 for i, t in enumerate(jmap.touchpoints)}
+
+
+def lookup(col: str, mapping: dict[str, Any], default: Any, dtype=nw.Int64) -> nw.Expr:
+    """Map the values of a column through a small dict inside the engine."""
+    if not mapping:
+        return nw.lit(default, dtype=dtype)
+    return nw.col(col).replace_strict(
+        list(mapping.keys()), list(mapping.values()), default=nw.lit(default, dtype=dtype), return_dtype=dtype
+    )
+
+
+def cast_counts(df: pl.DataFrame, cols: Iterable[str]) -> pl.DataFrame:
+    """Cast the given columns to Int64 (nulls become 0)."""
+    return df.with_columns([pl.col(c).fill_null(0).cast(pl.Int64) for c in cols if c in df.columns])

@@ -1,0 +1,314 @@
+"""Per-learner journeys: how far each learner got through a funnel, and their state.
+
+The heavy per-event work happens here, inside the engine (narwhals lazy
+expressions): :func:`step_times` finds, for every learner, the time they
+reached each funnel step; :func:`learner_table` adds activity and the state.
+Everything else (funnel, drop-off, KPIs, segments) aggregates these tables.
+
+Definitions (see ``docs/metrics.md``):
+
+* **ordered** (default): a learner reaches step *k* if there are events at
+  steps 1..k with timestamps ``t1 <= t2 <= ... <= tk`` (other touchpoints may
+  occur in between; equal timestamps count as in order). The chosen times are
+  the greedy earliest ones: ``t1`` = first event at step 1, ``ti`` = first
+  event at step *i* at or after ``t(i-1)``. Greedy-earliest reaches the
+  furthest step possible.
+* **strict**: the learner's event stream is ordered by timestamp, then the
+  touchpoint's position in the map, then ``event_id``; consecutive events at
+  the same touchpoint are collapsed into one (the first). A learner reaches
+  step *k* if steps 1..k appear as *consecutive* entries of that stream. The
+  chosen run is the one reaching furthest (the earliest such run on ties).
+* **map** (the default when no funnel is named): touchpoints are optional;
+  a learner's furthest step is the furthest touchpoint along the map at which
+  they have any event; ``ti`` = first event at touchpoint *i* (null if never).
+* **any_order**: a learner reaches step *k* if they have an event at every one
+  of steps 1..k, in any order; ``ti`` = first event at step *i*.
+* **window** (days): ordered and strict count only events within ``window``
+  days of the learner's first event at step 1; any_order counts only events
+  within ``window`` days of the learner's first event at any funnel step.
+* Events after ``data_end`` are ignored.
+* **days to convert** to step *i*: ``ti - t(i-1)`` in days (any_order:
+  ``max(t1..ti) - max(t1..t(i-1))``, i.e. from the moment steps 1..i-1 were
+  all reached).
+* **state** (as of ``data_end``): ``not_started`` (furthest step 0, e.g. no events),
+  ``completed`` (reached the last step), ``in_progress`` (otherwise, and the
+  latest event of any kind is less than ``dormancy_days`` before
+  ``data_end``), ``stopped`` (otherwise); ``stopped_at`` = the furthest
+  touchpoint of a stopped learner.
+
+>>> from journeylib.sample import generate_frames       # doctest: +SKIP
+>>> journeys(events, learners, jmap).columns[:3]        # doctest: +SKIP
+['learner_id', 'persona', ...]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Sequence
+
+import narwhals as nw
+import polars as pl
+
+from ..errors import DataError
+from . import engine as E
+from .engine import LID, TP, TS
+
+MODES = ("ordered", "strict", "any_order")
+#: progress along the whole map (no funnel named): the furthest touchpoint with any event
+MAP_MODE = "map"
+STATES = ("completed", "in_progress", "stopped", "not_started")
+
+
+def resolve_steps(jmap, steps: str | Sequence[str] | None) -> list[str]:
+    """Funnel steps: a funnel name, a list of touchpoint ids, or ``None`` (the map's default funnel).
+
+    >>> from journeylib.model import JourneyMap
+    >>> m = JourneyMap.model_validate({"name": "x", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "neutral"}},
+    ...                     {"id": "b", "name": "B", "stage": "s", "target_emotion": {"label": "neutral"}}]})
+    >>> resolve_steps(m, None), resolve_steps(m, ["b"])
+    (['a', 'b'], ['b'])
+    """
+    if steps is None or isinstance(steps, str):
+        try:
+            return jmap.funnel(steps)
+        except KeyError as exc:
+            raise DataError(str(exc).strip("'\"")) from None
+    out = list(steps)
+    known = set(jmap.touchpoint_ids)
+    bad = [s for s in out if s not in known]
+    if bad:
+        raise DataError(f"unknown touchpoint(s) in funnel: {', '.join(bad)}")
+    if not out:
+        raise DataError("a funnel needs at least one touchpoint")
+    if len(set(out)) != len(out):
+        raise DataError("a touchpoint appears twice in the funnel")
+    return out
+
+
+def default_mode(funnel, mode: str | None) -> str:
+    """``mode`` if given; else ``"map"`` without a funnel and ``"ordered"`` with one."""
+    if mode is not None:
+        return mode
+    return MAP_MODE if funnel is None else "ordered"
+
+
+def _tcols(k: int) -> list[str]:
+    return [f"t_{i}" for i in range(1, k + 1)]
+
+
+def step_times(
+    events: nw.LazyFrame,
+    jmap,
+    steps: list[str],
+    *,
+    mode: str = "ordered",
+    window: float | None = None,
+    data_end: dt.datetime,
+) -> nw.LazyFrame:
+    """Per learner who reached step 1: ``learner_id, furthest_step, t_1..t_k`` (lazy).
+
+    ``t_i`` is null beyond the furthest step. See the module docstring for the
+    exact rules of each mode.
+    """
+    if mode not in MODES and mode != MAP_MODE:
+        raise DataError(f"unknown funnel mode '{mode}'; modes: {', '.join(MODES)}")
+    if window is not None and window <= 0:
+        raise DataError("window must be a positive number of days")
+    k = len(steps)
+    tcols = _tcols(k)
+    ev = events.filter(nw.col(TS) <= data_end)
+    step_of = {s: i + 1 for i, s in enumerate(steps)}
+    wdelta = dt.timedelta(days=window) if window is not None else None
+
+    if mode == "ordered":
+        evf = ev.select(LID, TP, TS)
+        cur = evf.filter(nw.col(TP) == steps[0]).group_by(LID).agg(nw.col(TS).min().alias("t_1"))
+        if wdelta is not None:
+            cur = cur.with_columns((nw.col("t_1") + wdelta).alias("_wend"))
+        carried = ["t_1"] + (["_wend"] if wdelta is not None else [])
+        for i in range(2, k + 1):
+            ei = evf.filter(nw.col(TP) == steps[i - 1]).select(LID, nw.col(TS).alias("_ts"))
+            j = cur.join(ei, on=LID, how="left")
+            ok = nw.col("_ts") >= nw.col(f"t_{i-1}")
+            if wdelta is not None:
+                ok = ok & (nw.col("_ts") <= nw.col("_wend"))
+            cur = j.group_by(LID).agg(
+                *[nw.col(c).min() for c in carried],
+                nw.when(ok).then(nw.col("_ts")).min().alias(f"t_{i}"),
+            )
+            carried.append(f"t_{i}")
+        out = cur.select(LID, *tcols)
+        furthest = nw.sum_horizontal(*[nw.col(c).is_null().__invert__().cast(nw.Int64) for c in tcols])
+        return out.with_columns(furthest.cast(nw.Int64).alias("furthest_step")).select(LID, "furthest_step", *tcols)
+
+    if mode == MAP_MODE:
+        evf = ev.filter(nw.col(TP).is_in(steps)).select(LID, TP, TS).with_columns(E.lookup(TP, step_of, 0).alias("_step"))
+        first = evf.group_by(LID, "_step").agg(nw.col(TS).min().alias("_t"))
+        out = first.group_by(LID).agg(
+            nw.col("_step").max().cast(nw.Int64).alias("furthest_step"),
+            *[nw.when(nw.col("_step") == i).then(nw.col("_t")).min().alias(f"t_{i}") for i in range(1, k + 1)],
+        )
+        return out.select(LID, "furthest_step", *tcols)
+
+    if mode == "any_order":
+        evf = ev.filter(nw.col(TP).is_in(steps)).select(LID, TP, TS)
+        if wdelta is not None:
+            start = evf.group_by(LID).agg(nw.col(TS).min().alias("_start"))
+            evf = evf.join(start, on=LID, how="inner").filter(nw.col(TS) <= nw.col("_start") + wdelta)
+        first = (
+            evf.with_columns(E.lookup(TP, step_of, 0).alias("_step"))
+            .group_by(LID, "_step")
+            .agg(nw.col(TS).min().alias("_t"))
+        )
+        first = first.with_columns(nw.col("_step").rank("ordinal").over(LID).cast(nw.Int64).alias("_rk"))
+        first = first.filter(nw.col("_step") == nw.col("_rk"))
+        out = first.group_by(LID).agg(
+            nw.len().cast(nw.Int64).alias("furthest_step"),
+            *[nw.when(nw.col("_step") == i).then(nw.col("_t")).min().alias(f"t_{i}") for i in range(1, k + 1)],
+        )
+        return out.select(LID, "furthest_step", *tcols)
+
+    # strict
+    pos = E.positions(jmap)
+    cols = E.columns(ev)
+    order = [TS, "_pos"] + (["event_id"] if "event_id" in cols else [])
+    evs = ev.select(LID, TP, TS, *(["event_id"] if "event_id" in cols else [])).with_columns(
+        E.lookup(TP, pos, 0).alias("_pos"), E.lookup(TP, step_of, 0).alias("_step")
+    )
+    if wdelta is not None:
+        start = evs.filter(nw.col("_step") == 1).group_by(LID).agg(nw.col(TS).min().alias("_start"))
+        evs = evs.join(start, on=LID, how="inner").filter(
+            (nw.col(TS) >= nw.col("_start")) & (nw.col(TS) <= nw.col("_start") + wdelta)
+        )
+    evs = evs.with_columns(nw.col(TP).shift(1).over(LID, order_by=order).alias("_prev"))
+    evs = evs.filter(nw.col("_prev").is_null() | (nw.col("_prev") != nw.col(TP)))
+    evs = evs.with_columns(nw.lit(1, dtype=nw.Int64).alias("_one"))
+    evs = evs.with_columns(nw.col("_one").cum_sum().over(LID, order_by=order).cast(nw.Int64).alias("_seq"))
+    runs = evs.filter(nw.col("_step") > 0).with_columns((nw.col("_seq") - nw.col("_step")).alias("_d"))
+    runs = runs.with_columns(nw.col("_step").rank("ordinal").over(LID, "_d").cast(nw.Int64).alias("_rk"))
+    runs = runs.filter(nw.col("_step") == nw.col("_rk"))
+    per_run = runs.group_by(LID, "_d").agg(
+        nw.len().cast(nw.Int64).alias("furthest_step"),
+        *[nw.when(nw.col("_step") == i).then(nw.col(TS)).min().alias(f"t_{i}") for i in range(1, k + 1)],
+    )
+    per_run = per_run.filter(nw.col("furthest_step") == nw.col("furthest_step").max().over(LID))
+    per_run = per_run.filter(nw.col("_d") == nw.col("_d").min().over(LID))
+    return per_run.select(LID, "furthest_step", *tcols)
+
+
+def gap_exprs(k: int) -> list[nw.Expr]:
+    """``d_2..d_k``: days to convert from step i-1 to i (max of the times so far, so any_order is ≥ 0)."""
+    out = []
+    for i in range(2, k + 1):
+        prev = nw.col("t_1") if i == 2 else nw.max_horizontal(*[nw.col(f"t_{j}") for j in range(1, i)])
+        cur = nw.max_horizontal(*[nw.col(f"t_{j}") for j in range(1, i + 1)])
+        out.append(nw.when(nw.col(f"t_{i}").is_null().__invert__()).then(E.days(cur - prev)).alias(f"d_{i}"))
+    return out
+
+
+def activity(events: nw.LazyFrame, jmap, *, data_end: dt.datetime) -> nw.LazyFrame:
+    """Per learner: ``first_at, last_at, n_events, last_touchpoint`` over events up to ``data_end``.
+
+    ``last_touchpoint`` is the touchpoint of the latest event; among events at
+    the same latest time, the one furthest along the map.
+    """
+    pos = E.positions(jmap)
+    ev = events.filter(nw.col(TS) <= data_end).select(LID, TP, TS)
+    agg = ev.group_by(LID).agg(
+        nw.col(TS).min().alias("first_at"), nw.col(TS).max().alias("last_at"), nw.len().cast(nw.Int64).alias("n_events")
+    )
+    last = (
+        ev.join(agg.select(LID, nw.col("last_at").alias(TS)), on=[LID, TS], how="inner")
+        .with_columns(E.lookup(TP, pos, 0).alias("_pos"))
+        .group_by(LID)
+        .agg(nw.col("_pos").max())
+    )
+    rev = {v: k for k, v in pos.items()}
+    last = last.with_columns(E.lookup("_pos", rev, None, dtype=nw.String).alias("last_touchpoint")).select(LID, "last_touchpoint")
+    return agg.join(last, on=LID, how="left")
+
+
+def learner_table(
+    events: nw.LazyFrame,
+    learners: nw.LazyFrame,
+    jmap,
+    steps: list[str],
+    *,
+    mode: str = "ordered",
+    window: float | None = None,
+    data_end: dt.datetime,
+    learner_cols: Sequence[str] | None = None,
+    with_gaps: bool = False,
+) -> nw.LazyFrame:
+    """Lazy per-learner table (every learner in ``learners``): learner columns,
+    ``first_at, last_at, n_events, last_touchpoint, furthest_step, t_1..t_k, state``
+    (and ``d_2..d_k`` with ``with_gaps``)."""
+    k = len(steps)
+    st = step_times(events, jmap, steps, mode=mode, window=window, data_end=data_end)
+    act = activity(events, jmap, data_end=data_end)
+    lcols = list(learner_cols) if learner_cols is not None else E.columns(learners)
+    if LID not in lcols:
+        lcols = [LID, *lcols]
+    base = learners.select(*lcols).join(act, on=LID, how="left").join(st, on=LID, how="left")
+    dorm = dt.timedelta(days=jmap.dormancy_days)
+    f = nw.col("furthest_step").fill_null(0)
+    state = (
+        nw.when(f == 0).then(nw.lit("not_started"))
+        .when(f >= k).then(nw.lit("completed"))
+        .when(nw.col("last_at") > nw.lit(data_end - dorm)).then(nw.lit("in_progress"))
+        .otherwise(nw.lit("stopped"))
+    )
+    base = base.with_columns(f.cast(nw.Int64).alias("furthest_step"), nw.col("n_events").fill_null(0).cast(nw.Int64))
+    base = base.with_columns(state.alias("state"))
+    if with_gaps:
+        base = base.with_columns(*gap_exprs(k))
+    return base
+
+
+def journeys(
+    events: Any,
+    learners: Any,
+    jmap,
+    *,
+    funnel: str | Sequence[str] | None = None,
+    mode: str | None = None,
+    window: float | None = None,
+    data_end: Any = None,
+) -> pl.DataFrame:
+    """One row per learner: where their journey through ``funnel`` got to, and their state.
+
+    Columns: ``learner_id``, ``persona`` and every learner attribute,
+    ``first_at, last_at, n_events, last_touchpoint, furthest_step`` (0 = never
+    reached step 1), ``furthest_touchpoint, furthest_stage, state``
+    (completed / in_progress / stopped / not_started) and ``stopped_at``
+    (the furthest touchpoint of a stopped learner, else null).
+
+    ``first_at``/``last_at``/``n_events``/``last_touchpoint`` count every event
+    up to ``data_end`` (default: the latest event), not only funnel steps.
+
+    >>> j = journeys(ws.events, ws.learners, ws.map)               # doctest: +SKIP
+    >>> j.group_by("state").len()                                  # doctest: +SKIP
+    """
+    ev, ln, _ = E.prepare(events, learners)
+    steps = resolve_steps(jmap, funnel)
+    mode = default_mode(funnel, mode)
+    end = E.resolve_data_end(ev, data_end)
+    lt = learner_table(ev, ln, jmap, steps, mode=mode, window=window, data_end=end)
+    df = E.collect(lt.drop(*_tcols(len(steps))))
+    tp_of = {i + 1: s for i, s in enumerate(steps)}
+    stage_of = {t.id: t.stage for t in jmap.touchpoints}
+    furthest_tp = pl.col("furthest_step").replace_strict(tp_of, default=None, return_dtype=pl.Utf8)
+    df = df.with_columns(furthest_tp.alias("furthest_touchpoint"))
+    df = df.with_columns(
+        pl.col("furthest_touchpoint").replace_strict(stage_of, default=None, return_dtype=pl.Utf8).alias("furthest_stage"),
+        pl.when(pl.col("state") == "stopped").then(pl.col("furthest_touchpoint")).otherwise(None).alias("stopped_at"),
+    )
+    lcols = [c for c in df.columns if c not in _JOURNEY_COLS]
+    return df.select(*lcols, *_JOURNEY_COLS).sort(LID)
+
+
+_JOURNEY_COLS = [
+    "first_at", "last_at", "n_events", "last_touchpoint", "furthest_step",
+    "furthest_touchpoint", "furthest_stage", "state", "stopped_at",
+]

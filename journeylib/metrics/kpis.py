@@ -1,0 +1,321 @@
+"""Per-touchpoint measures and KPI status against the map's targets.
+
+:func:`measure` computes every metric of :data:`journeylib.model.KPI_METRICS`
+for every touchpoint (and group); :func:`kpis` keeps the metrics that the map
+sets a target for and adds the target and its status. Exact definitions (all
+counted over events up to ``data_end``):
+
+=====================  ==========================================================  =====================
+metric                 value                                                        n / interval
+=====================  ==========================================================  =====================
+reach                  learners with any event at the touchpoint                    n = value; none
+conversion             share of reached learners with an event at any *later*        reached; Wilson
+                       touchpoint of the map at or after their first event here
+                       (they carried on; null at the last touchpoint)
+stopped                share of reached learners whose journey state is stopped      reached; Wilson
+                       with this touchpoint as their furthest (``map`` progress)
+completion             share of reached learners with a ``completed`` or ``passed``  reached; Wilson
+                       event here
+pass_rate              learners with a ``passed`` event / learners with ``passed``  those; Wilson
+                       or ``failed`` events here
+score                  mean ``value`` of events here that are not ``responded``     events; Student t
+csat                   share of ``responded`` values in 1..5 that are 4 or 5        responses; Wilson
+nps                    % of ``responded`` values in 0..10 that are 9-10 minus % 0-6 responses; normal
+emotion                mean ``emotion`` (valence) of events here                    responses; Student t
+time_to_next           median days from the first event here to the earliest first  timed; order-
+                       event at a later touchpoint made at or after it (learners    statistic (binomial)
+                       who only revisit later touchpoints are not timed)
+events_per_learner     events here / reached learners                              reached; Student t
+=====================  ==========================================================  =====================
+
+>>> kpis(ws.events, ws.learners, ws.map).filter(pl.col("status") == "missed")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import narwhals as nw
+import polars as pl
+from scipy import stats as _st
+
+from ..model import KPI_METRICS
+from . import engine as E
+from .engine import LID, TP, TS
+from .journeys import MAP_MODE, learner_table
+from .stats import Z95
+
+MEASURE_COLUMNS = ["touchpoint_id", "touchpoint_name", "stage"]
+VALUE_COLUMNS = ["metric", "value", "n", "low", "high"]
+KPI_EXTRA = ["target", "direction", "tolerance", "status"]
+SCORE_EXCLUDED_EVENTS = ("responded",)
+COMPLETION_EVENTS = ("completed", "passed")
+
+
+def _next_of(jmap) -> dict[str, str]:
+    ids = jmap.touchpoint_ids
+    return {a: b for a, b in zip(ids, ids[1:])}
+
+
+def learner_touchpoint_table(events: nw.LazyFrame, jmap, *, data_end) -> nw.LazyFrame:
+    """Lazy: one row per (learner, touchpoint) with ``first_at, last_at, n_events,
+    completed, passed, failed`` (0/1), ``converted`` (0/1: an event at any later
+    touchpoint of the map at or after ``first_at``) and ``next_at`` (the earliest
+    *first* event at a later touchpoint that is at or after ``first_at``)."""
+    ev = events.filter(nw.col(TS) <= data_end)
+    cols = E.columns(ev)
+    evt = nw.col("event") if "event" in cols else nw.lit("", dtype=nw.String)
+    per = ev.group_by(LID, TP).agg(
+        nw.col(TS).min().alias("first_at"),
+        nw.col(TS).max().alias("last_at"),
+        nw.len().cast(nw.Int64).alias("n_events"),
+        evt.is_in(COMPLETION_EVENTS).cast(nw.Int64).max().alias("completed"),
+        (evt == "passed").cast(nw.Int64).max().alias("passed"),
+        (evt == "failed").cast(nw.Int64).max().alias("failed"),
+    ).with_columns(E.lookup(TP, E.positions(jmap), 0).alias("_pos"))
+    later = per.select(LID, nw.col("_pos").alias("_qpos"), nw.col("first_at").alias("_qf"), nw.col("last_at").alias("_ql"))
+    pairs = (
+        per.select(LID, TP, "_pos", "first_at")
+        .join(later, on=LID, how="inner")
+        .filter(nw.col("_qpos") > nw.col("_pos"))
+        .group_by(LID, TP)
+        .agg(
+            (nw.col("_ql") >= nw.col("first_at")).cast(nw.Int64).max().alias("converted"),
+            nw.when(nw.col("_qf") >= nw.col("first_at")).then(nw.col("_qf")).min().alias("next_at"),
+        )
+    )
+    return per.join(pairs, on=[LID, TP], how="left").with_columns(nw.col("converted").fill_null(0))
+
+
+def _mean_ci(n, s, ss):
+    """(mean, low, high) from count, sum and sum of squares (Student t)."""
+    if not n:
+        return None, None, None
+    mean = s / n
+    if n < 2:
+        return mean, None, None
+    var = max((ss - s * s / n) / (n - 1), 0.0)
+    half = float(_st.t.ppf(0.975, n - 1)) * math.sqrt(var / n)
+    return mean, mean - half, mean + half
+
+
+def _wilson(x, n):
+    if not n:
+        return None, None, None
+    p = x / n
+    z2 = Z95 * Z95
+    d = 1 + z2 / n
+    c = (p + z2 / (2 * n)) / d
+    h = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / d
+    return p, max(0.0, c - h), min(1.0, c + h)
+
+
+def median_rank_bounds(n: int) -> tuple[int, int]:
+    """1-based ranks ``(j, k)`` of the order statistics bounding a 95 % interval of the median.
+
+    ``j = floor(n/2 − 0.98·√n)``, ``k = ceil(n/2 + 1 + 0.98·√n)`` (normal
+    approximation to binomial(n, ½)); ``j < 1`` or ``k > n`` means no finite bound.
+
+    >>> median_rank_bounds(100)
+    (40, 61)
+    """
+    h = Z95 * math.sqrt(n) / 2
+    return math.floor(n / 2 - h), math.ceil(n / 2 + 1 + h)
+
+
+def _aggregates(ev, ln, jmap, bys, end, steps):
+    """Collect the three small aggregate tables used by :func:`measure`."""
+    lt_tp = learner_touchpoint_table(ev, jmap, data_end=end).join(ln.select(LID, *bys), on=LID, how="inner")
+    lt_tp = lt_tp.with_columns(E.days(nw.col("next_at") - nw.col("first_at")).alias("_gap"))
+    keys = [*bys, TP]
+    ev_n = nw.col("n_events").cast(nw.Float64)
+    per = lt_tp.group_by(*keys).agg(
+        nw.len().cast(nw.Int64).alias("reach"),
+        nw.col("converted").sum().cast(nw.Int64).alias("converted"),
+        (~nw.col("next_at").is_null()).cast(nw.Int64).sum().alias("timed"),
+        nw.col("completed").sum().cast(nw.Int64).alias("completed"),
+        nw.col("passed").sum().cast(nw.Int64).alias("passed"),
+        ((nw.col("passed") + nw.col("failed")) > 0).cast(nw.Int64).sum().alias("pass_n"),
+        ev_n.sum().alias("ev_s"),
+        (ev_n * ev_n).sum().alias("ev_ss"),
+        nw.col("_gap").median().alias("ttn_median"),
+    )
+    # order-statistic bounds for the median time to next, ranked in the engine
+    gaps = lt_tp.filter(~nw.col("_gap").is_null()).with_columns(
+        nw.col("_gap").rank("ordinal").over(*keys).cast(nw.Int64).alias("_rk"),
+        nw.len().over(*keys).cast(nw.Int64).alias("_cnt"),
+    )
+    h = (nw.col("_cnt").cast(nw.Float64).sqrt() * (Z95 / 2))
+    lo_rank = (nw.col("_cnt") / 2 - h).floor()
+    hi_rank = (nw.col("_cnt") / 2 + 1 + h).floor()  # ceil via floor(x) + (x not integer); see below
+    hi_rank_c = nw.when(hi_rank == (nw.col("_cnt") / 2 + 1 + h)).then(hi_rank).otherwise(hi_rank + 1)
+    ttn_ci = gaps.group_by(*keys).agg(
+        nw.when(nw.col("_rk") == lo_rank).then(nw.col("_gap")).min().alias("ttn_low"),
+        nw.when(nw.col("_rk") == hi_rank_c).then(nw.col("_gap")).min().alias("ttn_high"),
+    )
+    cols = E.columns(ev)
+    evl = ev.filter(nw.col(TS) <= end).filter(nw.col(TP).is_in(steps)).join(ln.select(LID, *bys), on=LID, how="inner")
+    evt = nw.col("event") if "event" in cols else nw.lit("", dtype=nw.String)
+    val = nw.col("value").cast(nw.Float64) if "value" in cols else nw.lit(None, dtype=nw.Float64)
+    emo = nw.col("emotion").cast(nw.Float64) if "emotion" in cols else nw.lit(None, dtype=nw.Float64)
+    evl = evl.with_columns(val.alias("_v"), emo.alias("_e"), evt.alias("_evt"))
+    resp = nw.col("_evt") == "responded"
+    scored = ~nw.col("_v").is_null() & ~nw.col("_evt").is_in(SCORE_EXCLUDED_EVENTS)
+    csat_ok = resp & (nw.col("_v") >= 1) & (nw.col("_v") <= 5)
+    nps_ok = resp & (nw.col("_v") >= 0) & (nw.col("_v") <= 10)
+    emo_ok = ~nw.col("_e").is_null()
+    i64 = lambda e: e.cast(nw.Int64).sum()  # noqa: E731
+    f0 = lambda cond, x: nw.when(cond).then(x).otherwise(0.0)  # noqa: E731
+    evagg = evl.group_by(*keys).agg(
+        i64(scored).alias("score_n"),
+        f0(scored, nw.col("_v")).sum().alias("score_s"),
+        f0(scored, nw.col("_v") * nw.col("_v")).sum().alias("score_ss"),
+        i64(emo_ok).alias("emo_n"),
+        f0(emo_ok, nw.col("_e")).sum().alias("emo_s"),
+        f0(emo_ok, nw.col("_e") * nw.col("_e")).sum().alias("emo_ss"),
+        i64(csat_ok).alias("csat_n"),
+        i64(csat_ok & (nw.col("_v") >= 4)).alias("csat_x"),
+        i64(nps_ok).alias("nps_n"),
+        i64(nps_ok & (nw.col("_v") >= 9)).alias("nps_p"),
+        i64(nps_ok & (nw.col("_v") <= 6)).alias("nps_d"),
+    )
+    # learners stopped with this touchpoint as their furthest (map progress)
+    tp_of = {i + 1: s for i, s in enumerate(jmap.touchpoint_ids)}
+    lt = learner_table(ev, ln, jmap, jmap.touchpoint_ids, mode=MAP_MODE, data_end=end, learner_cols=[LID, *bys])
+    stopped = (
+        lt.filter(nw.col("state") == "stopped")
+        .with_columns(E.lookup("furthest_step", tp_of, None, dtype=nw.String).alias(TP))
+        .group_by(*keys)
+        .agg(nw.len().cast(nw.Int64).alias("stopped"))
+    )
+    return E.collect(per), E.collect(ttn_ci), E.collect(evagg), E.collect(stopped)
+
+
+def _f(x):
+    return None if x is None else float(x)
+
+
+def measure(
+    events: Any,
+    learners: Any,
+    jmap,
+    *,
+    by: str | Sequence[str] | None = None,
+    data_end: Any = None,
+    touchpoints: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Every metric for every touchpoint (and group): ``touchpoint_id,
+    touchpoint_name, stage, <by>, metric, value, n, low, high``.
+
+    See the module docstring for each metric's exact definition. ``value`` is
+    null when ``n`` is 0; ``low``/``high`` are null where no interval applies
+    (reach) or ``n`` is too small.
+
+    >>> measure(events, learners, jmap).filter(pl.col("metric") == "conversion")   # doctest: +SKIP
+    """
+    ev, ln, bys = E.prepare(events, learners, by=by)
+    end = E.resolve_data_end(ev, data_end)
+    steps = list(touchpoints) if touchpoints is not None else jmap.touchpoint_ids
+    per, ttn, evagg, stopped = _aggregates(ev, ln, jmap, bys, end, steps)
+    keys = [*bys, TP]
+    # one row per (group, touchpoint): every group present in learners × every touchpoint
+    groups = E.collect(ln.select(*bys).unique()) if bys else pl.DataFrame()
+    tps = pl.DataFrame({TP: steps})
+    grid = groups.join(tps, how="cross") if bys else tps
+    t = grid
+    for other in (per, ttn, evagg, stopped):
+        t = t.join(other, on=keys, how="left", nulls_equal=True)
+    nxt = _next_of(jmap)
+    rows = []
+    for r in t.iter_rows(named=True):
+        g = {b: r[b] for b in bys}
+        tp = r[TP]
+        reach = int(r["reach"] or 0)
+        out = []
+        out.append(("reach", float(reach), reach, None, None))
+        if tp in nxt:
+            out.append(("conversion", *_wilson(int(r["converted"] or 0), reach)[:1], reach, *_wilson(int(r["converted"] or 0), reach)[1:]))
+        else:
+            out.append(("conversion", None, 0, None, None))
+        sv = _wilson(int(r["stopped"] or 0), reach)
+        out.append(("stopped", sv[0], reach, sv[1], sv[2]))
+        cv = _wilson(int(r["completed"] or 0), reach)
+        out.append(("completion", cv[0], reach, cv[1], cv[2]))
+        pn = int(r["pass_n"] or 0)
+        pv = _wilson(int(r["passed"] or 0), pn)
+        out.append(("pass_rate", pv[0], pn, pv[1], pv[2]))
+        sn = int(r["score_n"] or 0)
+        out.append(("score", *_ordered(_mean_ci(sn, r["score_s"] or 0.0, r["score_ss"] or 0.0), sn)))
+        cn = int(r["csat_n"] or 0)
+        c = _wilson(int(r["csat_x"] or 0), cn)
+        out.append(("csat", c[0], cn, c[1], c[2]))
+        nn = int(r["nps_n"] or 0)
+        out.append(("nps", *_nps(nn, int(r["nps_p"] or 0), int(r["nps_d"] or 0))))
+        en = int(r["emo_n"] or 0)
+        out.append(("emotion", *_ordered(_mean_ci(en, r["emo_s"] or 0.0, r["emo_ss"] or 0.0), en)))
+        conv = int(r["timed"] or 0) if tp in nxt else 0
+        out.append(("time_to_next", _f(r["ttn_median"]) if conv else None, conv, _f(r["ttn_low"]) if conv else None, _f(r["ttn_high"]) if conv else None))
+        epl = _mean_ci(reach, r["ev_s"] or 0.0, r["ev_ss"] or 0.0)
+        out.append(("events_per_learner", *_ordered(epl, reach)))
+        for m, v, n, lo, hi in out:
+            rows.append({**g, TP: tp, "metric": m, "value": _f(v), "n": int(n), "low": _f(lo), "high": _f(hi)})
+    schema = {**{b: groups.schema[b] for b in bys}, TP: pl.Utf8, "metric": pl.Utf8, "value": pl.Float64, "n": pl.Int64, "low": pl.Float64, "high": pl.Float64}
+    df = pl.DataFrame(rows, schema=schema)
+    name = {t.id: t.name for t in jmap.touchpoints}
+    stage = {t.id: t.stage for t in jmap.touchpoints}
+    pos = {s: i for i, s in enumerate(steps)}
+    mpos = {m: i for i, m in enumerate(KPI_METRICS)}
+    df = df.with_columns(
+        pl.col(TP).replace_strict(name, default=None, return_dtype=pl.Utf8).alias("touchpoint_name"),
+        pl.col(TP).replace_strict(stage, default=None, return_dtype=pl.Utf8).alias("stage"),
+        pl.col(TP).replace_strict(pos, default=None, return_dtype=pl.Int64).alias("_p"),
+        pl.col("metric").replace_strict(mpos, default=None, return_dtype=pl.Int64).alias("_m"),
+    )
+    return df.sort(["_p", *bys, "_m"], nulls_last=True).select(*MEASURE_COLUMNS, *bys, *VALUE_COLUMNS)
+
+
+def _ordered(mci, n):
+    mean, lo, hi = mci
+    return (mean, n, lo, hi)
+
+
+def _nps(n, p, d):
+    if not n:
+        return (None, 0, None, None)
+    P, D = p / n, d / n
+    s = P - D
+    half = Z95 * math.sqrt(max((P + D - s * s) / n, 0.0))
+    return (100 * s, n, 100 * max(-1.0, s - half), 100 * min(1.0, s + half))
+
+
+def kpis(
+    events: Any,
+    learners: Any,
+    jmap,
+    *,
+    by: str | Sequence[str] | None = None,
+    data_end: Any = None,
+) -> pl.DataFrame:
+    """The map's KPIs measured: one row per (touchpoint, group, KPI).
+
+    Columns: ``touchpoint_id, touchpoint_name, stage, <by>, metric, value, n,
+    low, high, target, direction, tolerance, status`` where status is
+    ``met`` / ``near`` (within tolerance) / ``missed`` / ``not enough data``
+    (``n < min_n`` or no value), by :meth:`journeylib.model.KPI.status`.
+
+    >>> kpis(events, learners, jmap, by="persona")    # doctest: +SKIP
+    """
+    m = measure(events, learners, jmap, by=by, data_end=data_end)
+    bys = E.by_list(by)
+    targets = []
+    for t in jmap.touchpoints:
+        for kp in t.kpis:
+            targets.append({TP: t.id, "metric": kp.metric, "target": float(kp.target), "direction": kp.direction,
+                            "tolerance": float(kp.tolerance), "_kpi": len(targets)})
+    kp_objs = [kp for t in jmap.touchpoints for kp in t.kpis]
+    tdf = pl.DataFrame(targets, schema={TP: pl.Utf8, "metric": pl.Utf8, "target": pl.Float64, "direction": pl.Utf8, "tolerance": pl.Float64, "_kpi": pl.Int64})
+    df = m.join(tdf, on=[TP, "metric"], how="inner")
+    status = [kp_objs[i].status(v, n) for i, v, n in zip(df["_kpi"], df["value"], df["n"])]
+    df = df.with_columns(pl.Series("status", status, dtype=pl.Utf8))
+    return df.sort(["_kpi", *bys], nulls_last=True).select(*MEASURE_COLUMNS, *bys, *VALUE_COLUMNS, *KPI_EXTRA)
