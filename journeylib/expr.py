@@ -18,6 +18,7 @@ rule is translated to a polars expression.
 
 from __future__ import annotations
 
+import re
 from functools import reduce
 
 import polars as pl
@@ -35,15 +36,33 @@ _COMPARE = {
 
 
 def parse_where(text: str) -> exp.Expression:
-    """Parse and check a rule; raise ``ValueError`` naming what is not allowed."""
+    """Parse and check a rule; raise ``ValueError`` naming what is not allowed.
+
+    The rule is also translated once (without data), so every accepted rule
+    can be evaluated.
+
+    >>> parse_where("region = 'Europe'").sql()
+    "region = 'Europe'"
+    >>> parse_where("lower(region) = 'europe'")
+    Traceback (most recent call last):
+    ...
+    ValueError: rule "lower(region) = 'europe'": 'LOWER(region)' is not allowed (only comparisons, IN, BETWEEN, LIKE, IS NULL, AND, OR, NOT)
+    """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty rule")
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        first = exc.errors[0]["description"] if exc.errors else str(exc)
+    except sqlglot.errors.SqlglotError as exc:
+        errors = getattr(exc, "errors", None)
+        first = errors[0]["description"] if errors else str(exc).splitlines()[0]
         raise ValueError(f"cannot parse rule {text!r}: {first}") from None
+    if tree is None:
+        raise ValueError(f"cannot parse rule {text!r}")
     _check(tree, text)
+    try:
+        _translate(tree)
+    except ValueError as exc:
+        raise ValueError(f"rule {text!r}: {exc}") from None
     return tree
 
 
@@ -57,12 +76,18 @@ def _check(node: exp.Expression, text: str) -> None:
             raise ValueError(f"rule {text!r}: '{sub.sql()}' is not allowed (only comparisons, IN, BETWEEN, LIKE, IS NULL, AND, OR, NOT)")
         if isinstance(sub, exp.Column) and sub.table:
             raise ValueError(f"rule {text!r}: use plain column names, not '{sub.sql()}'")
-        if isinstance(sub, exp.In) and sub.args.get("query") is not None:
+        if isinstance(sub, exp.In) and (sub.args.get("query") is not None or sub.args.get("unnest") is not None):
             raise ValueError(f"rule {text!r}: subqueries are not allowed")
+        if isinstance(sub, (exp.Like, exp.ILike)) and sub.args.get("escape") is not None:
+            raise ValueError(f"rule {text!r}: LIKE ... ESCAPE is not supported")
 
 
 def columns_of(text: str) -> list[str]:
-    """The learner attributes a rule reads, in order of appearance."""
+    """The learner attributes a rule reads, in order of first appearance.
+
+    >>> columns_of("device = 'mobile' OR age_band IN ('18-24') OR device IS NULL")
+    ['device', 'age_band']
+    """
     seen: list[str] = []
     for col in parse_where(text).find_all(exp.Column):
         if col.name not in seen:
@@ -74,7 +99,10 @@ def _literal(node: exp.Expression):
     if isinstance(node, exp.Paren):
         return _literal(node.this)
     if isinstance(node, exp.Neg):
-        return -_literal(node.this)
+        v = _literal(node.this)
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise ValueError(f"'{node.sql()}': only numbers can be negative")
+        return -v
     if isinstance(node, exp.Boolean):
         return node.this
     if isinstance(node, exp.Null):
@@ -83,8 +111,11 @@ def _literal(node: exp.Expression):
         if node.is_string:
             return node.this
         num = float(node.this)
-        return int(num) if num.is_integer() else num
+        return int(num) if num.is_integer() and "." not in node.this and "e" not in node.this.lower() else num
     raise ValueError(f"expected a literal value, got '{node.sql()}'")
+
+
+_TRUTHY = ["true", "1", "yes", "y", "t"]
 
 
 def _side(node: exp.Expression, like):
@@ -92,14 +123,15 @@ def _side(node: exp.Expression, like):
     if isinstance(node, exp.Column):
         col = pl.col(node.name)
         if isinstance(like, bool):
-            return col.cast(pl.Utf8).str.to_lowercase().is_in(["true", "1", "yes", "y", "t"])
+            return col.cast(pl.Utf8).str.strip_chars().str.to_lowercase().is_in(_TRUTHY)
         if isinstance(like, (int, float)):
-            return col.cast(pl.Float64, strict=False)
+            return col.cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False)
         return col.cast(pl.Utf8)
     return pl.lit(_literal(node))
 
 
 def _translate(node: exp.Expression) -> pl.Expr:
+    """SQL three-valued logic: a comparison with a missing value is null (unknown)."""
     if isinstance(node, exp.Paren):
         return _translate(node.this)
     if isinstance(node, exp.And):
@@ -110,51 +142,81 @@ def _translate(node: exp.Expression) -> pl.Expr:
         return ~_translate(node.this)
     if isinstance(node, exp.Is):
         inner = node.this
-        name = inner.name if isinstance(inner, exp.Column) else None
-        if name is None or not isinstance(node.expression, exp.Null):
+        if not isinstance(inner, exp.Column) or not isinstance(node.expression, exp.Null):
             raise ValueError(f"'{node.sql()}': only 'column IS [NOT] NULL' is allowed")
-        return pl.col(name).is_null()
+        out = pl.col(inner.name).is_null()
+        return ~out if node.args.get("negate") else out
     for cls, op in _COMPARE.items():
         if isinstance(node, cls):
             left, right = node.this, node.expression
-            lit = _literal(right) if not isinstance(right, exp.Column) else (
-                _literal(left) if not isinstance(left, exp.Column) else "")
+            if not isinstance(left, exp.Column) and not isinstance(right, exp.Column):
+                raise ValueError(f"'{node.sql()}': a comparison needs a column")
+            if isinstance(right, exp.Column) and isinstance(left, exp.Column):
+                lit = ""
+            else:
+                lit = _literal(left if isinstance(right, exp.Column) else right)
             a, b = _side(left, lit), _side(right, lit)
-            return getattr(a, f"__{op}__")(b).fill_null(False)
+            return getattr(a, f"__{op}__")(b)
     if isinstance(node, exp.In):
+        if not isinstance(node.this, exp.Column):
+            raise ValueError(f"'{node.sql()}': IN needs a column on the left")
         values = [_literal(v) for v in node.expressions]
-        probe = next((v for v in values if v is not None), "")
-        return _side(node.this, probe).is_in(values).fill_null(False)
+        known = [v for v in values if v is not None]
+        probe = known[0] if known else ""
+        kinds = {type(v) if not isinstance(v, bool) else bool for v in known}
+        if len(kinds - {int, float}) > 1 or (kinds & {int, float} and kinds - {int, float}):
+            raise ValueError(f"'{node.sql()}': IN values must all be text, all numbers or all booleans")
+        hit = _side(node.this, probe).is_in(known)
+        if len(known) < len(values):  # x IN (..., NULL) is true or unknown, never false
+            hit = pl.when(hit).then(True).otherwise(None)
+        return ~hit if node.args.get("negate") else hit
     if isinstance(node, exp.Between):
+        if not isinstance(node.this, exp.Column):
+            raise ValueError(f"'{node.sql()}': BETWEEN needs a column on the left")
         low, high = _literal(node.args["low"]), _literal(node.args["high"])
         col = _side(node.this, low)
-        return col.is_between(low, high).fill_null(False)
+        out = col.is_between(pl.lit(low), pl.lit(high))
+        return ~out if node.args.get("negate") else out
     if isinstance(node, (exp.Like, exp.ILike)):
+        if not isinstance(node.this, exp.Column):
+            raise ValueError(f"'{node.sql()}': LIKE needs a column on the left")
         pattern = _literal(node.expression)
         if not isinstance(pattern, str):
             raise ValueError(f"'{node.sql()}': LIKE needs a string pattern")
         regex = "^" + "".join(
-            ".*" if ch == "%" else "." if ch == "_" else _re_escape(ch) for ch in pattern
+            ".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern
         ) + "$"
         if isinstance(node, exp.ILike):
-            regex = "(?i)" + regex
-        return pl.col(node.this.name).cast(pl.Utf8).str.contains(regex).fill_null(False)
+            regex = "(?is)" + regex
+        else:
+            regex = "(?s)" + regex
+        out = pl.col(node.this.name).cast(pl.Utf8).str.contains(regex)
+        return ~out if node.args.get("negate") else out
+    if isinstance(node, (exp.Column, exp.Literal, exp.Boolean, exp.Null)):
+        raise ValueError(f"'{node.sql()}' is a value, not a condition; compare it, e.g. {node.sql()} = 'yes'")
     raise ValueError(f"'{node.sql()}' is not allowed")
 
 
-def _re_escape(ch: str) -> str:
-    import re
-
-    return re.escape(ch)
-
-
 def where_to_polars(text: str) -> pl.Expr:
-    """Translate a rule to a boolean polars expression (missing values never match)."""
-    return _translate(parse_where(text))
+    """Translate a rule to a boolean polars expression.
+
+    Evaluation follows SQL: a comparison with a missing value is unknown, and
+    a row matches only when the whole rule is true (so ``NOT device =
+    'mobile'`` does not match learners whose device is missing).
+
+    >>> df = pl.DataFrame({"device": ["mobile", None, "laptop"]})
+    >>> df.filter(where_to_polars("NOT device = 'mobile'"))["device"].to_list()
+    ['laptop']
+    """
+    return _translate(parse_where(text)).fill_null(False)
 
 
 def all_of(rules: list[str]) -> pl.Expr:
-    """A conjunction of several rules (``True`` when empty)."""
+    """A conjunction of several rules (``True`` when empty).
+
+    >>> pl.DataFrame({"a": [1, 2, 3]}).filter(all_of(["a > 1", "a < 3"]))["a"].to_list()
+    [2]
+    """
     if not rules:
         return pl.lit(True)
     return reduce(lambda a, b: a & b, (where_to_polars(r) for r in rules))
