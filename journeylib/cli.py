@@ -215,6 +215,51 @@ def oulad(
     )
 
 
+# --------------------------------------------------------------------------
+# report (offline HTML reports: journeylib.report)
+# --------------------------------------------------------------------------
+
+def _csv_list(value: Optional[str]) -> Optional[list[str]]:
+    if not value:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+@app.command()
+def report(
+    workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml and the events/learners files."),
+    period: Optional[str] = typer.Option(None, "--period", help="Period to report on: 2025-06, 2025-Q2, 2025-W23, 2025, 2025-06-01..2025-06-30, or month/quarter/week (the last complete one). Default: all data (the review uses the last complete month)."),
+    notebooks: Optional[str] = typer.Option(None, "--notebooks", help="Comma-separated notebook names to run (default: every report notebook)."),
+    out: Path = typer.Option(Path("reports"), "--out", help="Folder for the HTML pages and index.html."),
+    min_count: int = typer.Option(5, "--min-count", help="Smallest group shown; smaller cells are suppressed."),
+    funnel: Optional[str] = typer.Option(None, "--funnel", help="Funnel name from journey.yml (default: every touchpoint)."),
+    personas: Optional[str] = typer.Option(None, "--personas", help="Comma-separated persona ids to include (default: all)."),
+    segments: Optional[str] = typer.Option(None, "--segments", help="Comma-separated learner attributes for the small-group alerts (default: all)."),
+    notebooks_dir: Optional[Path] = typer.Option(None, "--notebooks-dir", help="Folder with the report notebooks (default: the project's notebooks/)."),
+    timeout: int = typer.Option(900, "--timeout", help="Seconds a single notebook cell may run."),
+) -> None:
+    """Run the report notebooks for a period and write self-contained HTML reports plus index.html.
+
+    On a failing notebook nothing in --out changes; the message names the
+    notebook and the cell, the executed notebook is kept in <out>.failed/,
+    and the exit code is 2.
+    """
+    from .report import run_reports
+
+    try:
+        result = run_reports(
+            workspace, out, period=period, notebooks=_csv_list(notebooks), notebooks_dir=notebooks_dir,
+            min_count=min_count, funnel=funnel, personas=_csv_list(personas), segment_attributes=_csv_list(segments),
+            timeout=timeout, progress=True,
+        )
+    except JourneyError as exc:
+        _fail(exc)
+    for run in result.runs:
+        console.print(f"  {run.title}: {run.html} ({run.seconds} s)")
+    console.print(f"[green]Wrote {len(result.runs)} report(s); open {result.index}[/]")
+
+
 def main() -> None:  # pragma: no cover - entry point
     """Console entry point: one clear line and exit 2 on any input error."""
     try:

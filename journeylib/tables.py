@@ -540,3 +540,272 @@ def journey_map_html(
 
 def _measured_value_only(row: dict) -> str:
     return fmt_value(row.get("value"), metric_kind(row.get("metric", "")))
+
+
+# --------------------------------------------------------------------------
+# Report sections (used by the report notebooks)
+# --------------------------------------------------------------------------
+
+def _tp_names(jmap: JourneyMap) -> dict[str, str]:
+    return {t.id: t.name for t in jmap.touchpoints}
+
+
+def _persona_names(jmap: JourneyMap) -> dict[str, str]:
+    return {p.id: p.name for p in jmap.personas}
+
+
+def map_headline(jmap: JourneyMap, learners: pl.DataFrame, events: pl.DataFrame, kpis: pl.DataFrame) -> HTML:
+    """Headline cards for the map page: learners, events, stages, touchpoints, KPIs met / missed.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> "KPIs met" in map_headline(jm, pl.DataFrame({"x": [1]}), pl.DataFrame({"x": [1, 2]}), pl.DataFrame({"status": ["met"]})).html
+    True
+    """
+    st = dict(kpis.group_by("status").len().iter_rows()) if kpis.height else {}
+    total = sum(st.values())
+    return headline_cards({
+        "learners": fmt_value(learners.height, "int"),
+        "events": fmt_value(events.height, "int"),
+        "stages · touchpoints": f"{len(jmap.stages)} · {len(jmap.touchpoints)}",
+        "KPIs met": f"{st.get('met', 0)} of {total}",
+        "KPIs missed": f"{st.get('missed', 0)} of {total}",
+    })
+
+
+def persona_summary(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "persona", min_count: int = 5) -> HTML:
+    """One row per persona: starters, share reaching the last step (95% interval), stopped, in progress, biggest stop.
+
+    Input: ``metrics.funnel(..., by="persona")`` (optionally already passed
+    through :func:`journeylib.privacy.suppress`). A persona with fewer than
+    ``min_count`` starters is suppressed.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}},
+    ...                     {"id": "b", "name": "B", "stage": "s", "target_emotion": {"label": "proud"}}],
+    ...     "personas": [{"id": "p", "name": "P"}]})
+    >>> f = pl.DataFrame({"persona": ["p", "p"], "step": [1, 2], "touchpoint_id": ["a", "b"], "learners": [10, 4],
+    ...     "conversion_from_start": [1.0, 0.4], "conversion_from_start_low": [0.7, 0.17], "conversion_from_start_high": [1.0, 0.69],
+    ...     "stopped": [5, 1], "in_progress": [1, 3]})
+    >>> h = persona_summary(f, jm).html
+    >>> "40%" in h and "A" in h
+    True
+    """
+    pn = _persona_names(jmap)
+    names = _tp_names(jmap)
+    rows = []
+    for key, g in funnel.sort("step").group_by(by, maintain_order=True):
+        p = key[0] if isinstance(key, tuple) else key
+        g = g.sort("step")
+        first, last = g.row(0, named=True), g.row(g.height - 1, named=True)
+        starters = first.get("learners")
+        stopped = g["stopped"].fill_null(0)
+        top = g.filter(pl.col("stopped").fill_null(0) == stopped.max()).row(0, named=True) if g.height and stopped.max() else None
+        rows.append({
+            "persona": pn.get(p, p),
+            "starters": starters,
+            "completed": last.get("conversion_from_start"),
+            "completed_low": last.get("conversion_from_start_low"),
+            "completed_high": last.get("conversion_from_start_high"),
+            "stopped": int(stopped.sum()),
+            "in_progress": int(g["in_progress"].fill_null(0).sum()),
+            "biggest_stop": names.get(top["touchpoint_id"], top["touchpoint_id"]) if top else "–",
+            "suppressed": starters is None or starters < min_count,
+        })
+    df = pl.DataFrame(rows, schema={"persona": pl.Utf8, "starters": pl.Int64, "completed": pl.Float64, "completed_low": pl.Float64, "completed_high": pl.Float64,
+                                    "stopped": pl.Int64, "in_progress": pl.Int64, "biggest_stop": pl.Utf8, "suppressed": pl.Boolean})
+    from .privacy import suppress
+
+    df = suppress(df, count="starters", values=["completed", "completed_low", "completed_high", "stopped", "in_progress"], min_count=min_count)
+    df = df.with_columns(pl.when(pl.col("suppressed")).then(pl.lit(None, dtype=pl.Utf8)).otherwise(pl.col("biggest_stop")).alias("biggest_stop"))
+
+    def completed(v: Any, r: dict) -> Markup:
+        if _missing(v):
+            return escape("–")
+        return Markup('{} <span class="muted">({}–{})</span>').format(fmt_value(v, "pct"), fmt_value(r["completed_low"], "pct"), fmt_value(r["completed_high"], "pct"))
+
+    return table(
+        df,
+        columns={"persona": "Persona", "starters": "Started", "completed": "Reached the last step (95% interval)", "stopped": "Stopped", "in_progress": "Still in progress", "biggest_stop": "Most stop at"},
+        formats={"starters": "int", "completed": completed, "stopped": "int", "in_progress": "int", "biggest_stop": lambda v, r: "–" if v is None else v},
+        min_count=min_count, caption="Each persona at a glance",
+        note=f"Stopped: no event for longer than the dormancy window. Still in progress: active recently, not counted as stopped. Personas with fewer than {min_count} starters are suppressed.",
+    )
+
+
+def stop_table(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "persona", top: int = 2, min_count: int = 5) -> HTML:
+    """Per persona, the ``top`` steps where most of its stopped learners stopped, with their share of the persona's stoppers.
+
+    Cells with fewer than ``min_count`` stopped learners are suppressed.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}], "personas": [{"id": "p", "name": "P"}]})
+    >>> "100%" in stop_table(pl.DataFrame({"persona": ["p"], "step": [1], "touchpoint_id": ["a"], "stopped": [9], "in_progress": [0]}), jm).html
+    True
+    """
+    pn = _persona_names(jmap)
+    names = _tp_names(jmap)
+    df = (
+        funnel.with_columns(pl.col("stopped").fill_null(0))
+        .with_columns((pl.col("stopped") / pl.col("stopped").sum().over(by)).alias("share"))
+        .sort([by, "stopped"], descending=[False, True])
+        .group_by(by, maintain_order=True).head(top)
+        .filter(pl.col("stopped") > 0)
+        .with_columns(
+            pl.col(by).cast(pl.Utf8).replace_strict(pn, default=pl.col(by).cast(pl.Utf8)).alias("_p"),
+            pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
+        )
+        .select("_p", "_tp", "step", "stopped", "share")
+    )
+    from .privacy import suppress
+
+    df = suppress(df, count="stopped", values=["share"], min_count=min_count)
+    return table(df, columns={"_p": "Persona", "_tp": "Stopped at", "step": "Step", "stopped": "Learners stopped", "share": "Share of the persona's stoppers"},
+                 formats={"step": "int", "stopped": "int", "share": "pct"}, min_count=min_count, caption="Where each persona's stopped learners stopped",
+                 empty="No learner has stopped.")
+
+
+def emotion_outcomes(emotion: pl.DataFrame, dropoff: pl.DataFrame, kpis: pl.DataFrame) -> pl.DataFrame:
+    """One row per touchpoint with emotion data: n, mean_valence, gap, reached, stop_rate, kpis_met.
+
+    Definition: ``emotion`` (``metrics.emotion``, no ``by``) left-joined on
+    touchpoint_id with ``dropoff`` (reached, stop_rate) and with the share of
+    the touchpoint's KPIs whose status is "met" among those with enough data
+    (``kpis_met``; null when none has enough data).
+
+    >>> import polars as pl
+    >>> e = pl.DataFrame({"touchpoint_id": ["a"], "n": [10], "mean_valence": [0.2], "gap": [-0.8]})
+    >>> d = pl.DataFrame({"touchpoint_id": ["a"], "reached": [50], "stop_rate": [0.3]})
+    >>> k = pl.DataFrame({"touchpoint_id": ["a", "a"], "status": ["met", "missed"]})
+    >>> emotion_outcomes(e, d, k)["kpis_met"].to_list()
+    [0.5]
+    """
+    k = (
+        kpis.filter(pl.col("status") != "not enough data")
+        .group_by("touchpoint_id").agg((pl.col("status") == "met").mean().alias("kpis_met"))
+        if kpis.height else pl.DataFrame(schema={"touchpoint_id": pl.Utf8, "kpis_met": pl.Float64})
+    )
+    e = emotion.select([c for c in ("touchpoint_id", "n", "mean_valence", "target_valence", "gap") if c in emotion.columns])
+    d = dropoff.select([c for c in ("touchpoint_id", "reached", "stopped", "stop_rate") if c in dropoff.columns])
+    return e.join(d, on="touchpoint_id", how="left").join(k, on="touchpoint_id", how="left")
+
+
+def emotion_headline(emotion: pl.DataFrame, evs: pl.DataFrame) -> HTML:
+    """Headline cards: responses, touchpoints below target, the largest gap, and significant low-emotion → stop links.
+
+    >>> import polars as pl
+    >>> e = pl.DataFrame({"touchpoint_id": ["a"], "touchpoint_name": ["A"], "n": [10], "gap": [-0.8], "high": [0.5], "target_valence": [1.0]})
+    >>> "A" in emotion_headline(e, pl.DataFrame({"p_value": [0.01], "difference": [0.2]})).html
+    True
+    """
+    has = emotion.filter(pl.col("n").fill_null(0) > 0)
+    below = has.filter(pl.col("high") < pl.col("target_valence")) if {"high", "target_valence"} <= set(has.columns) else has.head(0)
+    worst = has.sort("gap", nulls_last=True).row(0, named=True) if has.height else None
+    sig = evs.filter((pl.col("p_value") < 0.05) & (pl.col("difference") > 0)).height if evs.height else 0
+    return headline_cards({
+        "emotion responses": fmt_value(int(has["n"].sum()) if has.height else 0, "int"),
+        "touchpoints clearly below target": f"{below.height} of {has.height}",
+        "largest gap": f"{worst.get('touchpoint_name') or worst['touchpoint_id']} ({fmt_value(worst['gap'], '+float2')})" if worst else "–",
+        "low emotion → more stopping (p < 0.05)": f"{sig} touchpoint{'s' if sig != 1 else ''}",
+    })
+
+
+def emotion_stopping_table(evs: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5) -> HTML:
+    """``metrics.emotion_vs_stopping`` as a table; a side with fewer than ``min_count`` responses is suppressed.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> f = pl.DataFrame({"touchpoint_id": ["a"], "low_n": [2], "low_stop_rate": [0.5], "other_n": [40], "other_stop_rate": [0.1], "difference": [0.4], "p_value": [0.2]})
+    >>> "fewer than 5" in emotion_stopping_table(f, jm).html
+    True
+    """
+    from .privacy import suppress
+
+    names = _tp_names(jmap)
+    order = {t: i for i, t in enumerate(jmap.touchpoint_ids)}
+    df = evs.with_columns(
+        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
+        pl.col("touchpoint_id").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o"),
+    ).sort("_o")
+    df = suppress(df, count=["low_n", "other_n"], values=["low_stop_rate", "other_stop_rate", "difference", "p_value"], min_count=min_count)
+    return table(df, columns={"_tp": "Touchpoint", "low_n": "Low responses", "low_stop_rate": "Stop rate after low", "other_n": "Other responses",
+                              "other_stop_rate": "Stop rate otherwise", "difference": "Difference", "p_value": "p-value"},
+                 formats={"low_n": "int", "other_n": "int", "low_stop_rate": "pct", "other_stop_rate": "pct", "difference": "+pct", "p_value": "p"},
+                 min_count=min_count, caption="Stopping after a low-emotion response",
+                 note="Low response: a valence below 0 at the touchpoint. Stop: the learner's journey ended at this touchpoint or the next one.")
+
+
+def review_header(jmap: JourneyMap, period: str, start: Any, end: Any) -> HTML:
+    """The review's period line: "Period 2025-06: 2025-06-01 to 2025-06-30, compared with …" (escaped).
+
+    >>> import datetime as dt
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> "2025-06-30" in review_header(jm, "2025-06", dt.datetime(2025, 6, 1), dt.datetime(2025, 7, 1)).html
+    True
+    """
+    import datetime as dt
+
+    last = end - dt.timedelta(microseconds=1)
+    span = end - start
+    pstart, plast = start - span, start - dt.timedelta(microseconds=1)
+    return HTML(str(Markup('<p class="journey-meta"><strong>Period {}</strong>: {} to {}, compared with the previous period of the same length ({} to {}).</p>').format(
+        period, f"{start:%Y-%m-%d}", f"{last:%Y-%m-%d}", f"{pstart:%Y-%m-%d}", f"{plast:%Y-%m-%d}")))
+
+
+def interventions_table(effects: pl.DataFrame, jmap: JourneyMap) -> HTML:
+    """Intervention effects: what changed, where, when, rate before / after, difference with its 95% interval, p-value.
+
+    >>> import polars as pl, datetime as dt
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}],
+    ...     "interventions": [{"id": "i1", "date": "2025-01-01", "touchpoint": "a", "description": "New <video>"}]})
+    >>> f = pl.DataFrame({"intervention_id": ["i1"], "touchpoint_id": ["a"], "date": [dt.date(2025, 1, 1)], "before_n": [50], "before_rate": [0.5],
+    ...     "after_n": [60], "after_rate": [0.7], "difference": [0.2], "low": [0.02], "high": [0.38], "p_value": [0.03]})
+    >>> "New &lt;video&gt;" in interventions_table(f, jm).html
+    True
+    """
+    desc = {i.id: i.description for i in jmap.interventions}
+    names = _tp_names(jmap)
+    df = effects.with_columns(
+        pl.col("intervention_id").replace_strict(desc, default="").alias("_d"),
+        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
+    )
+
+    def diff(v: Any, r: dict) -> Markup:
+        if _missing(v):
+            return escape("–")
+        return Markup('{} <span class="muted">({} to {})</span>').format(fmt_value(v, "+pct"), fmt_value(r.get("low"), "+pct"), fmt_value(r.get("high"), "+pct"))
+
+    return table(df, columns={"_d": "Change", "_tp": "Touchpoint", "date": "Date", "before_n": "Learners before", "before_rate": "Rate before",
+                              "after_n": "Learners after", "after_rate": "Rate after", "difference": "Difference (95% interval)", "p_value": "p-value"},
+                 formats={"date": lambda v, r: str(v)[:10], "before_n": "int", "after_n": "int", "before_rate": "pct", "after_rate": "pct", "difference": diff, "p_value": "p"},
+                 caption="Interventions recorded in the map", empty="No interventions are recorded in the map.")
+
+
+def silent_touchpoints(events: pl.DataFrame, jmap: JourneyMap) -> HTML:
+    """The touchpoints of the map with no event in ``events`` (e.g. in the review period), as a short paragraph.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}},
+    ...                     {"id": "b", "name": "B", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> "B" in silent_touchpoints(pl.DataFrame({"touchpoint_id": ["a"]}), jm).html
+    True
+    """
+    seen = set(events["touchpoint_id"].unique().to_list()) if events.height else set()
+    silent = [t.name for t in jmap.touchpoints if t.id not in seen]
+    if not silent:
+        return HTML('<p class="journey-meta">Every touchpoint of the map has data in this period.</p>')
+    return HTML(str(Markup('<p class="journey-meta"><strong>Touchpoints with no data in this period ({}):</strong> {}</p>').format(len(silent), ", ".join(silent))))

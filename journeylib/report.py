@@ -1,0 +1,519 @@
+"""Scheduled report runs: papermill execution, offline HTML export and an index page.
+
+:func:`run_reports` executes the parameterised report notebooks for one
+workspace and period, converts each to a self-contained HTML page (code hidden,
+charts drawn by Vega libraries inlined once per page, no request leaves the
+page) and writes ``index.html`` describing what was run, on which data, when.
+
+A report set is never left half-written: notebooks run and render into a
+temporary folder next to ``out``; only when every notebook succeeded are the
+pages moved into ``out``. On failure ``out`` is untouched, the executed
+notebook is kept in ``<out>.failed/NAME.ipynb`` for debugging and
+:class:`ReportError` names the notebook and the failing cell.
+
+>>> REPORTS["journey_map"].title
+'The journey map'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import nbformat
+from markupsafe import Markup
+
+from .errors import JourneyError
+from .privacy import find_ids
+from .tables import CSS as TABLE_CSS
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+#: The notebooks folder of a source checkout (``notebooks/`` next to ``journeylib/``).
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+MANIFEST = ".journey-report.json"
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    """Title and one-line description of a report notebook, shown on the index page."""
+
+    title: str
+    description: str
+
+
+#: The report notebooks run by default, in index order.
+REPORTS: dict[str, ReportInfo] = {
+    "periodic_review": ReportInfo("Periodic review", "This period against the previous one: KPI scorecard, significant changes, new drop-off hot spots, small-group alerts, intervention effects and data quality."),
+    "persona_funnels": ReportInfo("Persona funnels", "The funnel for each persona side by side: where each persona stops, who is still in progress, and how long each step takes."),
+    "emotion_vs_metric": ReportInfo("Emotion and outcomes", "The designed emotional curve against what learners report, and whether touchpoints that feel worse than designed lose more learners."),
+    "journey_map": ReportInfo("The journey map", "The designed map as a canvas — stages, touchpoints, purpose, target and measured emotion, KPIs with status, pain points and opportunities."),
+}
+
+PAGE_CSS = """
+* { box-sizing: border-box; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+html { font-size: 15px; }
+body.journey-report { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; background: #ffffff; line-height: 1.45; }
+.journey-header { background: #0b3d5c; color: #fff; }
+.journey-header-inner { max-width: 1180px; margin: 0 auto; padding: 10px 24px; display: flex; justify-content: space-between; align-items: center; }
+.journey-kicker { font-size: 13px; letter-spacing: 0.02em; }
+.journey-header a { color: #fff; font-size: 13px; }
+main { max-width: 1180px; margin: 0 auto; padding: 8px 24px 40px 24px; }
+h1 { font-size: 28px; margin: 0.8em 0 0.2em 0; }
+h2 { font-size: 20px; margin: 1.6em 0 0.4em 0; padding-bottom: 4px; border-bottom: 1px solid #d0d7de; }
+h3 { font-size: 16px; margin: 1.2em 0 0.3em 0; }
+p, li { max-width: 860px; }
+a { color: #0b5cad; }
+.jp-Cell { margin: 0; padding: 0; }
+.jp-OutputArea-output { overflow-x: auto; }
+.jp-OutputArea-output pre { white-space: pre-wrap; font-size: 12px; color: #555; }
+.jp-RenderedHTMLCommon table:not(.journey-table) { border-collapse: collapse; font-size: 13px; }
+a.anchor-link { display: none; }
+figure.journey-chart { margin: 0.6em 0 1.4em 0; overflow-x: auto; }
+.vega-embed summary { display: none; }
+#vg-tooltip-element { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; font-size: 12px; }
+.journey-index-list { list-style: none; padding: 0; }
+.journey-index-list li { border: 1px solid #d0d7de; border-radius: 6px; padding: 12px 16px; margin: 10px 0; }
+.journey-index-list a { font-size: 17px; font-weight: 600; }
+.journey-meta { color: #555; font-size: 13px; }
+@media print { .journey-header nav { display: none; } figure.journey-chart { break-inside: avoid; } }
+"""
+
+
+class ReportError(JourneyError):
+    """A report notebook failed; names the notebook, the cell and where the executed copy is kept."""
+
+    def __init__(self, message: str, *, notebook: str, cell: int | None = None, kept: Path | None = None):
+        self.notebook = notebook
+        self.cell = cell
+        self.kept = kept
+        super().__init__(message)
+
+
+@dataclass
+class NotebookRun:
+    """One executed report notebook."""
+
+    name: str
+    title: str
+    html: Path
+    seconds: float
+
+
+@dataclass
+class ReportSet:
+    """The result of :func:`run_reports`: where the pages are and what they were built from."""
+
+    out: Path
+    index: Path
+    runs: list[NotebookRun] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> list[Path]:
+        """Every HTML page written, the index first."""
+        return [self.index, *(r.html for r in self.runs)]
+
+
+# --------------------------------------------------------------------------
+# HTML export
+# --------------------------------------------------------------------------
+
+def page_css() -> str:
+    """The CSS inlined into every report page (page layout, tables, journey-map canvas).
+
+    >>> ".journey-table" in page_css()
+    True
+    """
+    return PAGE_CSS + TABLE_CSS
+
+
+def _generated_line(when: dt.datetime | None = None) -> str:
+    when = when or dt.datetime.now(dt.timezone.utc)
+    return f"Generated {when:%Y-%m-%d %H:%M} UTC by journeylib."
+
+
+def export_html(
+    notebook: str | Path | nbformat.NotebookNode,
+    html_path: str | Path,
+    *,
+    title: str,
+    map_name: str = "",
+    period: str = "",
+    attribution: str = "",
+    generated: str | None = None,
+) -> Path:
+    """Convert an executed notebook to one self-contained HTML page.
+
+    Code cells and prompts are hidden (``exclude_input``), stderr output
+    (warnings, logs) is left out, the page uses the ``journey`` nbconvert
+    template: inline CSS, no remote script, style, font or image; the Vega /
+    Vega-Lite / Vega-Embed JavaScript is inlined once and draws every chart of
+    the page; the map's ``attribution`` (escaped) is in the footer.
+
+    >>> import nbformat, tempfile, pathlib
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Hi")])
+    >>> p = export_html(nb, pathlib.Path(tempfile.mkdtemp()) / "hi.html", title="Hi", attribution="<CC BY>")
+    >>> "&lt;CC BY&gt;" in p.read_text() and "<script src=" not in p.read_text()
+    True
+    """
+    from nbconvert import HTMLExporter
+
+    from .charts import chart_page_scripts
+
+    nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))  # a copy we may edit
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    nb.metadata["title"] = title
+    nb.metadata.pop("widgets", None)
+    exporter = HTMLExporter(
+        template_name="journey",
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    resources = {
+        "journey": {
+            "css": Markup(page_css()),
+            "scripts": Markup(chart_page_scripts()),
+            "map_name": map_name,
+            "period": period,
+            "attribution": attribution,
+            "generated": generated or _generated_line(),
+        }
+    }
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    html_path = Path(html_path)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+INDEX_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>Reports — {{ map_name }}</title>
+<style type="text/css">{{ css }}</style>
+</head>
+<body class="journey-report">
+<header class="journey-header"><div class="journey-header-inner"><div class="journey-kicker">{{ map_name }}{% if period_label %} · {{ period_label }}{% endif %}</div></div></header>
+<main>
+<h1>Journey reports: {{ map_name }}</h1>
+{% if description %}<p>{{ description }}</p>{% endif %}
+<div class="journey-kpis">
+{% for label, value in headline %}<div class="journey-kpi-card"><div class="v">{{ value }}</div><div class="l">{{ label }}</div></div>
+{% endfor %}</div>
+<h2>Reports</h2>
+<ul class="journey-index-list">
+{% for r in reports %}<li><a href="{{ r.file }}">{{ r.title }}</a><div>{{ r.description }}</div><div class="journey-meta">{{ r.file }} · built in {{ r.seconds }} s</div></li>
+{% endfor %}</ul>
+<h2>What was run</h2>
+<table class="journey-table">
+<tbody>
+{% for k, v in run_info %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>
+{% endfor %}</tbody>
+</table>
+<footer class="journey-footer">
+{% if attribution %}<p class="journey-attribution">{{ attribution }}</p>{% endif %}
+<p>{{ generated }}</p>
+</footer>
+</main>
+</body>
+</html>
+"""
+
+
+def write_index(
+    path: str | Path,
+    *,
+    map_name: str,
+    description: str = "",
+    attribution: str = "",
+    reports: Sequence[dict[str, Any]] = (),
+    headline: Sequence[tuple[str, str]] = (),
+    run_info: Sequence[tuple[str, str]] = (),
+    period_label: str = "",
+    generated: str | None = None,
+) -> Path:
+    """Write the index page: headline numbers, links to every report, and what was run (all escaped).
+
+    ``reports`` items have ``file``, ``title``, ``description`` and ``seconds``.
+
+    >>> import tempfile, pathlib
+    >>> p = write_index(pathlib.Path(tempfile.mkdtemp()) / "index.html", map_name="A <b>", reports=[{"file": "x.html", "title": "X", "description": "", "seconds": 1}])
+    >>> "A &lt;b&gt;" in p.read_text() and 'href="x.html"' in p.read_text()
+    True
+    """
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True)
+    html = env.from_string(INDEX_TEMPLATE).render(
+        css=Markup(page_css()), map_name=map_name, description=description, attribution=attribution, reports=list(reports),
+        headline=list(headline), run_info=list(run_info), period_label=period_label, generated=generated or _generated_line(),
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------
+
+def available_notebooks(notebooks_dir: str | Path | None = None) -> list[str]:
+    """Names of the ``.ipynb`` files in ``notebooks_dir`` (default: the checkout's ``notebooks/``).
+
+    >>> "journey_map" in available_notebooks()
+    True
+    """
+    d = Path(notebooks_dir) if notebooks_dir else NOTEBOOKS_DIR
+    return sorted(p.stem for p in d.glob("*.ipynb"))
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip():
+            return line.strip()[:120]
+    return ""
+
+
+def _failure_message(name: str, exc: Exception, src_nb: nbformat.NotebookNode, executed: Path | None) -> tuple[str, int | None]:
+    """'notebook NAME failed at cell N (`first line`): Error: message' with N counted in the source notebook."""
+    cell_no: int | None = None
+    source = getattr(exc, "source", "") or ""
+    idx = getattr(exc, "cell_index", None)
+    if executed is not None and executed.exists() and idx is not None:
+        try:
+            ex_nb = nbformat.read(str(executed), as_version=4)
+            cell_id = ex_nb.cells[idx].get("id")
+            ids = [c.get("id") for c in src_nb.cells]
+            if cell_id in ids:
+                cell_no = ids.index(cell_id) + 1
+        except Exception:  # pragma: no cover - best effort only
+            cell_no = None
+    if cell_no is None and source:
+        for i, c in enumerate(src_nb.cells):
+            if c.get("source", "") == source:
+                cell_no = i + 1
+                break
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    where = f"cell {cell_no}" if cell_no else "a cell"
+    first = _first_line(source)
+    msg = f"notebook '{name}' failed at {where}" + (f" (`{first}`)" if first else "") + f": {ename}: {evalue}"
+    return msg, cell_no
+
+
+def _period_label(period: str | None, data_end: Any) -> str:
+    if not period:
+        return "all data"
+    try:
+        from . import metrics as jm
+
+        start, end = jm.period_bounds(period, data_end=data_end)
+        return f"{period} ({start:%Y-%m-%d} to {end - dt.timedelta(microseconds=1):%Y-%m-%d})"
+    except Exception:
+        return str(period)
+
+
+def run_reports(
+    workspace: str | Path,
+    out: str | Path = "reports",
+    *,
+    period: str | None = None,
+    notebooks: Sequence[str] | None = None,
+    notebooks_dir: str | Path | None = None,
+    min_count: int = 5,
+    funnel: str | None = None,
+    personas: Sequence[str] | None = None,
+    segment_attributes: Sequence[str] | None = None,
+    kernel_name: str = "python3",
+    timeout: int = 900,
+    progress: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> ReportSet:
+    """Execute the report notebooks on a workspace and write offline HTML pages + ``index.html`` to ``out``.
+
+    Each notebook gets these papermill parameters (typed): ``workspace``
+    (absolute path, str), ``period`` (str or None: "2025-06", "2025-Q2",
+    "month", …), ``funnel`` (str or None), ``personas`` (list or None),
+    ``segment_attributes`` (list or None), ``min_count`` (int) and ``render``
+    ("report"). ``notebooks`` selects names (default: :data:`REPORTS` present
+    in ``notebooks_dir``).
+
+    Atomic: everything is rendered into a temporary folder next to ``out`` and
+    moved into place only when all notebooks succeeded; files of the previous
+    run that are no longer produced are removed, other files in ``out`` are
+    left alone. On failure ``out`` is untouched, the executed notebook is kept
+    at ``<out>.failed/NAME.ipynb`` and :class:`ReportError` is raised naming
+    the notebook and the failing cell. A page that contains a learner id of the
+    workspace is a failure too (privacy check).
+
+    >>> run_reports("data/sample", "reports", period="2025-06")  # doctest: +SKIP
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from .workspace import load_workspace
+
+    workspace = Path(workspace).resolve()
+    out = Path(out).resolve()
+    nb_dir = Path(notebooks_dir).resolve() if notebooks_dir else NOTEBOOKS_DIR
+    if not nb_dir.is_dir():
+        raise JourneyError("notebooks folder not found", file=nb_dir)
+    present = available_notebooks(nb_dir)
+    if notebooks:
+        names = list(dict.fromkeys(notebooks))
+        unknown = [n for n in names if n not in present]
+        if unknown:
+            raise JourneyError(f"unknown notebook(s) {', '.join(unknown)}; available: {', '.join(present)}", file=nb_dir)
+    else:
+        names = [n for n in REPORTS if n in present]
+        if not names:
+            raise JourneyError("no report notebooks found", file=nb_dir)
+    if min_count < 1:
+        raise JourneyError("--min-count must be at least 1")
+
+    ws = load_workspace(workspace)  # fails early, with one clear message, on bad input
+    jmap = ws.map
+    data_end = ws.data_end
+    period_label = _period_label(period, data_end)
+    params: dict[str, Any] = {
+        "workspace": str(workspace),
+        "period": period,
+        "funnel": funnel,
+        "personas": list(personas) if personas else None,
+        "segment_attributes": list(segment_attributes) if segment_attributes else None,
+        "min_count": int(min_count),
+        "render": "report",
+    }
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    failed_dir = out.parent / f"{out.name}.failed"
+    started = dt.datetime.now(dt.timezone.utc)
+    generated = f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}'."
+    runs: list[NotebookRun] = []
+    ids = ws.learners["learner_id"].to_list() + ws.events["learner_id"].unique().to_list()
+
+    bar = None
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                       console=Console(stderr=True), transient=False)
+        bar.start()
+        task = bar.add_task("reports", total=len(names))
+    try:
+        for i, name in enumerate(names):
+            info = REPORTS.get(name, ReportInfo(name.replace("_", " ").capitalize(), ""))
+            if bar is not None:
+                bar.update(task, description=f"running {name}")
+            if on_progress:
+                on_progress(name, i, len(names))
+            src = nb_dir / f"{name}.ipynb"
+            executed = tmp / f"{name}.ipynb"
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(
+                    str(src), str(executed), parameters=params, kernel_name=kernel_name, progress_bar=False,
+                    request_save_on_cell_execute=False, cwd=str(nb_dir), execution_timeout=timeout,
+                )
+            except PapermillExecutionError as exc:
+                kept = _keep_failed(executed, failed_dir, name)
+                msg, cell = _failure_message(name, exc, nbformat.read(str(src), as_version=4), kept)
+                raise ReportError(msg + (f" — executed notebook kept at {kept}" if kept else ""), notebook=name, cell=cell, kept=kept) from None
+            except Exception as exc:  # kernel died, timeout, bad notebook file
+                kept = _keep_failed(executed, failed_dir, name)
+                raise ReportError(f"notebook '{name}' could not be run: {type(exc).__name__}: {exc}" + (f" — executed notebook kept at {kept}" if kept else ""),
+                                  notebook=name, kept=kept) from None
+            html = export_html(executed, tmp / f"{name}.html", title=info.title, map_name=jmap.name, period=period_label,
+                               attribution=jmap.attribution, generated=generated)
+            leaked = find_ids(html.read_text(encoding="utf-8"), ids)
+            if leaked:
+                kept = _keep_failed(executed, failed_dir, name)
+                raise ReportError(f"notebook '{name}' shows {len(leaked)} raw learner id(s) (e.g. {sorted(leaked)[0]}); reports must not — executed notebook kept at {kept}",
+                                  notebook=name, kept=kept)
+            executed.unlink()
+            runs.append(NotebookRun(name, info.title, out / html.name, round(time.perf_counter() - t0, 1)))
+            if bar is not None:
+                bar.advance(task)
+        counts = ws.counts()
+        n_rej = int(counts["rejected"].sum()) if counts.height else 0
+        data_start = ws.events["timestamp"].min()
+        headline = [
+            ("learners", f"{ws.learners.height:,}"),
+            ("events", f"{ws.events.height:,}"),
+            ("rows rejected on load", f"{n_rej:,}"),
+            ("data up to", f"{data_end:%Y-%m-%d}" if data_end is not None else "–"),
+        ]
+        run_info = [
+            ("Journey map", jmap.name),
+            ("Workspace", workspace.name),
+            ("Data", f"{data_start:%Y-%m-%d %H:%M} to {data_end:%Y-%m-%d %H:%M} UTC" if data_end is not None else "no events"),
+            ("Period", period_label),
+            ("Funnel", funnel or "all touchpoints"),
+            ("Personas", ", ".join(personas) if personas else "all"),
+            ("Segment attributes", ", ".join(segment_attributes) if segment_attributes else "all"),
+            ("Smallest group shown", f"{min_count} learners (smaller cells are suppressed)"),
+            ("Notebooks", ", ".join(names)),
+            ("Run at", f"{started:%Y-%m-%d %H:%M:%S} UTC"),
+        ]
+        write_index(
+            tmp / "index.html", map_name=jmap.name, description=jmap.description, attribution=jmap.attribution,
+            reports=[{"file": r.html.name, "title": r.title, "description": REPORTS.get(r.name, ReportInfo("", "")).description, "seconds": r.seconds} for r in runs],
+            headline=headline, run_info=run_info, period_label=period_label, generated=generated,
+        )
+        manifest = {"files": ["index.html", *(r.html.name for r in runs)], "parameters": params, "generated": started.isoformat()}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        _publish(tmp, out)
+    finally:
+        if bar is not None:
+            bar.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failed_dir.exists():
+        shutil.rmtree(failed_dir, ignore_errors=True)
+    return ReportSet(out=out, index=out / "index.html", runs=runs, parameters=params)
+
+
+def _keep_failed(executed: Path, failed_dir: Path, name: str) -> Path | None:
+    if not executed.exists():
+        return None
+    failed_dir.mkdir(parents=True, exist_ok=True)
+    dest = failed_dir / f"{name}.ipynb"
+    shutil.copy2(executed, dest)
+    return dest
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the finished pages from ``tmp`` into ``out``; drop pages of the previous run no longer produced."""
+    out.mkdir(parents=True, exist_ok=True)
+    old: list[str] = []
+    mf = out / MANIFEST
+    if mf.exists():
+        try:
+            old = json.loads(mf.read_text(encoding="utf-8")).get("files", [])
+        except (ValueError, OSError):
+            old = []
+    new = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))["files"]
+    # index last, so a reader never follows a link to a page not yet in place
+    for name in [f for f in new if f != "index.html"] + ["index.html", MANIFEST]:
+        os.replace(tmp / name, out / name)
+    for name in old:
+        if name not in new and "/" not in name and (out / name).is_file():
+            (out / name).unlink()
