@@ -90,6 +90,11 @@ class IngestReport:
         return self.read == self.accepted + self.rejected
 
 
+def _run(con, sql: str, params: list | None = None) -> list:
+    """Execute and fetch everything (a DuckDB result must be finished before the next statement)."""
+    return con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+
+
 def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) a store file with its tables; the session zone is UTC."""
     path = Path(path)
@@ -99,17 +104,17 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         raise DataError(f"cannot open the store: {str(exc).splitlines()[0]}", file=path) from None
-    con.execute("SET TimeZone = 'UTC'")
+    _run(con, "SET TimeZone = 'UTC'")
     if not read_only:
         for ddl in _DDL:
-            con.execute(ddl)
+            _run(con, ddl)
     return con
 
 
 def _insert_rejected(con, frame: pl.DataFrame, ingest_id: int) -> None:
     if frame.height:
         con.register("__rej", frame.select(list(REJECTED_SCHEMA)))
-        con.execute(f'INSERT INTO rejected SELECT *, {int(ingest_id)} FROM __rej')
+        _run(con, f'INSERT INTO rejected SELECT *, {int(ingest_id)} FROM __rej')
         con.unregister("__rej")
 
 
@@ -121,12 +126,14 @@ def _insert_events(con, events: pl.DataFrame, ingest_id: int, file: str) -> int:
     dups = con.sql(
         """SELECT b.* FROM __ev b WHERE EXISTS (SELECT 1 FROM events e WHERE e.event_id = b.event_id)"""
     ).pl()
-    con.execute(
+    _run(
+        con,
         f"""INSERT INTO events SELECT b.event_id, b.learner_id, b.touchpoint_id, b."timestamp", b.event, b.value,
                    b.emotion, {int(ingest_id)}
             FROM __ev b WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = b.event_id)"""
     )
-    con.execute(
+    _run(
+        con,
         f"""INSERT INTO learners SELECT DISTINCT b.learner_id, NULL, NULL, NULL, {int(ingest_id)}
             FROM __ev b WHERE NOT EXISTS (SELECT 1 FROM learners l WHERE l.learner_id = b.learner_id)"""
     )
@@ -153,15 +160,16 @@ def _apply_voids(con) -> int:
            FROM events e
            JOIN (SELECT target_id, min(voided_by) AS voided_by FROM voids GROUP BY target_id) v ON e.event_id = v.target_id
            LEFT JOIN ingest_log l ON l.ingest_id = e.ingest_id"""
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if moved:
-        con.execute(
+        _run(
+        con,
             """UPDATE ingest_log SET accepted = ingest_log.accepted - m.n, rejected = ingest_log.rejected + m.n
                FROM (SELECT ingest_id, count(*) AS n FROM events
                      WHERE event_id IN (SELECT target_id FROM voids) GROUP BY ingest_id) m
                WHERE ingest_log.ingest_id = m.ingest_id"""
         )
-        con.execute("DELETE FROM events WHERE event_id IN (SELECT target_id FROM voids)")
+        _run(con, "DELETE FROM events WHERE event_id IN (SELECT target_id FROM voids)")
     return int(moved or 0)
 
 
@@ -172,8 +180,8 @@ def _insert_learners(con, learners: pl.DataFrame, ingest_id: int) -> None:
         (pl.struct([pl.col(c).cast(pl.Utf8) for c in attrs]).struct.json_encode() if attrs else pl.lit(None, dtype=pl.Utf8)).alias("attributes"),
     )
     con.register("__lr", frame)
-    con.execute("DELETE FROM learners WHERE learner_id IN (SELECT learner_id FROM __lr)")
-    con.execute(f"INSERT INTO learners SELECT *, {int(ingest_id)} FROM __lr")
+    _run(con, "DELETE FROM learners WHERE learner_id IN (SELECT learner_id FROM __lr)")
+    _run(con, f"INSERT INTO learners SELECT *, {int(ingest_id)} FROM __lr")
     con.unregister("__lr")
 
 
@@ -186,12 +194,12 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
     """
     path = str(path)
     rep = IngestReport(path, source_type, sha256)
-    if con.execute("SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]).fetchone()[0]:
+    if con.execute("SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]).fetchall()[0][0]:
         rep.skipped = True
         return rep
     con.begin()
     try:
-        ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchone()[0]
+        ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchall()[0][0]
         for b in batches:
             if isinstance(b, LoadResult):  # a learners table
                 rep.table = "learners"
@@ -216,9 +224,10 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
                 rep.reasons[DUPLICATE_IN_STORE] += dups
             if b.voids.height:
                 con.register("__vo", b.voids)
-                con.execute(f"INSERT INTO voids SELECT target_id, voided_by, {int(ingest_id)} FROM __vo")
+                _run(con, f"INSERT INTO voids SELECT target_id, voided_by, {int(ingest_id)} FROM __vo")
                 con.unregister("__vo")
-        con.execute(
+        _run(
+        con,
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
             [ingest_id, path, sha256, source_type, rep.table, rep.read, rep.accepted, rep.rejected, rep.unmapped,
              rep.duplicates, rep.naive_timestamps, json.dumps(dict(rep.shapes.most_common(20))),
@@ -226,9 +235,9 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
         )
         rep.voided = _apply_voids(con)
         if rep.voided:
-            con.execute("UPDATE ingest_log SET voided = ? WHERE ingest_id = ?", [rep.voided, ingest_id])
+            _run(con, "UPDATE ingest_log SET voided = ? WHERE ingest_id = ?", [rep.voided, ingest_id])
             rep.accepted, rep.rejected = con.execute(
-                "SELECT accepted, rejected FROM ingest_log WHERE ingest_id = ?", [ingest_id]).fetchone()
+                "SELECT accepted, rejected FROM ingest_log WHERE ingest_id = ?", [ingest_id]).fetchall()[0]
             rep.reasons["voided (moved to rejected)"] += rep.voided
         if before_commit is not None:
             before_commit()
@@ -265,13 +274,13 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
             p = Path(p)
             if not p.exists():
                 raise DataError("file not found", file=p)
-            kind = source_type or detect_type(p)
+            kind = source_type or detect_type(p, rules)
             kwargs = {} if batch_size is None else {"batch_size": batch_size}
             rep = ingest_file(con, p, kind, read_source(p, kind, jmap, rules, strict=strict, **kwargs), sha256=sha256_file(p))
             reports.append(rep)
             if on_report:
                 on_report(rep)
-        con.execute("CHECKPOINT")
+        _run(con, "CHECKPOINT")
     finally:
         con.close()
     return reports

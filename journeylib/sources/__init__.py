@@ -36,13 +36,14 @@ def _header(path: Path) -> list[str]:
     return [c.strip().strip('"') for c in line.rstrip("\r\n").split(",")]
 
 
-def detect_type(path: str | Path) -> str:
+def detect_type(path: str | Path, rules: SourceRules | None = None) -> str:
     """Guess the source type of a file from its name and first line.
 
     ``.xlsx`` → survey; ``.json`` → xapi; JSON lines with ``actor``/``verb`` →
     xapi, with ``event_type`` → edx; a log line with a JSON object after a
     prefix → edx; CSV with ``eventname`` + ``timecreated`` → moodle, with
-    ``Event name`` + ``Description`` → moodle-report; otherwise csv.
+    ``Event name`` + ``Description`` → moodle-report; with the survey rules
+    columns (when ``rules`` has a survey section) → survey; otherwise csv.
 
     >>> detect_type("answers.xlsx")
     'survey'
@@ -81,6 +82,11 @@ def detect_type(path: str | Path) -> str:
         return "moodle"
     if "Event name" in header and "Description" in header:
         return "moodle-report"
+    if rules is not None and rules.survey.rules and "touchpoint_id" not in header:
+        sec = rules.survey
+        answer_cols = {c for r in sec.rules for c in (r.rating, r.emotion) if c}
+        if sec.learner_column in header and answer_cols & set(header):
+            return "survey"
     return "csv"
 
 

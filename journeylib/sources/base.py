@@ -199,25 +199,35 @@ def batched(records: Iterator[dict], size: int) -> Iterator[list[dict]]:
         yield buf
 
 
-def iter_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str | None, str | None]]:
+def iter_lines(path: Path, encoding: str = "utf-8", *, mark_last: bool = False) -> Iterator[tuple]:
     """Yield ``(line_number, text, error)`` for each non-blank line, reading incrementally.
 
-    A line that cannot be decoded yields ``error`` instead of failing the file;
-    a last line without a newline that does not parse is the caller's to judge
-    (``text`` is given as read).
+    A line that cannot be decoded yields ``error`` instead of failing the file.
+    With ``mark_last`` a fourth item tells whether the line is a last line
+    without a newline (possibly truncated).
     """
     enc = "utf-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig") else encoding
     with open(path, "rb") as f:
         for i, line in enumerate(f, start=1):
             if i == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
+            unterminated = not line.endswith(b"\n")
             try:
                 text = line.decode(enc)
             except UnicodeDecodeError as exc:
-                yield i, line.decode(enc, errors="replace"), f"cannot decode line as {encoding} ({exc.reason} at byte {exc.start})"
+                item = (i, line.decode(enc, errors="replace"), f"cannot decode line as {encoding} ({exc.reason} at byte {exc.start})")
+                yield (*item, unterminated) if mark_last else item
                 continue
             if text.strip():
-                yield i, text.rstrip("\r\n"), None
+                item = (i, text.rstrip("\r\n"), None)
+                yield (*item, unterminated) if mark_last else item
+
+
+def json_problem(exc: ValueError, truncated: bool = False) -> str:
+    """A groupable reason for a JSON parse error (no positions), noting a truncated last line."""
+    if truncated:
+        return "malformed JSON line: truncated last line (no newline at the end)"
+    return f"malformed JSON line: {getattr(exc, 'msg', str(exc).splitlines()[0])}"
 
 
 def as_json(obj) -> str:

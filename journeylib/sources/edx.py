@@ -30,7 +30,7 @@ from typing import Iterator
 
 from ..errors import DataError
 from ..model import JourneyMap
-from .base import DEFAULT_BATCH, Batch, batched, clip, digest, finish_batch, raw_frame
+from .base import DEFAULT_BATCH, Batch, batched, clip, digest, finish_batch, json_problem, raw_frame
 from .rules import MATCH_FIELDS, SourceRules
 from .xapi import _ZONE, _num, _with_zone
 
@@ -45,7 +45,7 @@ def edx_record(n: int, line: str) -> dict:
     try:
         doc = json.loads(line[start:])
     except ValueError as exc:
-        rec.update(__error=f"malformed JSON line: {exc}", __field="")
+        rec.update(__error=json_problem(exc), __field="")
         return rec
     if not isinstance(doc, dict):
         rec.update(__error="not a JSON object", __field="")

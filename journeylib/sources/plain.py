@@ -110,7 +110,7 @@ def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None =
         return
     missing = [c for c in EVENT_REQUIRED if c not in cols]
     if missing:
-        raise DataError(f"not an events file: column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing (it has: {', '.join(cols)})", file=path)
+        raise DataError(f"not an events file: column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing (it has: {', '.join(cols)}); for another format give --source-type", file=path)
     for df in _chunks(path, jmap.data, batch_size):
         for c in EVENT_REQUIRED:
             if c not in df.columns:

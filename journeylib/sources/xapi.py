@@ -47,7 +47,7 @@ from typing import Any, Iterator
 
 from ..errors import DataError
 from ..model import JourneyMap
-from .base import DEFAULT_BATCH, Batch, as_json, batched, clip, digest, finish_batch, iter_lines, raw_frame
+from .base import DEFAULT_BATCH, Batch, as_json, batched, clip, digest, finish_batch, iter_lines, json_problem, raw_frame
 from .rules import MATCH_FIELDS, SourceRules
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
@@ -294,7 +294,8 @@ def _stream_items(path: Path, prefix: str, learner_mode: str, strict: bool) -> I
             for n, item in enumerate(ijson.items(f, prefix, use_float=True), start=1):
                 yield statement_record(item, n, learner_mode=learner_mode, strict=strict)
         except ijson.JSONError as exc:
-            yield {"__row": n + 1, "__error": f"malformed JSON after statement {n}: {str(exc)[:200]}; the rest of the file cannot be read",
+            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            yield {"__row": n + 1, "__error": f"malformed JSON after statement {n} ({detail}): the rest of the file cannot be read",
                    "__field": "", "__raw": None}
         except UnicodeDecodeError as exc:
             raise DataError(f"cannot decode as UTF-8 after statement {n} ({exc.reason}); xAPI JSON must be UTF-8", file=path) from None
@@ -309,14 +310,14 @@ def _stream_items(path: Path, prefix: str, learner_mode: str, strict: bool) -> I
 
 
 def _stream_lines(path: Path, learner_mode: str, strict: bool, encoding: str) -> Iterator[dict]:
-    for i, text, err in iter_lines(path, encoding):
+    for i, text, err, last in iter_lines(path, encoding, mark_last=True):
         if err:
             yield {"__row": i, "__error": err, "__field": "", "__raw": clip(text)}
             continue
         try:
             doc = json.loads(text)
         except ValueError as exc:
-            yield {"__row": i, "__error": f"malformed JSON line: {exc}", "__field": "", "__raw": clip(text)}
+            yield {"__row": i, "__error": json_problem(exc, last), "__field": "", "__raw": clip(text)}
             continue
         if isinstance(doc, dict) and isinstance(doc.get("statements"), list):
             for s in doc["statements"]:
