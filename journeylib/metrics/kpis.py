@@ -13,7 +13,8 @@ conversion             share of reached learners with an event at any *later*   
                        touchpoint of the map at or after their first event here
                        (they carried on; null at the last touchpoint)
 stopped                share of reached learners whose journey state is stopped      reached; Wilson
-                       with this touchpoint as their furthest (``map`` progress)
+                       with this touchpoint as their furthest (``map`` progress,
+                       as of ``data_end``)
 completion             share of reached learners with a ``completed`` or ``passed``  reached; Wilson
                        event here
 pass_rate              learners with a ``passed`` event / learners with ``passed``  those; Wilson
@@ -124,10 +125,18 @@ def median_rank_bounds(n: int) -> tuple[int, int]:
     return math.floor(n / 2 - h), math.ceil(n / 2 + 1 + h)
 
 
-def _aggregates(ev, ln, jmap, bys, end, steps):
-    """Collect the three small aggregate tables used by :func:`measure`."""
-    lt_tp = learner_touchpoint_table(ev, jmap, data_end=end).join(ln.select(LID, *bys), on=LID, how="inner")
-    lt_tp = lt_tp.with_columns(E.days(nw.col("next_at") - nw.col("first_at")).alias("_gap"))
+def _aggregates(ev, ln, jmap, bys, end, steps, period=None):
+    """Collect the small aggregate tables used by :func:`measure`."""
+    tp_of = {i + 1: t for i, t in enumerate(jmap.touchpoint_ids)}
+    lt = learner_table(ev, ln, jmap, jmap.touchpoint_ids, mode=MAP_MODE, data_end=end, learner_cols=[LID, *bys])
+    lt = lt.select(LID, *bys, "state", E.lookup("furthest_step", tp_of, None, dtype=nw.String).alias("_ftp"))
+    lt_tp = learner_touchpoint_table(ev, jmap, data_end=end).join(lt, on=LID, how="inner")
+    if period is not None:
+        lt_tp = lt_tp.filter((nw.col("first_at") >= period[0]) & (nw.col("first_at") < period[1]))
+    lt_tp = lt_tp.with_columns(
+        E.days(nw.col("next_at") - nw.col("first_at")).alias("_gap"),
+        ((nw.col("state") == "stopped") & (nw.col("_ftp") == nw.col(TP))).cast(nw.Int64).alias("_stop"),
+    )
     keys = [*bys, TP]
     ev_n = nw.col("n_events").cast(nw.Float64)
     per = lt_tp.group_by(*keys).agg(
@@ -140,6 +149,7 @@ def _aggregates(ev, ln, jmap, bys, end, steps):
         ev_n.sum().alias("ev_s"),
         (ev_n * ev_n).sum().alias("ev_ss"),
         nw.col("_gap").median().alias("ttn_median"),
+        nw.col("_stop").sum().cast(nw.Int64).alias("stopped"),
     )
     # order-statistic bounds for the median time to next, ranked in the engine
     gaps = lt_tp.filter(~nw.col("_gap").is_null()).with_columns(
@@ -155,7 +165,10 @@ def _aggregates(ev, ln, jmap, bys, end, steps):
         nw.when(nw.col("_rk") == hi_rank_c).then(nw.col("_gap")).min().alias("ttn_high"),
     )
     cols = E.columns(ev)
-    evl = ev.filter(nw.col(TS) <= end).filter(nw.col(TP).is_in(steps)).join(ln.select(LID, *bys), on=LID, how="inner")
+    evl = ev.filter(nw.col(TS) <= end).filter(nw.col(TP).is_in(steps))
+    if period is not None:
+        evl = evl.filter((nw.col(TS) >= period[0]) & (nw.col(TS) < period[1]))
+    evl = evl.join(ln.select(LID, *bys), on=LID, how="inner")
     evt = nw.col("event") if "event" in cols else nw.lit("", dtype=nw.String)
     val = nw.col("value").cast(nw.Float64) if "value" in cols else nw.lit(None, dtype=nw.Float64)
     emo = nw.col("emotion").cast(nw.Float64) if "emotion" in cols else nw.lit(None, dtype=nw.Float64)
@@ -180,16 +193,7 @@ def _aggregates(ev, ln, jmap, bys, end, steps):
         i64(nps_ok & (nw.col("_v") >= 9)).alias("nps_p"),
         i64(nps_ok & (nw.col("_v") <= 6)).alias("nps_d"),
     )
-    # learners stopped with this touchpoint as their furthest (map progress)
-    tp_of = {i + 1: s for i, s in enumerate(jmap.touchpoint_ids)}
-    lt = learner_table(ev, ln, jmap, jmap.touchpoint_ids, mode=MAP_MODE, data_end=end, learner_cols=[LID, *bys])
-    stopped = (
-        lt.filter(nw.col("state") == "stopped")
-        .with_columns(E.lookup("furthest_step", tp_of, None, dtype=nw.String).alias(TP))
-        .group_by(*keys)
-        .agg(nw.len().cast(nw.Int64).alias("stopped"))
-    )
-    return E.collect(per), E.collect(ttn_ci), E.collect(evagg), E.collect(stopped)
+    return E.collect(per), E.collect(ttn_ci), E.collect(evagg)
 
 
 def _f(x):
@@ -204,6 +208,7 @@ def measure(
     by: str | Sequence[str] | None = None,
     data_end: Any = None,
     touchpoints: Sequence[str] | None = None,
+    period: Any = None,
 ) -> pl.DataFrame:
     """Every metric for every touchpoint (and group): ``touchpoint_id,
     touchpoint_name, stage, <by>, metric, value, n, low, high``.
@@ -212,19 +217,25 @@ def measure(
     null when ``n`` is 0; ``low``/``high`` are null where no interval applies
     (reach) or ``n`` is too small.
 
+    ``period`` (a period name such as ``"2025-06"`` or a ``(start, end)`` pair)
+    restricts the learner-based metrics to learners whose *first* event at the
+    touchpoint falls in ``[start, end)`` (their outcome — conversion,
+    stopping, time to next — is still followed up to ``data_end``), and the
+    event-based metrics (score, csat, nps, emotion) to events in the period.
+
     >>> measure(events, learners, jmap).filter(pl.col("metric") == "conversion")   # doctest: +SKIP
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
     end = E.resolve_data_end(ev, data_end)
     steps = list(touchpoints) if touchpoints is not None else jmap.touchpoint_ids
-    per, ttn, evagg, stopped = _aggregates(ev, ln, jmap, bys, end, steps)
+    per, ttn, evagg = _aggregates(ev, ln, jmap, bys, end, steps, _period(period, end))
     keys = [*bys, TP]
     # one row per (group, touchpoint): every group present in learners × every touchpoint
     groups = E.collect(ln.select(*bys).unique()) if bys else pl.DataFrame()
     tps = pl.DataFrame({TP: steps})
     grid = groups.join(tps, how="cross") if bys else tps
     t = grid
-    for other in (per, ttn, evagg, stopped):
+    for other in (per, ttn, evagg):
         t = t.join(other, on=keys, how="left", nulls_equal=True)
     nxt = _next_of(jmap)
     rows = []
@@ -275,6 +286,17 @@ def measure(
     return df.sort(["_p", *bys, "_m"], nulls_last=True).select(*MEASURE_COLUMNS, *bys, *VALUE_COLUMNS)
 
 
+def _period(period, end):
+    if period is None:
+        return None
+    if isinstance(period, str):
+        from .periods import period_bounds
+
+        return period_bounds(period, data_end=end)
+    a, b = period
+    return E.as_utc(a), E.as_utc(b)
+
+
 def _ordered(mci, n):
     mean, lo, hi = mci
     return (mean, n, lo, hi)
@@ -296,6 +318,7 @@ def kpis(
     *,
     by: str | Sequence[str] | None = None,
     data_end: Any = None,
+    period: Any = None,
 ) -> pl.DataFrame:
     """The map's KPIs measured: one row per (touchpoint, group, KPI).
 
@@ -306,7 +329,7 @@ def kpis(
 
     >>> kpis(events, learners, jmap, by="persona")    # doctest: +SKIP
     """
-    m = measure(events, learners, jmap, by=by, data_end=data_end)
+    m = measure(events, learners, jmap, by=by, data_end=data_end, period=period)
     bys = E.by_list(by)
     targets = []
     for t in jmap.touchpoints:
