@@ -1,0 +1,188 @@
+"""Movement between touchpoints: transitions, the most common paths, and how
+well learners follow the designed order (conformance).
+
+The learner's *stream* is their events ordered by timestamp, then the
+touchpoint's position in the map, then ``event_id``; consecutive events at the
+same touchpoint form one *visit*.
+
+>>> transitions(ws.events, ws.learners, ws.map).head()       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import narwhals as nw
+import polars as pl
+
+from . import engine as E
+from .engine import LID, TP, TS
+from .journeys import resolve_steps
+
+ARROW = " → "
+
+
+def _stream(ev: nw.LazyFrame, jmap, end) -> nw.LazyFrame:
+    pos = E.positions(jmap)
+    cols = E.columns(ev)
+    extra = ["event_id"] if "event_id" in cols else []
+    order = [TS, "_pos", *extra]
+    s = ev.filter(nw.col(TS) <= end).select(LID, TP, TS, *extra).with_columns(E.lookup(TP, pos, 0).alias("_pos"))
+    return s.with_columns(
+        nw.col(TP).shift(1).over(LID, order_by=order).alias("_prev"),
+        nw.col(TP).shift(-1).over(LID, order_by=order).alias("_next"),
+        nw.col(TS).shift(-1).over(LID, order_by=order).alias("_next_ts"),
+    ), order
+
+
+def transitions(
+    events: Any,
+    learners: Any,
+    jmap,
+    *,
+    by: str | Sequence[str] | None = None,
+    data_end: Any = None,
+) -> pl.DataFrame:
+    """Moves from one touchpoint to a *different* one, consecutive in the stream.
+
+    Columns: ``<by>, from_touchpoint, to_touchpoint, learners`` (distinct
+    learners making the move), ``transitions`` (number of moves) and
+    ``median_gap_days`` (from the last event of the visit at
+    ``from_touchpoint`` to the first event at ``to_touchpoint``). Sorted by
+    ``transitions``, most first.
+
+    >>> transitions(events, learners, jmap)   # doctest: +SKIP
+    """
+    ev, ln, bys = E.prepare(events, learners, by=by)
+    end = E.resolve_data_end(ev, data_end)
+    s, _ = _stream(ev, jmap, end)
+    moves = s.filter(~nw.col("_next").is_null() & (nw.col("_next") != nw.col(TP)))
+    if bys:
+        moves = moves.join(ln.select(LID, *bys), on=LID, how="inner")
+    q = moves.group_by(*bys, TP, "_next").agg(
+        nw.col(LID).n_unique().cast(nw.Int64).alias("learners"),
+        nw.len().cast(nw.Int64).alias("transitions"),
+        E.days(nw.col("_next_ts") - nw.col(TS)).median().alias("median_gap_days"),
+    )
+    df = E.collect(q).rename({TP: "from_touchpoint", "_next": "to_touchpoint"})
+    return df.sort([*bys, "transitions", "from_touchpoint", "to_touchpoint"],
+                   descending=[*([False] * len(bys)), True, False, False]).select(
+        *bys, "from_touchpoint", "to_touchpoint", "learners", "transitions", "median_gap_days")
+
+
+def paths(
+    events: Any,
+    learners: Any,
+    jmap,
+    *,
+    top: int = 20,
+    by: str | Sequence[str] | None = None,
+    data_end: Any = None,
+) -> pl.DataFrame:
+    """The ``top`` most common whole journeys: the sequence of visits joined by ``" → "``.
+
+    Columns: ``<by>, path, learners, share`` (of learners with at least one
+    event, in the group). The visit sequence is built in the engine; joining
+    it into one string per learner happens in polars.
+
+    >>> paths(events, learners, jmap, top=5)   # doctest: +SKIP
+    """
+    ev, ln, bys = E.prepare(events, learners, by=by)
+    end = E.resolve_data_end(ev, data_end)
+    s, order = _stream(ev, jmap, end)
+    visits = s.filter(nw.col("_prev").is_null() | (nw.col("_prev") != nw.col(TP)))
+    visits = visits.with_columns(nw.lit(1, dtype=nw.Int64).alias("_one"))
+    visits = visits.with_columns(nw.col("_one").cum_sum().over(LID, order_by=order).alias("_seq"))
+    if bys:
+        visits = visits.join(ln.select(LID, *bys), on=LID, how="inner")
+    v = E.collect(visits.select(LID, *bys, "_seq", TP))
+    per = v.sort([LID, "_seq"]).group_by([LID, *bys]).agg(pl.col(TP).str.join(ARROW).alias("path"))
+    counts = per.group_by([*bys, "path"]).agg(pl.len().cast(pl.Int64).alias("learners"))
+    tot = pl.col("learners").sum().over(bys) if bys else pl.col("learners").sum()
+    counts = counts.with_columns((pl.col("learners") / tot).alias("share"))
+    counts = counts.sort([*bys, "learners", "path"], descending=[*([False] * len(bys)), True, False])
+    if bys:
+        counts = counts.group_by(bys, maintain_order=True).head(top)
+    else:
+        counts = counts.head(top)
+    return counts.select(*bys, "path", "learners", "share")
+
+
+def conformance(
+    events: Any,
+    learners: Any,
+    jmap,
+    *,
+    funnel: str | Sequence[str] | None = None,
+    data_end: Any = None,
+) -> pl.DataFrame:
+    """How learners follow the designed order of ``funnel`` (default: the whole map).
+
+    Per touchpoint: ``reached`` (learners with an event there); ``skipped``
+    (learners with no event there but an event at a later touchpoint of the
+    order); ``out_of_order`` (reached, but first arrived after already having
+    been at a later touchpoint); ``late`` (first event here more than
+    ``expected_within_days`` after the first event at the previous touchpoint
+    of the order; null where the map sets no expectation). Shares:
+    ``skipped_share = skipped / (reached + skipped)``, ``out_of_order_share =
+    out_of_order / reached``, ``late_share = late / learners with both events``.
+
+    >>> conformance(events, learners, jmap)   # doctest: +SKIP
+    """
+    ev, ln, _ = E.prepare(events, learners)
+    end = E.resolve_data_end(ev, data_end)
+    steps = resolve_steps(jmap, funnel)
+    step_of = {s: i + 1 for i, s in enumerate(steps)}
+    prev_of = {b: a for a, b in zip(steps, steps[1:])}
+    per = (
+        ev.filter((nw.col(TS) <= end) & nw.col(TP).is_in(steps))
+        .group_by(LID, TP)
+        .agg(nw.col(TS).min().alias("first_at"))
+        .with_columns(E.lookup(TP, step_of, 0).alias("_step"))
+    )
+    per = per.with_columns(
+        nw.col("_step").max().over(LID).alias("_maxstep"),
+        nw.col("first_at").cum_min(reverse=True).over(LID, order_by="_step").alias("_sufmin"),
+    )
+    prev = per.select(LID, nw.col(TP).alias("_prevtp"), nw.col("first_at").alias("_prev_at"))
+    per = per.with_columns(E.lookup(TP, prev_of, None, dtype=nw.String).alias("_prevtp")).join(prev, on=[LID, "_prevtp"], how="left")
+    per = per.with_columns(E.days(nw.col("first_at") - nw.col("_prev_at")).alias("_gap"))
+    # later first arrival strictly before this one => out of order (suffix min includes this row itself)
+    later_min = nw.col("_sufmin")
+    agg_reached = E.collect(
+        per.group_by(TP).agg(
+            nw.len().cast(nw.Int64).alias("reached"),
+            (later_min < nw.col("first_at")).cast(nw.Int64).sum().alias("out_of_order"),
+            (~nw.col("_gap").is_null()).cast(nw.Int64).sum().alias("_both"),
+        )
+    )
+    maxstep = E.collect(per.group_by(LID).agg(nw.col("_step").max().alias("m")).group_by("m").agg(nw.len().cast(nw.Int64).alias("n")))
+    reached_with_later = E.collect(
+        per.filter(nw.col("_maxstep") > nw.col("_step")).group_by(TP).agg(nw.len().cast(nw.Int64).alias("_rl"))
+    )
+    late_aggs = []
+    for s in steps:
+        exp = jmap.touchpoint(s).expected_within_days
+        if exp is not None and s in prev_of:
+            late_aggs.append(((nw.col(TP) == s) & (nw.col("_gap") > exp)).cast(nw.Int64).sum().alias(s))
+    late = E.collect(per.select(*late_aggs)).row(0, named=True) if late_aggs else {}
+    mcount = dict(zip(maxstep["m"].to_list(), maxstep["n"].to_list()))
+    ra = {r[TP]: r for r in agg_reached.iter_rows(named=True)}
+    rl = dict(zip(reached_with_later[TP].to_list(), reached_with_later["_rl"].to_list()))
+    rows = []
+    for i, s in enumerate(steps, start=1):
+        r = ra.get(s, {})
+        reached = int(r.get("reached") or 0)
+        beyond = sum(n for m, n in mcount.items() if m is not None and m > i)
+        skipped = beyond - int(rl.get(s, 0))
+        ooo = int(r.get("out_of_order") or 0)
+        both = int(r.get("_both") or 0)
+        lt = late.get(s)
+        rows.append({"touchpoint_id": s, "reached": reached, "skipped": skipped, "out_of_order": ooo,
+                     "late": None if lt is None else int(lt),
+                     "skipped_share": skipped / (reached + skipped) if (reached + skipped) else None,
+                     "out_of_order_share": ooo / reached if reached else None,
+                     "late_share": (int(lt) / both) if (lt is not None and both) else None})
+    return pl.DataFrame(rows, schema={"touchpoint_id": pl.Utf8, "reached": pl.Int64, "skipped": pl.Int64, "out_of_order": pl.Int64,
+                                      "late": pl.Int64, "skipped_share": pl.Float64, "out_of_order_share": pl.Float64,
+                                      "late_share": pl.Float64})
