@@ -130,6 +130,19 @@ def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.Dat
     elif suffixes.endswith((".jsonl", ".ndjson", ".json")):
         text = _decode(path, settings.encoding)
         rows: list[dict] = []
+        if text.lstrip().startswith("["):  # a JSON array of objects
+            try:
+                items = json.loads(text)
+            except ValueError as exc:
+                raise DataError(f"not valid JSON: {exc}", file=path) from None
+            for i, rec in enumerate(items):
+                if isinstance(rec, dict):
+                    rows.append({"__row": i + 1, "__error": None, **{k: _jsonable(v) for k, v in rec.items()}})
+                else:
+                    rows.append({"__row": i + 1, "__error": "not a JSON object", "__raw": json.dumps(rec)[:500]})
+            if not rows:
+                raise DataError("file is empty", file=path)
+            return _blank_is_null(pl.DataFrame(rows, infer_schema_length=None))
         for i, line in enumerate(text.splitlines()):
             if not line.strip():
                 continue
@@ -142,8 +155,7 @@ def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.Dat
                 rows.append({"__row": i + 1, "__error": f"malformed JSON line: {exc}", "__raw": line[:500]})
         if not rows:
             raise DataError("file is empty", file=path)
-        df = pl.DataFrame(rows, infer_schema_length=None)
-        return df
+        return _blank_is_null(pl.DataFrame(rows, infer_schema_length=None))
     else:
         text = _decode(path, settings.encoding)
         if not text.strip():
@@ -156,15 +168,23 @@ def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.Dat
         except Exception as exc:
             raise DataError(f"cannot parse CSV (separator {settings.separator!r}): {str(exc).splitlines()[0]}", file=path) from None
         df = df.rename({c: c.strip() for c in df.columns})
-        # empty strings are missing values
-        df = df.with_columns(pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c) for c in df.columns)
+        df = _blank_is_null(df)
     if df.height == 0:
         raise DataError("file has a header but no rows", file=path)
     return df.with_row_index("__row", offset=1).with_columns(pl.col("__row").cast(pl.Int64))
 
 
+def _blank_is_null(df: pl.DataFrame) -> pl.DataFrame:
+    """Empty or blank text is a missing value."""
+    text = [c for c, t in df.schema.items() if t == pl.Utf8 and not c.startswith("__")]
+    return df.with_columns(pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c) for c in text)
+
+
 def _jsonable(v):
-    return json.dumps(v) if isinstance(v, (dict, list)) else v
+    """JSON values as text, so one column never mixes types across lines."""
+    if v is None or isinstance(v, str):
+        return v
+    return json.dumps(v)
 
 
 def _require(df: pl.DataFrame, cols: Iterable[str], path: Path | str, table: str) -> None:
