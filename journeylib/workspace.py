@@ -84,16 +84,27 @@ def find_file(directory: Path, configured: str | None, candidates: tuple[str, ..
     return None
 
 
-def assign_personas(learners: pl.DataFrame, jmap: JourneyMap) -> pl.DataFrame:
+def assign_personas(learners: pl.DataFrame, jmap: JourneyMap, *, file: str | Path | None = None) -> pl.DataFrame:
     """Fill ``persona`` from the map's ``where`` rules where it is missing.
 
     A given ``persona`` value is kept. Otherwise the first persona (in map
     order) whose rule matches is taken; a learner matching none is
-    ``"unassigned"``. A rule naming an attribute the learners do not have
-    raises :class:`DataError`.
+    ``"unassigned"``. No learner is ever dropped and the row order is kept.
+    A rule naming an attribute the learners do not have raises
+    :class:`DataError`.
+
+    >>> from journeylib.model import map_from_dict
+    >>> m = map_from_dict({"name": "x", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "t", "name": "T", "stage": "s", "target_emotion": {"label": "proud"}}],
+    ...     "personas": [{"id": "young", "name": "Young", "where": "age < 25"}]})
+    >>> lr = pl.DataFrame({"learner_id": ["a", "b", "c"], "persona": [None, None, "young"], "age": ["19", "40", "60"]})
+    >>> assign_personas(lr, m)["persona"].to_list()
+    ['young', 'unassigned', 'young']
     """
     ruled = [p for p in jmap.personas if p.where]
-    persona = pl.col("persona")
+    if "persona" not in learners.columns:
+        learners = learners.with_columns(pl.lit(None, dtype=pl.Utf8).alias("persona"))
+    persona = pl.col("persona").cast(pl.Utf8)
     if ruled:
         from .expr import columns_of
 
@@ -102,7 +113,7 @@ def assign_personas(learners: pl.DataFrame, jmap: JourneyMap) -> pl.DataFrame:
             if missing:
                 raise DataError(
                     f"persona '{p.id}' rule uses {', '.join(missing)}, which the learners table does not have",
-                    field=f"personas.{p.id}.where",
+                    file=file, field=f"personas.{p.id}.where",
                 )
         chain = pl.when(where_to_polars(ruled[0].where)).then(pl.lit(ruled[0].id))
         for p in ruled[1:]:
@@ -133,6 +144,8 @@ def load_workspace(directory: str | Path) -> Workspace:
         learner_ids = lr.accepted["learner_id"]
     ev = load_events(events_path, jmap, learner_ids=learner_ids)
     loads.append(ev)
-    learners = loads[0].accepted if learners_path is not None else derive_learners(ev.accepted)
-    learners = assign_personas(learners, jmap)
+    if learners_path is not None:
+        learners = assign_personas(loads[0].accepted, jmap, file=learners_path)
+    else:  # no attributes to apply the persona rules to
+        learners = derive_learners(ev.accepted).with_columns(pl.lit(UNASSIGNED).alias("persona"))
     return Workspace(directory, jmap, ev.accepted, learners, loads)
