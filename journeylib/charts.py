@@ -230,7 +230,7 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
         color = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), legend=None)
     else:
         color = alt.value(PALETTE[0])
-    base = alt.Chart(df)
+    base = alt.Chart() if by else alt.Chart(df)  # a faceted layer takes its data from the facet
     bars = base.mark_bar(opacity=0.85).encode(
         y=y, x=alt.X("conversion_from_start:Q", title="Share of starters", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         color=color, tooltip=tips,
@@ -239,7 +239,7 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     labels = base.mark_text(align="left", dx=4, dy=-7, fontSize=11, color="#333333").encode(
         y=y, x="conversion_from_start_high:Q", text=alt.Text("conversion_from_start:Q", format=".0%")
     )
-    layered = alt.layer(bars, rules, labels).properties(width=220 if by else 480, height=alt.Step(26))
+    layered = alt.layer(bars, rules, labels).properties(width=150 if by else 480, height=alt.Step(24))
     if by:
         layered = layered.facet(column=alt.Column("by_name:N", title=None, header=alt.Header(labelFontSize=13)), data=df)
     return layered.properties(title=alt.Title(title, subtitle="Bars: share of learners at step 1 who reached the step. Black line: 95% interval."))
@@ -279,7 +279,7 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
         color=alt.Color("state:N", title=None, scale=alt.Scale(domain=["Stopped here", "In progress (not stopped)"], range=["#D55E00", "#56B4E9"])),
         order=alt.Order("state:N", sort="descending"),
         tooltip=tips,
-    ).properties(width=220 if by else 480, height=alt.Step(24))
+    ).properties(width=150 if by else 480, height=alt.Step(22))
     if by:
         chart = chart.facet(column=alt.Column("by_name:N", title=None))
     return chart.properties(title=alt.Title(title, subtitle="Orange: no event for longer than the dormancy window. Blue: still active, may carry on."))
@@ -322,7 +322,9 @@ def time_to_convert_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | N
         enc["yOffset"] = yoff
     rule = base.mark_rule(strokeWidth=2, opacity=0.6).encode(x=alt.X("median_days_to_convert:Q", title="Days from previous step"), x2="p90_days_to_convert:Q", **enc)
     dot = base.mark_point(filled=True, size=70).encode(x="median_days_to_convert:Q", **enc)
-    return alt.layer(rule, dot).properties(width=480, height=alt.Step(34 if by else 22), title=alt.Title(title, subtitle="Dot: median. Line ends at the 90th percentile."))
+    n_steps = max(1, len(order))
+    n_groups = max(1, df["by_name"].n_unique()) if by else 1
+    return alt.layer(rule, dot).properties(width=480, height=n_steps * max(22, 9 * n_groups), title=alt.Title(title, subtitle="Dot: median. Line ends at the 90th percentile."))
 
 
 # --------------------------------------------------------------------------
@@ -397,7 +399,8 @@ def hotspots_chart(hotspots: pl.DataFrame, jmap: JourneyMap, *, now: str = "stop
 def _index_axis(jmap: JourneyMap, ids: Sequence[str]) -> alt.Axis:
     names = _names(jmap)
     labels = [names.get(t, t) for t in ids]
-    return alt.Axis(values=list(range(len(ids))), labelExpr=f"{json.dumps(labels)}[datum.value] || ''", labelAngle=-40, grid=False, title=None, labelLimit=160)
+    return alt.Axis(values=list(range(len(ids))), labelExpr=f"{json.dumps(labels)}[datum.value] || ''", labelAngle=-45, grid=False, title=None,
+                    labelLimit=170, labelOverlap=False, labelFontSize=11)
 
 
 def _stage_bands(jmap: JourneyMap, ids: Sequence[str], y_min: float, y_max: float) -> alt.Chart:
@@ -440,7 +443,11 @@ def emotion_curve(emotion: pl.DataFrame, jmap: JourneyMap, *, by: str | None = N
     df = _with_names(emotion, jmap, by if by and by in emotion.columns else None)
     if by not in df.columns:
         by = None
-    df = df.with_columns(pl.col("touchpoint_id").replace_strict(pos, default=None, return_dtype=pl.Float64).alias("x")).filter(pl.col("x").is_not_null())
+    df = (
+        df.with_columns(pl.col("touchpoint_id").replace_strict(pos, default=None, return_dtype=pl.Float64).alias("x"))
+        .filter(pl.col("x").is_not_null() & pl.col("mean_valence").is_not_null())  # the line joins measured touchpoints
+        .sort("x")
+    )
     scale = jmap.emotion_scale
     ymin, ymax = float(scale.min), float(scale.max)
     target = pl.DataFrame({"x": [float(i) for i in range(len(ids))], "touchpoint_name": [jmap.touchpoint(t).name for t in ids],
@@ -483,7 +490,8 @@ def emotion_curve(emotion: pl.DataFrame, jmap: JourneyMap, *, by: str | None = N
     )
 
 
-def emotion_gap_chart(frame: pl.DataFrame, jmap: JourneyMap, *, y: str = "stop_rate", y_title: str = "Stop rate", title: str = "Emotion gap vs stopping, per touchpoint") -> alt.Chart:
+def emotion_gap_chart(frame: pl.DataFrame, jmap: JourneyMap, *, y: str = "stop_rate", y_title: str = "Stop rate", title: str = "Emotion gap vs stopping, per touchpoint",
+                      subtitle: str = "Top-left: learners feel worse than designed AND stop more. Look there first.") -> alt.Chart:
     """Scatter: emotion gap (measured − target, x) against a KPI or stop rate (y), one dot per touchpoint.
 
     ``frame`` has touchpoint_id, gap and the ``y`` column (e.g. ``stop_rate`` or
@@ -499,7 +507,7 @@ def emotion_gap_chart(frame: pl.DataFrame, jmap: JourneyMap, *, y: str = "stop_r
     """
     df = _with_names(frame, jmap).filter(pl.col("gap").is_not_null() & pl.col(y).is_not_null())
     sc = {_stage_names(jmap)[k]: v for k, v in stage_colors(jmap).items()}
-    fmt = ".0%" if y in ("stop_rate", "attainment", "conversion") or y.endswith("_rate") else ".2f"
+    fmt = ".0%" if y in ("stop_rate", "attainment", "conversion", "kpis_met") or y.endswith("_rate") else ".2f"
     tips = [alt.Tooltip("touchpoint_name:N", title="Touchpoint"), alt.Tooltip("stage_name:N", title="Stage"),
             alt.Tooltip("gap:Q", title="Emotion gap (measured − target)", format="+.2f"), alt.Tooltip(f"{y}:Q", title=y_title, format=fmt)]
     if "n" in df.columns:
@@ -512,7 +520,7 @@ def emotion_gap_chart(frame: pl.DataFrame, jmap: JourneyMap, *, y: str = "stop_r
         color=alt.Color("stage_name:N", title="Stage", scale=_scale(sc), sort=list(sc)), tooltip=tips,
     )
     labels = base.mark_text(align="left", dx=7, fontSize=11, color="#333333").encode(x="gap:Q", y=f"{y}:Q", text="touchpoint_name:N")
-    return alt.layer(zero, pts, labels).properties(width=520, height=320, title=alt.Title(title, subtitle="Top-left: learners feel worse than designed AND stop more. Look there first."))
+    return alt.layer(zero, pts, labels).properties(width=520, height=320, title=alt.Title(title, subtitle=subtitle))
 
 
 def emotion_stopping_chart(frame: pl.DataFrame, jmap: JourneyMap, *, title: str = "Do learners who feel bad at a touchpoint stop at the next one?") -> alt.Chart:

@@ -67,6 +67,24 @@ def restrict(
     return events, learners, end
 
 
+def default_funnel(jmap: JourneyMap, funnel: str | None = None) -> str | None:
+    """The funnel a report shows: ``funnel`` if given, else the map's longest named funnel (first on ties), else None (all touchpoints).
+
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": t, "name": t, "stage": "s", "target_emotion": {"label": "curious"}} for t in "abc"],
+    ...     "funnels": {"short": ["a", "b"], "long": ["a", "b", "c"]}})
+    >>> default_funnel(jm), default_funnel(jm, "short")
+    ('long', 'short')
+    """
+    if funnel:
+        jmap.funnel(funnel)  # unknown names raise KeyError naming the funnels
+        return funnel
+    if not jmap.funnels:
+        return None
+    return max(jmap.funnels, key=lambda k: (len(jmap.funnels[k]), -list(jmap.funnels).index(k)))
+
+
 def month_options(events: pl.DataFrame) -> list[str]:
     """The months ("YYYY-MM") that have events, oldest first.
 
@@ -137,7 +155,7 @@ class Explorer:
         self.min_count = min_count
         jmap = self.jmap
         attrs = [c for c in ws.learners.columns if c not in ("learner_id", "persona", "enrolled_at")]
-        self.funnel = w.Dropdown(options=[("All touchpoints", ALL)] + [(k, k) for k in jmap.funnels], value=ALL, description="Funnel")
+        self.funnel = w.Dropdown(options=[("All touchpoints", ALL)] + [(k, k) for k in jmap.funnels], value=default_funnel(jmap) or ALL, description="Funnel")
         persona_opts = [("Everyone", ALL)] + [(p.name, p.id) for p in jmap.personas]
         if "unassigned" in set(ws.learners["persona"].unique().to_list()):
             persona_opts.append(("Unassigned", "unassigned"))
@@ -303,4 +321,4 @@ def _esc(s: Any) -> str:
     return str(escape("" if s is None else s))
 
 
-__all__ = ["ALL", "Explorer", "before_stop", "month_options", "restrict", "segment_table", "drop_ids"]
+__all__ = ["ALL", "Explorer", "before_stop", "default_funnel", "month_options", "restrict", "segment_table", "drop_ids"]

@@ -554,6 +554,30 @@ def _persona_names(jmap: JourneyMap) -> dict[str, str]:
     return {p.id: p.name for p in jmap.personas}
 
 
+def note(text: str) -> HTML:
+    """A short escaped paragraph in the report's muted style.
+
+    >>> note("a < b").html
+    '<p class="journey-meta">a &lt; b</p>'
+    """
+    return HTML(str(Markup('<p class="journey-meta">{}</p>').format(text)))
+
+
+def funnel_note(jmap: JourneyMap, funnel: str | None) -> HTML:
+    """One line naming the funnel shown: its name, number of steps, first and last step.
+
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> funnel_note(jm, None).html
+    '<p class="journey-meta">Funnel: all touchpoints — 1 steps, from A to A.</p>'
+    """
+    steps = jmap.funnel(funnel)
+    names = _tp_names(jmap)
+    label = f"“{funnel}”" if funnel else "all touchpoints"
+    return note(f"Funnel: {label} — {len(steps)} steps, from {names[steps[0]]} to {names[steps[-1]]}.")
+
+
 def map_headline(jmap: JourneyMap, learners: pl.DataFrame, events: pl.DataFrame, kpis: pl.DataFrame) -> HTML:
     """Headline cards for the map page: learners, events, stages, touchpoints, KPIs met / missed.
 
@@ -672,25 +696,35 @@ def stop_table(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "persona", t
 
 
 def emotion_outcomes(emotion: pl.DataFrame, dropoff: pl.DataFrame, kpis: pl.DataFrame) -> pl.DataFrame:
-    """One row per touchpoint with emotion data: n, mean_valence, gap, reached, stop_rate, kpis_met.
+    """One row per touchpoint with emotion data: n, mean_valence, gap, reached, stop_rate, kpis_met, attainment.
 
     Definition: ``emotion`` (``metrics.emotion``, no ``by``) left-joined on
-    touchpoint_id with ``dropoff`` (reached, stop_rate) and with the share of
-    the touchpoint's KPIs whose status is "met" among those with enough data
-    (``kpis_met``; null when none has enough data).
+    touchpoint_id with ``dropoff`` (reached, stop_rate) and with two KPI
+    summaries over the touchpoint's KPIs that have enough data (status not
+    "not enough data"): ``kpis_met`` = share with status "met";
+    ``attainment`` = mean of value/target (direction "higher") or
+    target/value ("lower"), each clipped to 0..2, so 1.0 is exactly on target.
+    Both are null when no KPI has enough data. The emotion KPI itself is left
+    out (it would compare emotion with itself).
 
     >>> import polars as pl
     >>> e = pl.DataFrame({"touchpoint_id": ["a"], "n": [10], "mean_valence": [0.2], "gap": [-0.8]})
     >>> d = pl.DataFrame({"touchpoint_id": ["a"], "reached": [50], "stop_rate": [0.3]})
-    >>> k = pl.DataFrame({"touchpoint_id": ["a", "a"], "status": ["met", "missed"]})
-    >>> emotion_outcomes(e, d, k)["kpis_met"].to_list()
-    [0.5]
+    >>> k = pl.DataFrame({"touchpoint_id": ["a", "a"], "metric": ["completion", "time_to_next"], "status": ["met", "missed"],
+    ...     "value": [0.9, 4.0], "target": [0.8, 2.0], "direction": ["higher", "lower"]})
+    >>> r = emotion_outcomes(e, d, k).row(0, named=True)
+    >>> r["kpis_met"], round(r["attainment"], 4)
+    (0.5, 0.8125)
     """
-    k = (
-        kpis.filter(pl.col("status") != "not enough data")
-        .group_by("touchpoint_id").agg((pl.col("status") == "met").mean().alias("kpis_met"))
-        if kpis.height else pl.DataFrame(schema={"touchpoint_id": pl.Utf8, "kpis_met": pl.Float64})
-    )
+    if kpis.height:
+        kk = kpis.filter((pl.col("status") != "not enough data") & (pl.col("metric") != "emotion"))
+        ratio = (
+            pl.when(pl.col("direction") == "lower").then(pl.col("target") / pl.col("value")).otherwise(pl.col("value") / pl.col("target"))
+        )
+        ratio = pl.when(ratio.is_finite()).then(ratio.clip(0, 2)).otherwise(None)
+        k = kk.group_by("touchpoint_id").agg((pl.col("status") == "met").mean().alias("kpis_met"), ratio.mean().alias("attainment"))
+    else:
+        k = pl.DataFrame(schema={"touchpoint_id": pl.Utf8, "kpis_met": pl.Float64, "attainment": pl.Float64})
     e = emotion.select([c for c in ("touchpoint_id", "n", "mean_valence", "target_valence", "gap") if c in emotion.columns])
     d = dropoff.select([c for c in ("touchpoint_id", "reached", "stopped", "stop_rate") if c in dropoff.columns])
     return e.join(d, on="touchpoint_id", how="left").join(k, on="touchpoint_id", how="left")
