@@ -260,6 +260,15 @@ def report(
     console.print(f"[green]Wrote {len(result.runs)} report(s); open {result.index}[/]")
 
 
+# --------------------------------------------------------------------------
+# metrics (implementation in journeylib/metrics/command.py)
+# --------------------------------------------------------------------------
+
+from .metrics.command import metrics_command as _metrics_command  # noqa: E402
+
+app.command("metrics")(_metrics_command)
+
+
 def main() -> None:  # pragma: no cover - entry point
     """Console entry point: one clear line and exit 2 on any input error."""
     try:

@@ -1,0 +1,122 @@
+"""``journey metrics NAME DIR``: compute one metric table on a workspace and write it.
+
+Registered on the ``journey`` command line in :mod:`journeylib.cli`. The heavy
+imports happen only when the command runs.
+
+>>> METRIC_NAMES[:3]
+('funnel', 'dropoff', 'transitions')
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+METRIC_NAMES = ("funnel", "dropoff", "transitions", "kpis", "emotion", "segments", "review")
+OUT_FORMATS = (".csv", ".parquet", ".json")
+
+
+def write_frame(df, out: Path) -> None:
+    """Write a polars frame as CSV, Parquet or JSON (records), by the file's suffix."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        df.write_csv(out)
+    elif suffix == ".parquet":
+        df.write_parquet(out)
+    elif suffix == ".json":
+        out.write_text(json.dumps(df.to_dicts(), default=str, indent=1), encoding="utf-8")
+    else:  # pragma: no cover - checked before
+        raise ValueError(suffix)
+
+
+def metrics_command(
+    name: str = typer.Argument(..., help=f"Metric table: {', '.join(METRIC_NAMES)}."),
+    workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml and the events/learners files."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .parquet or .json. For review: a .json file (one key per frame) or a folder."),
+    funnel: Optional[str] = typer.Option(None, "--funnel", help="Named funnel of the map (default: every touchpoint)."),
+    by: Optional[List[str]] = typer.Option(None, "--by", help="Learner column to group by (repeatable). For segments: the attributes to test."),
+    period: Optional[str] = typer.Option(None, "--period", help="Period: 2025-06, 2025-Q2, 2025-W23, 2025, 2025-06-01..2025-06-30, month, quarter, week. Required for review; for kpis the period's arrivals; otherwise the cohort of learners whose first event is in the period."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="Funnel matching: ordered, strict or any_order."),
+    window: Optional[float] = typer.Option(None, "--window", help="Conversion window in days from the first step."),
+    min_count: int = typer.Option(5, "--min-count", help="Segments and review: smallest segment that is tested."),
+    fdr: float = typer.Option(0.05, "--fdr", help="Segments and review: false discovery rate."),
+) -> None:
+    """Compute a metric table (funnel, dropoff, transitions, kpis, emotion, segments, review) and write it.
+
+    Exit code 0 on success, 2 on bad input (unknown metric, funnel or column,
+    unreadable workspace) with one line on stderr.
+    """
+    from ..cli import EXIT_FATAL, console, err_console
+    from ..errors import DataError, JourneyError
+
+    def fail(msg: str) -> None:
+        err_console.print(f"[bold red]error:[/] {msg}", soft_wrap=True)
+        raise typer.Exit(EXIT_FATAL)
+
+    if name not in METRIC_NAMES:
+        fail(f"unknown metric '{name}'; metrics: {', '.join(METRIC_NAMES)}")
+    if mode is not None and mode not in ("ordered", "strict", "any_order"):
+        fail(f"unknown mode '{mode}'; modes: ordered, strict, any_order")
+    is_dir_out = name == "review" and out.suffix.lower() != ".json"
+    if not is_dir_out and out.suffix.lower() not in OUT_FORMATS:
+        fail(f"--out must end in {', '.join(OUT_FORMATS)} (got '{out.name}')")
+    if name == "review" and not period:
+        fail("review needs --period (e.g. 2025-06, 2025-Q2 or month)")
+    try:
+        import polars as pl
+
+        from .. import metrics as jm
+        from ..workspace import load_workspace
+
+        ws = load_workspace(workspace)
+        ev, ln, jmap = ws.events, ws.learners, ws.map
+        if funnel is not None:
+            jm.resolve_steps(jmap, funnel)
+        bys = list(by or [])
+        unknown = [c for c in bys if c not in ln.columns]
+        if unknown:
+            raise DataError(f"unknown learner column(s) {', '.join(repr(c) for c in unknown)}; learner columns: {', '.join(ln.columns)}")
+        data_end = ws.data_end
+        if period and name not in ("review", "kpis"):
+            start, end = jm.period_bounds(period, data_end=data_end)
+            first = ev.group_by("learner_id").agg(pl.col("timestamp").min().alias("_f"))
+            ids = first.filter((pl.col("_f") >= start) & (pl.col("_f") < end))["learner_id"]
+            ln = ln.filter(pl.col("learner_id").is_in(ids.implode()))
+        b = bys or None
+        if name == "funnel":
+            df = jm.funnel(ev, ln, jmap, funnel, by=b, mode=mode or "ordered", window=window, data_end=data_end)
+        elif name == "dropoff":
+            df = jm.dropoff(ev, ln, jmap, by=b, funnel=funnel, mode=mode, window=window, data_end=data_end)
+        elif name == "transitions":
+            df = jm.transitions(ev, ln, jmap, by=b, data_end=data_end)
+        elif name == "kpis":
+            df = jm.kpis(ev, ln, jmap, by=b, data_end=data_end, period=period)
+        elif name == "emotion":
+            df = jm.emotion(ev, ln, jmap, by=b, data_end=data_end)
+        elif name == "segments":
+            df = jm.segment_gaps(ev, ln, jmap, attributes=b, funnel=funnel, mode=mode, window=window,
+                                 min_count=min_count, fdr=fdr, data_end=data_end)
+        else:
+            r = jm.review(ev, ln, jmap, period=period, min_count=min_count, fdr=fdr, data_end=data_end)
+            if is_dir_out:
+                out.mkdir(parents=True, exist_ok=True)
+                for key, frame in r.frames().items():
+                    write_frame(frame, out / f"{key}.csv")
+                (out / "findings.txt").write_text("\n".join(r.findings) + "\n", encoding="utf-8")
+            else:
+                payload = {key: frame.to_dicts() for key, frame in r.frames().items()}
+                payload["findings"] = r.findings
+                payload["period"] = {"name": period, "start": r.start.isoformat(), "end": r.end.isoformat(),
+                                     "previous_start": r.previous_start.isoformat(), "previous_end": r.previous_end.isoformat()}
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(payload, default=str, indent=1), encoding="utf-8")
+            console.print(f"Wrote review of {period} ({len(r.findings)} findings) to {out}")
+            return
+        write_frame(df, out)
+        console.print(f"Wrote {name}: {df.height} rows to {out}")
+    except JourneyError as exc:
+        fail(str(exc))
