@@ -261,7 +261,7 @@ def learner_table(
     )
     base = base.with_columns(f.cast(nw.Int64).alias("furthest_step"), nw.col("n_events").fill_null(0).cast(nw.Int64))
     base = base.with_columns(state.alias("state"))
-    if with_gaps:
+    if with_gaps and k > 1:
         base = base.with_columns(*gap_exprs(k))
     return base
 
