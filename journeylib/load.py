@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -139,7 +140,7 @@ def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.Dat
                 if isinstance(rec, dict):
                     rows.append({"__row": i + 1, "__error": None, **{k: _jsonable(v) for k, v in rec.items()}})
                 else:
-                    rows.append({"__row": i + 1, "__error": "not a JSON object", "__raw": json.dumps(rec)[:500]})
+                    rows.append({"__row": i + 1, "__error": MALFORMED_JSON, "__raw": json.dumps(rec)[:500]})
             if not rows:
                 raise DataError("file is empty", file=path)
             return _blank_is_null(pl.DataFrame(rows, infer_schema_length=None))
@@ -152,7 +153,7 @@ def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.Dat
                     raise ValueError("not a JSON object")
                 rows.append({"__row": i + 1, "__error": None, **{k: _jsonable(v) for k, v in rec.items()}})
             except ValueError as exc:
-                rows.append({"__row": i + 1, "__error": f"malformed JSON line: {exc}", "__raw": line[:500]})
+                rows.append({"__row": i + 1, "__error": MALFORMED_JSON, "__raw": line[:500]})
         if not rows:
             raise DataError("file is empty", file=path)
         return _blank_is_null(pl.DataFrame(rows, infer_schema_length=None))
@@ -163,15 +164,53 @@ def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.Dat
         try:
             df = pl.read_csv(
                 io.StringIO(text), separator=settings.separator, infer_schema=False,
-                truncate_ragged_lines=False,
+                truncate_ragged_lines=True,
             )
         except Exception as exc:
             raise DataError(f"cannot parse CSV (separator {settings.separator!r}): {str(exc).splitlines()[0]}", file=path) from None
+        twice = [c for c in df.columns if re.search(r"_duplicated_\d+$", c)]
         df = df.rename({c: c.strip() for c in df.columns})
+        if twice or len(set(df.columns)) != len(df.columns):
+            raise DataError("the header names a column twice", file=path, line=1)
+        counts = _field_counts(text, settings.separator, df.height)
+        df = df.with_row_index("__row", offset=1).with_columns(pl.col("__row").cast(pl.Int64))
+        if counts is not None and df.height:
+            counts = pl.Series(counts, dtype=pl.Int64)
+            df = df.with_columns(
+                pl.when(counts != df.width - 1).then(pl.lit(WRONG_FIELDS)).otherwise(None).alias("__error")
+            ).filter(counts > 0)  # blank lines hold no data
         df = _blank_is_null(df)
+        if df.height == 0:
+            raise DataError("file has a header but no rows", file=path)
+        return df
     if df.height == 0:
         raise DataError("file has a header but no rows", file=path)
     return df.with_row_index("__row", offset=1).with_columns(pl.col("__row").cast(pl.Int64))
+
+
+#: rejection reasons decided while reading a file
+MALFORMED_JSON = "malformed JSON line"
+WRONG_FIELDS = "wrong number of fields"
+_RAGGED_CHECK_LIMIT = 200_000_000  # characters; larger files skip the short-row check
+
+
+def _field_counts(text: str, separator: str, height: int) -> list[int] | None:
+    """The number of fields in each data row (0 for a blank line).
+
+    Uses the standard ``csv`` reader (quotes and embedded newlines handled).
+    Returns ``None`` when the file is too large to check or its records do
+    not line up with the rows polars parsed.
+    """
+    if len(text) > _RAGGED_CHECK_LIMIT:
+        return None
+    import csv
+
+    counts = [len(rec) for rec in csv.reader(io.StringIO(text), delimiter=separator)][1:]
+    while counts and counts[-1] == 0 and len(counts) > height:
+        counts.pop()
+    if len(counts) != height:
+        return None
+    return counts
 
 
 def _blank_is_null(df: pl.DataFrame) -> pl.DataFrame:
@@ -263,6 +302,14 @@ def _split(df: pl.DataFrame, checks: list[tuple[str, str, pl.Expr]], table: str,
     return accepted, rejected
 
 
+def _read_checks(df: pl.DataFrame) -> list[tuple[str, str, pl.Expr]]:
+    """Rejections found while reading (malformed JSON line, wrong number of fields)."""
+    if "__parse_error" not in df.columns:
+        return []
+    err = pl.col("__parse_error").cast(pl.Utf8)
+    return [(why, "", (err == why).fill_null(False)) for why in (MALFORMED_JSON, WRONG_FIELDS)]
+
+
 # --------------------------------------------------------------------------
 # Public loaders
 # --------------------------------------------------------------------------
@@ -277,8 +324,7 @@ def load_learners(path: str | Path, jmap: JourneyMap) -> LoadResult:
     tz = jmap.data.timezone
     df = df.with_columns(pl.col("learner_id").cast(pl.Utf8).str.strip_chars())
     checks: list[tuple[str, str, pl.Expr]] = []
-    if "__parse_error" in df.columns:
-        checks.append(("malformed JSON line", "", pl.col("__parse_error").is_not_null()))
+    checks += _read_checks(df)
     checks.append(("missing learner_id", "learner_id", pl.col("learner_id").is_null()))
     checks.append(("duplicate learner_id", "learner_id", pl.col("learner_id").is_duplicated() & (pl.int_range(pl.len()).over("learner_id") > 0)))
     if "enrolled_at" in df.columns:
@@ -354,8 +400,7 @@ def validate_events(df: pl.DataFrame, jmap: JourneyMap, *, learner_ids: pl.Serie
 
     known_tp = jmap.touchpoint_ids
     checks: list[tuple[str, str, pl.Expr]] = []
-    if "__parse_error" in df.columns:
-        checks.append(("malformed JSON line", "", pl.col("__parse_error").is_not_null()))
+    checks += _read_checks(df)
     checks += [
         ("missing learner_id", "learner_id", pl.col("learner_id").is_null()),
         ("missing touchpoint_id", "touchpoint_id", pl.col("touchpoint_id").is_null()),

@@ -123,6 +123,27 @@ def test_each_bad_row_has_its_reason(tmp_path, tiny_map_dict):
     assert res.reasons()["rows"].sum() == res.rejected.height
 
 
+def test_rows_with_wrong_number_of_fields(tmp_path, tiny_map_dict):
+    text = "\r\n".join([
+        HEADER,
+        "e1,L1,page,2025-03-01T10:00:00Z,viewed,,",
+        "e2,L1,page,2025-03-01T10:00:00Z,viewed",  # one field short
+        "e3,L1,page,2025-03-01T10:00:00Z,viewed,,,extra",  # one field too many
+        "",
+        'e4,L1,page,2025-03-01T10:00:00Z,"viewed, with a comma",,',  # quoted separator is fine
+        'e5,L1,page,2025-03-01T10:00:00Z,"two\nlines",,',  # quoted newline is fine
+    ]) + "\r\n"
+    res = load_events(write(tmp_path, "events.csv", text), jmap(tiny_map_dict))
+    assert res.accepted["event_id"].to_list() == ["e1", "e4", "e5"]
+    assert dict(zip(res.rejected["row"], res.rejected["reason"])) == {2: "wrong number of fields", 3: "wrong number of fields"}
+    assert res.read == 5
+
+
+def test_duplicate_header_is_fatal(tmp_path, tiny_map_dict):
+    with pytest.raises(DataError, match="twice"):
+        load_events(write(tmp_path, "events.csv", HEADER + ",event\ne1,L1,page,2025-03-01,viewed,,,x\n"), jmap(tiny_map_dict))
+
+
 def test_without_event_id_exact_duplicates_are_removed(tmp_path, tiny_map_dict):
     text = "learner_id,touchpoint_id,timestamp\nL1,page,2025-03-01T10:00:00Z\nL1,page,2025-03-01T10:00:00Z\nL1,page,2025-03-01T11:00:00Z\n"
     res = load_events(write(tmp_path, "events.csv", text), jmap(tiny_map_dict))
