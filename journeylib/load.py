@@ -81,11 +81,20 @@ class LoadResult:
         )
 
     def reasons(self) -> pl.DataFrame:
-        """Rejected rows counted by reason, most common first."""
+        """Rejected rows counted by reason (columns ``reason``, ``rows``), most common first.
+
+        >>> LoadResult("events", None, 0, pl.DataFrame()).reasons().height
+        0
+        """
         return self.rejected.group_by("reason").agg(pl.len().alias("rows")).sort(["rows", "reason"], descending=[True, False])
 
 
 def empty_rejected() -> pl.DataFrame:
+    """An empty rejected-rows table (columns table, file, row, reason, field, record).
+
+    >>> empty_rejected().columns
+    ['table', 'file', 'row', 'reason', 'field', 'record']
+    """
     return pl.DataFrame(schema=REJECTED_SCHEMA)
 
 
@@ -114,9 +123,19 @@ def _decode(path: Path, encoding: str) -> str:
 
 
 def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.DataFrame:
-    """Read a CSV, Parquet or JSON-lines file as strings-or-native columns plus ``__row``.
+    """Read a CSV, Parquet, JSON-lines or JSON-array file, with ``__row`` (1-based data row).
 
-    Every row is kept (malformed JSON lines become rows with ``__error`` set).
+    CSV and JSON values are read as text (parsing happens in validation);
+    Parquet keeps its types. Blank text is missing. Every row is kept: a
+    malformed JSON line or a CSV row with the wrong number of fields gets
+    ``__error`` set to the reason. Raises :class:`DataError` for a missing,
+    empty, undecodable or unparseable file, or a header naming a column twice.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("a,b\\n1,\\n2,3,4\\n")
+    >>> read_table(p).select("__row", "a", "b", "__error").rows()
+    [(1, '1', None, None), (2, '2', '3', 'wrong number of fields')]
     """
     path = Path(path)
     settings = settings or DataSettings()
@@ -245,7 +264,12 @@ def parse_timestamps(s: pl.Series | pl.Expr, timezone: str = "UTC") -> pl.Series
 
     Accepts ISO 8601 with or without offset (``Z`` too), with ``T`` or a space,
     with or without seconds/fractions, plain dates, and ``dd/mm/yyyy [hh:mm[:ss]]``.
-    Mixed offsets in one column are fine. Unparseable values become null.
+    Mixed offsets in one column are fine. Unparseable values, and local
+    times that do not exist (skipped by a daylight-saving change), become
+    null; an ambiguous local time takes the earlier instant.
+
+    >>> parse_timestamps(pl.Series(["2025-07-01 10:00", "bad"]), "Europe/Berlin").to_list()
+    [datetime.datetime(2025, 7, 1, 8, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')), None]
     """
     expr = s if isinstance(s, pl.Expr) else pl.lit(s)
     txt = (
@@ -315,7 +339,18 @@ def _read_checks(df: pl.DataFrame) -> list[tuple[str, str, pl.Expr]]:
 # --------------------------------------------------------------------------
 
 def load_learners(path: str | Path, jmap: JourneyMap) -> LoadResult:
-    """Load and validate a learners file (one row per learner)."""
+    """Load and validate a learners file (one row per learner).
+
+    Rejected, with the first reason that applies: a malformed row, a missing
+    ``learner_id``, a repeated ``learner_id`` (the first is kept), an
+    unparseable ``enrolled_at``, a ``persona`` the map does not define.
+    Accepted columns: ``learner_id``, ``persona`` (null when not given),
+    ``enrolled_at`` (UTC), then every other column as read.
+
+    >>> res = load_learners("data/sample/learners.csv", jmap)   # doctest: +SKIP
+    >>> res.read == res.accepted.height + res.rejected.height    # doctest: +SKIP
+    True
+    """
     path = Path(path)
     df = read_table(path, jmap.data)
     if "__error" in df.columns:
@@ -358,6 +393,9 @@ def load_events(path: str | Path, jmap: JourneyMap, learner_ids: pl.Series | Non
     ``event_id`` (the first occurrence is kept). Without an ``event_id`` column
     a stable id is derived from the row's content, so exact duplicates are
     removed too.
+
+    >>> res = load_events("data/sample/events.csv", jmap)        # doctest: +SKIP
+    >>> res.reasons()                                           # doctest: +SKIP
     """
     path = Path(path)
     df = read_table(path, jmap.data)
@@ -368,7 +406,19 @@ def load_events(path: str | Path, jmap: JourneyMap, learner_ids: pl.Series | Non
 
 
 def validate_events(df: pl.DataFrame, jmap: JourneyMap, *, learner_ids: pl.Series | None = None, file: str = "<events>") -> LoadResult:
-    """Validate a raw events frame (string or native columns, optional ``__row``)."""
+    """Validate a raw events frame (string or native columns, optional ``__row``).
+
+    The same checks as :func:`load_events`, for frames from other sources.
+
+    >>> from journeylib.model import map_from_dict
+    >>> m = map_from_dict({"name": "x", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "t", "name": "T", "stage": "s", "target_emotion": {"label": "proud"}}]})
+    >>> raw = pl.DataFrame({"learner_id": ["a", "a"], "touchpoint_id": ["t", "u"],
+    ...                     "timestamp": ["2025-01-01T10:00Z", "2025-01-01T11:00Z"], "emotion": ["proud", None]})
+    >>> res = validate_events(raw, m)
+    >>> res.accepted["emotion"].to_list(), res.rejected["reason"].to_list()
+    ([2.0], ['unknown touchpoint'])
+    """
     if "__row" not in df.columns:
         df = df.with_row_index("__row", offset=1).with_columns(pl.col("__row").cast(pl.Int64))
     scale = jmap.emotion_scale
@@ -438,7 +488,11 @@ def validate_events(df: pl.DataFrame, jmap: JourneyMap, *, learner_ids: pl.Serie
 
 
 def derive_learners(events: pl.DataFrame) -> pl.DataFrame:
-    """A minimal learners table from the learner ids in events (no attributes)."""
+    """A minimal learners table from the learner ids in events (no attributes).
+
+    >>> derive_learners(pl.DataFrame({"learner_id": ["b", "a", "b"]})).columns
+    ['learner_id', 'persona', 'enrolled_at']
+    """
     return (
         events.select(pl.col("learner_id").unique(maintain_order=True))
         .with_columns(pl.lit(None, dtype=pl.Utf8).alias("persona"), pl.lit(None, dtype=TS).alias("enrolled_at"))

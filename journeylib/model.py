@@ -70,7 +70,11 @@ class _Strict(BaseModel):
 
 
 class EmotionScale(_Strict):
-    """The valence range and the labels that map onto it."""
+    """The valence range and the labels that map onto it (labels are case-insensitive).
+
+    >>> EmotionScale(min=1, max=5, labels={"Happy": 5}).labels
+    {'happy': 5.0}
+    """
 
     min: float = -2
     max: float = 2
@@ -87,12 +91,26 @@ class EmotionScale(_Strict):
         return self
 
     def valence(self, label: str) -> float | None:
-        """The valence of a label (case-insensitive), or ``None`` if unknown."""
+        """The valence of a label (case-insensitive, spaces ignored), or ``None`` if unknown.
+
+        >>> EmotionScale().valence(" Proud ")
+        2
+        >>> EmotionScale().valence("sleepy") is None
+        True
+        """
         return self.labels.get(str(label).strip().lower())
 
 
 class DataSettings(_Strict):
-    """Where the workspace's tables are and how to read them."""
+    """Where the workspace's tables are and how to read them (``data:`` in the map).
+
+    ``events``/``learners`` are file names inside the workspace (default: found
+    by name), ``separator`` is the CSV field separator, ``timezone`` the zone
+    naive timestamps are read in, ``encoding`` the text encoding.
+
+    >>> DataSettings(separator=";", timezone="Europe/Berlin").separator
+    ';'
+    """
 
     events: str | None = None
     learners: str | None = None
@@ -120,18 +138,39 @@ class DataSettings(_Strict):
 
 
 class Stage(_Strict):
+    """A stage of the journey (touchpoints are grouped into stages, in order).
+
+    >>> Stage(id="think", name="Think", learner_goal="Decide").id
+    'think'
+    """
+
     id: str
     name: str
     learner_goal: str = ""
 
 
 class TargetEmotion(_Strict):
+    """How we want the learner to feel at a touchpoint; ``valence`` defaults from the label.
+
+    >>> TargetEmotion(label="proud", valence=2).valence
+    2.0
+    """
+
     label: str
     valence: float | None = None
 
 
 class KPI(_Strict):
-    """A KPI target at a touchpoint; see :data:`KPI_METRICS` for metric names."""
+    """A KPI target at a touchpoint; see :data:`KPI_METRICS` for metric names.
+
+    ``direction`` defaults to the metric's natural direction; ``tolerance``
+    (the "near" band) to 0.05 for shares and 10% of the target otherwise;
+    ``min_n`` is the smallest count for which a status is given.
+
+    >>> k = KPI(metric="score", target=70)
+    >>> (k.direction, k.tolerance, k.min_n)
+    ('higher', 7.0, 20)
+    """
 
     metric: str
     target: float
@@ -175,6 +214,14 @@ class KPI(_Strict):
 
 
 class Touchpoint(_Strict):
+    """A designed moment of the journey with its purpose, target emotion and KPI targets.
+
+    ``expected_within_days`` is the expected time since the previous touchpoint.
+
+    >>> Touchpoint(id="quiz", name="Quiz", stage="do", target_emotion={"label": "confident"}).kpis
+    []
+    """
+
     id: str
     name: str
     stage: str
@@ -192,6 +239,9 @@ class Persona(_Strict):
 
     ``where`` is a restricted SQL ``WHERE`` expression over learner attributes,
     e.g. ``age_band = '18-24' AND device IN ('mobile', 'tablet')``.
+
+    >>> Persona(id="young", name="Young", where="age_band = '18-24'").where
+    "age_band = '18-24'"
     """
 
     id: str
@@ -208,6 +258,12 @@ class Persona(_Strict):
 
 
 class Intervention(_Strict):
+    """A change made to a touchpoint on a date, whose effect the review estimates.
+
+    >>> Intervention(id="iv1", date="2025-05-12", touchpoint="orientation").date
+    datetime.date(2025, 5, 12)
+    """
+
     id: str
     date: dt.date
     touchpoint: str
@@ -281,19 +337,27 @@ class JourneyMap(_Strict):
     # -- convenience -------------------------------------------------------
     @property
     def touchpoint_ids(self) -> list[str]:
+        """Touchpoint ids in map order (e.g. ``['a', 'b']`` for the module example)."""
         return [t.id for t in self.touchpoints]
 
     def touchpoint(self, tp_id: str) -> Touchpoint:
+        """The touchpoint with this id; ``KeyError`` if there is none (``jm.touchpoint('a').name == 'A'``)."""
         for t in self.touchpoints:
             if t.id == tp_id:
                 return t
         raise KeyError(tp_id)
 
     def stage_of(self, tp_id: str) -> str:
+        """The stage id of a touchpoint (``jm.stage_of('a') == 'do'``)."""
         return self.touchpoint(tp_id).stage
 
     def funnel(self, name: str | None = None) -> list[str]:
-        """The steps of a named funnel; ``None`` or ``"all"`` is every touchpoint in map order."""
+        """The steps of a named funnel; ``None`` or ``"all"`` is every touchpoint in map order.
+
+        A map may define its own funnel called ``all``, which then wins.
+        Raises ``KeyError`` naming the known funnels for an unknown name
+        (example: ``jm.funnel() == ['a', 'b']`` in the module example).
+        """
         if name is None or (name == "all" and "all" not in self.funnels):
             return self.touchpoint_ids
         if name not in self.funnels:
@@ -301,6 +365,7 @@ class JourneyMap(_Strict):
         return list(self.funnels[name])
 
     def persona_ids(self) -> list[str]:
+        """Persona ids in map order (``[]`` when the map has no personas)."""
         return [p.id for p in self.personas]
 
 
@@ -355,6 +420,14 @@ def load_map(path: str | Path) -> JourneyMap:
 
     Raises :class:`~journeylib.errors.MapError` naming the file, the line and
     the field of the first problem (all problems are listed in ``.problems``).
+    A byte-order mark is accepted; the file must be UTF-8.
+
+    >>> load_map("data/sample/journey.yml").name          # doctest: +SKIP
+    'Data Analysis Foundations'
+    >>> load_map("missing.yml")
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.MapError: missing.yml: file not found
     """
     path = Path(path)
     try:
@@ -381,7 +454,16 @@ def load_map(path: str | Path) -> JourneyMap:
 
 
 def map_from_dict(data: dict[str, Any], *, file: str | Path = "journey.yml", line_index: dict | None = None) -> JourneyMap:
-    """Validate a map given as a dict; errors are :class:`MapError` as in :func:`load_map`."""
+    """Validate a map given as a dict; errors are :class:`MapError` as in :func:`load_map`.
+
+    ``line_index`` (path tuple -> line, from the composed YAML) lets errors name lines.
+
+    >>> map_from_dict({"name": "x", "stages": [{"id": "s", "name": "S"}], "touchpoints": [
+    ...     {"id": "t", "name": "T", "stage": "nowhere", "target_emotion": {"label": "proud"}}]})
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.MapError: journey.yml: touchpoints[0].stage: unknown stage 'nowhere'; stages: s
+    """
     index = line_index or {}
     try:
         return JourneyMap.model_validate(data)

@@ -39,7 +39,15 @@ _LEARNER_NAMES = ("learners.parquet", "learners.csv", "learners.jsonl")
 
 @dataclass
 class Workspace:
-    """A loaded, validated journey workspace."""
+    """A loaded, validated journey workspace.
+
+    ``path`` the folder, ``map`` the :class:`JourneyMap`, ``events`` and
+    ``learners`` the clean frames, ``loads`` one :class:`LoadResult` per table
+    read, ``source`` ``"files"`` or ``"store"``.
+
+    >>> ws = load_workspace("data/sample")      # doctest: +SKIP
+    >>> ws.counts()                             # doctest: +SKIP
+    """
 
     path: Path
     map: JourneyMap
@@ -50,17 +58,17 @@ class Workspace:
 
     @property
     def rejected(self) -> pl.DataFrame:
-        """Every rejected row of every table, with its reason."""
+        """Every rejected row of every table, with its reason (see :func:`~journeylib.load.empty_rejected`)."""
         frames = [ld.rejected for ld in self.loads if ld.rejected.height]
         return pl.concat(frames, how="vertical_relaxed") if frames else empty_rejected()
 
     @property
     def data_end(self):
-        """The time of the latest event: the 'now' used for in-progress decisions."""
+        """The time of the latest event (UTC): the 'now' used for in-progress decisions; ``None`` without events."""
         return self.events["timestamp"].max()
 
     def counts(self) -> pl.DataFrame:
-        """Rows read, accepted and rejected per table (they reconcile)."""
+        """Rows read, accepted and rejected per table: ``read == accepted + rejected`` on every row."""
         return pl.DataFrame(
             {
                 "table": [ld.table for ld in self.loads],
@@ -73,6 +81,11 @@ class Workspace:
 
 
 def find_file(directory: Path, configured: str | None, candidates: tuple[str, ...]) -> Path | None:
+    """The file named in the map (must exist), else the first candidate name present, else ``None``.
+
+    >>> find_file(Path("data/sample"), None, ("events.parquet", "events.csv")).name   # doctest: +SKIP
+    'events.csv'
+    """
     if configured:
         p = directory / configured
         if not p.exists():
@@ -123,7 +136,18 @@ def assign_personas(learners: pl.DataFrame, jmap: JourneyMap, *, file: str | Pat
 
 
 def load_workspace(directory: str | Path) -> Workspace:
-    """Load and validate a workspace folder (files, or ``store.duckdb`` when present)."""
+    """Load and validate a workspace folder (files, or ``store.duckdb`` when present).
+
+    Reads ``journey.yml``, then learners (if present) and events; events of
+    learners missing from the learners table are rejected as "unknown
+    learner". Personas are assigned with :func:`assign_personas`; without a
+    learners file, learners are derived from events and all "unassigned".
+    Raises :class:`MapError`/:class:`DataError` for fatal problems.
+
+    >>> ws = load_workspace("data/sample")                     # doctest: +SKIP
+    >>> ws.events.height, ws.learners.height, ws.rejected.height   # doctest: +SKIP
+    (50720, 3000, 0)
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError("workspace folder not found", file=directory)

@@ -211,3 +211,17 @@ def test_kpi_status_reference(metric, target, value, n, min_n):
 def test_model_validate_directly():
     with pytest.raises(Exception):
         JourneyMap.model_validate({"name": "x", "stages": [{"id": "a", "name": "A"}], "touchpoints": []})
+
+
+@pytest.mark.parametrize("module", ["errors", "model", "expr", "load", "workspace", "sample"])
+def test_docstring_examples(module, monkeypatch):
+    """Every example in the foundation modules' docstrings runs and shows what it says."""
+    import doctest
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    mod = importlib.import_module(f"journeylib.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+    assert result.attempted > 0
