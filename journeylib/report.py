@@ -294,21 +294,20 @@ def _failure_message(name: str, exc: Exception, src_nb: nbformat.NotebookNode, e
     """'notebook NAME failed at cell N (`first line`): Error: message' with N counted in the source notebook."""
     cell_no: int | None = None
     source = getattr(exc, "source", "") or ""
-    idx = getattr(exc, "cell_index", None)
-    if executed is not None and executed.exists() and idx is not None:
+    matches = [i for i, c in enumerate(src_nb.cells) if c.get("cell_type") == "code" and c.get("source", "") == source]
+    if len(matches) == 1:
+        cell_no = matches[0] + 1
+    elif executed is not None and executed.exists():
+        # same source in several cells: find the executed cell holding the error, then its id in the source notebook
         try:
             ex_nb = nbformat.read(str(executed), as_version=4)
-            cell_id = ex_nb.cells[idx].get("id")
             ids = [c.get("id") for c in src_nb.cells]
-            if cell_id in ids:
-                cell_no = ids.index(cell_id) + 1
+            for c in ex_nb.cells:
+                if any(o.get("output_type") == "error" for o in c.get("outputs", [])) and c.get("id") in ids:
+                    cell_no = ids.index(c.get("id")) + 1
+                    break
         except Exception:  # pragma: no cover - best effort only
             cell_no = None
-    if cell_no is None and source:
-        for i, c in enumerate(src_nb.cells):
-            if c.get("source", "") == source:
-                cell_no = i + 1
-                break
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
     where = f"cell {cell_no}" if cell_no else "a cell"

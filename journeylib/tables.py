@@ -777,7 +777,7 @@ def emotion_stopping_table(evs: pl.DataFrame, jmap: JourneyMap, *, min_count: in
                  note="Low response: a valence below 0 at the touchpoint. Stop: the learner's journey ended at this touchpoint or the next one.")
 
 
-def review_header(jmap: JourneyMap, period: str, start: Any, end: Any) -> HTML:
+def review_header(jmap: JourneyMap, period: str, start: Any, end: Any, previous_start: Any = None, previous_end: Any = None) -> HTML:
     """The review's period line: "Period 2025-06: 2025-06-01 to 2025-06-30, compared with …" (escaped).
 
     >>> import datetime as dt
@@ -790,9 +790,9 @@ def review_header(jmap: JourneyMap, period: str, start: Any, end: Any) -> HTML:
     import datetime as dt
 
     last = end - dt.timedelta(microseconds=1)
-    span = end - start
-    pstart, plast = start - span, start - dt.timedelta(microseconds=1)
-    return HTML(str(Markup('<p class="journey-meta"><strong>Period {}</strong>: {} to {}, compared with the previous period of the same length ({} to {}).</p>').format(
+    pstart = previous_start if previous_start is not None else start - (end - start)
+    plast = (previous_end if previous_end is not None else start) - dt.timedelta(microseconds=1)
+    return HTML(str(Markup('<p class="journey-meta"><strong>Period {}</strong>: {} to {}, compared with the previous period ({} to {}).</p>').format(
         period, f"{start:%Y-%m-%d}", f"{last:%Y-%m-%d}", f"{pstart:%Y-%m-%d}", f"{plast:%Y-%m-%d}")))
 
 

@@ -87,3 +87,32 @@ def screenshot_all(report_dir: Path, out_dir: Path) -> list[PageResult]:
 if __name__ == "__main__":  # pragma: no cover
     for r in screenshot_all(Path(sys.argv[1]), Path(sys.argv[2])):
         print(r)
+
+
+# --------------------------------------------------------------------------
+# The sample report, built once per test worker
+# --------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample"
+
+
+def sample_period() -> str:
+    """The month the sample's ground truth names for report tests."""
+    import json
+
+    return json.loads((SAMPLE / "ground_truth.json").read_text())["sample_period"]
+
+
+def build_sample_report(base: Path):
+    """Build every report on ``data/sample`` into ``base/sample-report`` once; later calls reuse it.
+
+    Returns ``(out_dir, report_set_or_None)``; the set is None when reused.
+    """
+    from journeylib.report import run_reports
+
+    out = Path(base) / "sample-report"
+    if (out / "index.html").exists():
+        return out, None
+    rs = run_reports(SAMPLE, out, period=sample_period(), min_count=5)
+    return out, rs
