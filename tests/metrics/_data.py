@@ -36,7 +36,7 @@ POS = {t: i + 1 for i, t in enumerate(TPS)}
 
 
 @st.composite
-def datasets(draw, max_learners: int = 6, max_events: int = 28, days: int = 12):
+def datasets(draw, max_learners: int = 6, max_events: int = 28, days: int = 5):
     """(events rows, learner rows): ties in timestamps, repeats, lone events and learners without events."""
     n = draw(st.integers(1, max_learners))
     lids = [f"u{i}" for i in range(n)]
@@ -45,10 +45,15 @@ def datasets(draw, max_learners: int = 6, max_events: int = 28, days: int = 12):
     for i in range(k):
         day = draw(st.integers(0, days))
         half = draw(st.sampled_from([0, 12]))
+        lid = draw(st.sampled_from(lids))
+        ts = T0 + dt.timedelta(days=day, hours=half)
+        if rows and draw(st.integers(0, 2)) == 0:  # a tie: same learner and time as an earlier event
+            j = draw(st.integers(0, len(rows) - 1))
+            lid, ts = rows[j]["learner_id"], rows[j]["timestamp"]
         rows.append({
-            "learner_id": draw(st.sampled_from(lids)),
+            "learner_id": lid,
             "touchpoint_id": draw(st.sampled_from(TPS)),
-            "timestamp": T0 + dt.timedelta(days=day, hours=half),
+            "timestamp": ts,
             "event": draw(st.sampled_from(EVENTS)),
             "value": draw(st.none() | st.integers(0, 10).map(float)),
             "emotion": draw(st.none() | st.sampled_from([-2.0, -1.0, 0.0, 1.0, 2.0])),

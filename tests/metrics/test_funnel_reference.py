@@ -15,7 +15,7 @@ from journeylib import metrics as jm
 from . import reference as ref
 from ._data import MAP, POS, T0, data_end_of, datasets, frames
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STEPS = st.sampled_from([["a", "b", "c", "d"], ["a"], ["b", "a"], ["c", "a", "b"], ["a", "c"], ["d", "c", "b", "a"]])
 MODES = st.sampled_from(["ordered", "strict", "any_order"])
 WINDOWS = st.sampled_from([None, None, 0.5, 2, 5])
