@@ -343,7 +343,7 @@ touchpoints:
     target_emotion: {{label: proud, valence: 2}}
     kpis:
       - {{metric: emotion, target: 1.5}}
-      - {{metric: reach, target: 1000}}
+      - {{metric: reach, target: 500}}
     opportunities: [One-click sharing to professional networks.]
     expected_within_days: 2
 
@@ -606,7 +606,9 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
 
     # ---- who goes on (continuation probabilities) ------------------------
     P = np.full((n, k), spec.p_regular)
-    P[:, 0] = 1.0
+    # some people reached by an ad or a newsletter never look at the course page
+    channel = attrs["referral_channel"]
+    P[:, 0] = np.where(channel == "social_ad", 0.68, np.where(channel == "newsletter", 0.55, 1.0))
     P[:, 1] = _expit(_logit(spec.p_enrol) + 0.9 * webinar + 0.3 * motivation)
     P[:, 2] = 1.0
     P[:, 3] = np.where(employer, spec.p_orientation_employer, spec.p_orientation)
@@ -659,10 +661,12 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     ev.add(idx[opened], "newsletter", t_nl[opened] + rng.uniform(60, 3 * 3600, opened.sum()), "viewed")
 
     # consideration: course page (some visit again), webinar
-    ev.add(idx, "course_page", cp, "viewed")
+    seen = reached[:, 0]
+    webinar &= seen
+    ev.add(idx[seen], "course_page", cp[seen], "viewed")
     extra = rng.poisson(0.6, n)
-    for r in range(1, 4):
-        m = extra >= r
+    for k_extra in range(1, 4):
+        m = seen & (extra >= k_extra)
         upto = np.where(reached[:, 1], T[:, 1], cp + 10 * DAY)
         ev.add(idx[m], "course_page", cp[m] + rng.random(m.sum()) * (upto[m] - cp[m]), "viewed")
     ev.add(idx[webinar], "info_webinar", t_web[webinar], "started")
@@ -840,12 +844,10 @@ def _frames(n: int, seed: int, start: dt.date, spec: SampleSpec):
     learners = pl.DataFrame({
         "learner_id": ids,
         "enrolled_at": pl.Series(lrn["enrolled"]).fill_nan(None),
-        "cohort": pl.Series(lrn["cohort"]),
         **{k: pl.Series(k, lrn[k]) for k in ["age_band", "region", "employment", "device", "accessibility",
                                                "prior_education", "referral_channel"]},
     }).with_columns(
         to_ts(pl.col("enrolled_at")).dt.truncate("1s").alias("enrolled_at"),
-        to_ts(pl.col("cohort")).dt.date().cast(pl.Utf8).alias("cohort"),
     )
     return raw, learners, info
 

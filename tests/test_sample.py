@@ -58,11 +58,10 @@ def test_other_start_date():
     assert events["timestamp"].min() >= dt.datetime(2023, 3, 10, tzinfo=dt.timezone.utc)
     assert truth["start"] == "2023-03-15"
     assert truth["intervention"]["date"] == "2023-07-19"
-    # webinars are on Wednesdays at 17:00 UTC and cohorts open on Mondays, whatever the start day
+    # webinars are on Wednesdays at 17:00 UTC, whatever the start day
     web = events.filter(pl.col("touchpoint_id") == "info_webinar", pl.col("event") == "started")
     assert set(web["timestamp"].dt.weekday().to_list()) == {3}
     assert set(web["timestamp"].dt.hour().to_list()) == {17}
-    assert set(learners["cohort"].str.to_date().dt.weekday().to_list()) == {1}
 
 
 def test_scales_vectorised():
