@@ -109,7 +109,7 @@ def _wilson(x, n):
     d = 1 + z2 / n
     c = (p + z2 / (2 * n)) / d
     h = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / d
-    return p, max(0.0, c - h), min(1.0, c + h)
+    return p, (0.0 if x <= 0 else max(0.0, c - h)), (1.0 if x >= n else min(1.0, c + h))
 
 
 def median_rank_bounds(n: int) -> tuple[int, int]:

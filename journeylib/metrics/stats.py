@@ -45,7 +45,9 @@ def wilson(x: float, n: float, conf: float = 0.95) -> tuple[float | None, float 
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    lo = 0.0 if x <= 0 else max(0.0, centre - half)
+    hi = 1.0 if x >= n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def wilson_exprs(x: str | pl.Expr, n: str | pl.Expr, name: str) -> list[pl.Expr]:
@@ -68,8 +70,8 @@ def wilson_exprs(x: str | pl.Expr, n: str | pl.Expr, name: str) -> list[pl.Expr]
     ok = nf > 0
     return [
         pl.when(ok).then(p).otherwise(None).alias(name),
-        pl.when(ok).then((centre - half).clip(0.0, 1.0)).otherwise(None).alias(f"{name}_low"),
-        pl.when(ok).then((centre + half).clip(0.0, 1.0)).otherwise(None).alias(f"{name}_high"),
+        pl.when(ok & (xf <= 0)).then(0.0).when(ok).then((centre - half).clip(0.0, 1.0)).otherwise(None).alias(f"{name}_low"),
+        pl.when(ok & (xf >= nf)).then(1.0).when(ok).then((centre + half).clip(0.0, 1.0)).otherwise(None).alias(f"{name}_high"),
     ]
 
 
