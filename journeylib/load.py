@@ -475,7 +475,7 @@ def validate_events(df: pl.DataFrame, jmap: JourneyMap, *, learner_ids: pl.Serie
     checks.append(("duplicate event_id", "event_id", pl.col("__dup")))
     checks = [(why, f, bad.fill_null(True)) for why, f, bad in checks]
     accepted, rejected = _split(df, checks, "events", file)
-    accepted = accepted.select(
+    accepted = sort_events(accepted.select(
         pl.col("learner_id"),
         pl.col("touchpoint_id"),
         pl.col("__ts").alias("timestamp"),
@@ -483,8 +483,28 @@ def validate_events(df: pl.DataFrame, jmap: JourneyMap, *, learner_ids: pl.Serie
         pl.col("__value").alias("value"),
         pl.col("__emotion").alias("emotion"),
         pl.col("__eid").alias("event_id"),
-    ).sort(["learner_id", "timestamp"], maintain_order=True)
+    ))
     return LoadResult("events", file, n, accepted, rejected)
+
+
+_SORT_CODES_FROM = 100_000  # rows; below this a plain stable sort is as fast
+
+
+def sort_events(events: pl.DataFrame) -> pl.DataFrame:
+    """Events sorted by learner, then time; ties keep their input order (a stable sort).
+
+    Same result as ``events.sort(["learner_id", "timestamp"], maintain_order=True)``,
+    faster on large frames (learner ids are sorted once, then as integer codes).
+
+    >>> ev = pl.DataFrame({"learner_id": ["b", "a", "b"], "timestamp": [2, 5, 1], "event_id": ["x", "y", "z"]})
+    >>> sort_events(ev)["event_id"].to_list()
+    ['y', 'z', 'x']
+    """
+    if events.height < _SORT_CODES_FROM or events["learner_id"].null_count():
+        return events.sort(["learner_id", "timestamp"], maintain_order=True)
+    ids = events["learner_id"].unique().sort()
+    code = pl.col("learner_id").cast(pl.Enum(ids)).to_physical()
+    return events.sort([code, pl.col("timestamp"), pl.int_range(pl.len())])
 
 
 def derive_learners(events: pl.DataFrame) -> pl.DataFrame:

@@ -870,17 +870,19 @@ def generate_frames(
     >>> ev["timestamp"].dtype
     Datetime(time_unit='us', time_zone='UTC')
     """
-    jmap, raw, lr, truth = _generate(learners, seed, start, spec or SampleSpec())
-    return jmap, _clean_events(raw, jmap), lr, truth
+    jmap, raw, clean, lr, truth = _generate(learners, seed, start, spec or SampleSpec())
+    return jmap, clean, lr, truth
 
 
 def _clean_events(raw: pl.DataFrame, jmap: JourneyMap) -> pl.DataFrame:
+    """The loader's view of the raw events: labels as valence, sorted by learner then time (stable)."""
     labels = jmap.emotion_scale.labels
-    return raw.select(
+    # learner ids are zero-padded numbers, so sorting by the number is sorting by the id
+    return raw.sort([pl.col("who"), pl.col("timestamp"), pl.int_range(pl.len())]).select(
         "learner_id", "touchpoint_id", "timestamp", "event", "value",
         pl.coalesce([pl.col("emotion"), pl.col("label").replace_strict(labels, default=None, return_dtype=pl.Float64)]).alias("emotion"),
         "event_id",
-    ).sort(["learner_id", "timestamp"], maintain_order=True)
+    )
 
 
 def _generate(n: int, seed: int, start: dt.date, spec: SampleSpec):
@@ -897,7 +899,7 @@ def _generate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     lr = lr.select("learner_id", "persona", "enrolled_at", *[c for c in lr.columns if c not in ("learner_id", "persona", "enrolled_at")])
     clean = _clean_events(raw, jmap)
     truth = _truth(jmap, clean, lr, n, seed, start, info, spec)
-    return jmap, raw, lr, truth
+    return jmap, raw, clean, lr, truth
 
 
 def _truth(jmap, events, learners, n, seed, start, info, spec) -> dict:
@@ -952,7 +954,7 @@ def generate(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    jmap, raw, lr, truth = _generate(learners, seed, start, spec or SampleSpec())
+    jmap, raw, _, lr, truth = _generate(learners, seed, start, spec or SampleSpec())
     (directory / "journey.yml").write_text(map_yaml(seed, start), encoding="utf-8")
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     lr.drop("persona").with_columns(pl.col("enrolled_at").dt.strftime(fmt)).write_csv(directory / "learners.csv")

@@ -357,3 +357,25 @@ def test_read_equals_accepted_plus_rejected(tiny_map_dict, rows):
     assert res.accepted["event_id"].is_unique().all()
     given_ids = [rows[i - 1]["event_id"] for i in want_acc if rows[i - 1]["event_id"]]
     assert set(given_ids) <= set(res.accepted["event_id"].to_list())
+
+
+@given(
+    rows=st.lists(st.tuples(st.sampled_from(["b", "a", "c10", "c9", "ä", "A"]), st.integers(0, 5)), max_size=60),
+    fast=st.booleans(),
+)
+@settings(max_examples=100, deadline=None)
+def test_sort_events_is_a_stable_sort_by_learner_and_time(rows, fast):
+    import journeylib.load as load_mod
+
+    ev = pl.DataFrame({"learner_id": [r[0] for r in rows], "timestamp": [r[1] for r in rows],
+                       "event_id": [str(i) for i in range(len(rows))]},
+                      schema={"learner_id": pl.Utf8, "timestamp": pl.Int64, "event_id": pl.Utf8})
+    old = load_mod._SORT_CODES_FROM
+    load_mod._SORT_CODES_FROM = 0 if fast else 10**9
+    try:
+        got = load_mod.sort_events(ev)["event_id"].to_list()
+    finally:
+        load_mod._SORT_CODES_FROM = old
+    # reference: Python's sort is stable
+    want = [str(i) for i, _ in sorted(enumerate(rows), key=lambda x: (x[1][0], x[1][1]))]
+    assert got == want
