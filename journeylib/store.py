@@ -12,8 +12,11 @@ Tables:
   read / accepted / rejected / unmapped / duplicates / voided, naive
   timestamps, the most common unmapped shapes, and the time
 
-Each file is ingested in **one transaction**: a crash or an error part-way
-leaves the store exactly as before. A file whose SHA-256 is already in
+Each file becomes visible in **one transaction**: its batches are first staged
+(``staging_*`` tables, committed batch by batch so that memory stays flat),
+then published with the file's ``ingest_log`` row in one transaction. A crash
+or an error part-way leaves the visible tables exactly as before (staged rows
+of a dead ingest are removed by the next writer). A file whose SHA-256 is already in
 ``ingest_log`` is skipped, and an event whose ``event_id`` is already stored
 is rejected as ``duplicate event_id (already in store)``, so re-ingesting adds
 nothing. A voided event is moved from ``events`` to ``rejected`` (reason
@@ -46,6 +49,8 @@ from .load import EVENT_SCHEMA, REJECTED_SCHEMA, TS, LoadResult, empty_rejected
 from .model import JourneyMap
 
 STORE_FILE = "store.duckdb"
+#: DuckDB buffer limit while ingesting (it spills to disk beyond it), so memory stays flat with file size
+MEMORY_LIMIT = "256MB"
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS ingest_log (
@@ -60,7 +65,12 @@ _DDL = [
     """CREATE TABLE IF NOT EXISTS rejected (
         "table" VARCHAR, file VARCHAR, "row" BIGINT, reason VARCHAR, field VARCHAR, record VARCHAR, ingest_id INTEGER)""",
     """CREATE TABLE IF NOT EXISTS voids (target_id VARCHAR, voided_by VARCHAR, ingest_id INTEGER)""",
+    # staging: batches of the file being ingested, committed batch by batch, published in one transaction
+    """CREATE TABLE IF NOT EXISTS staging_events AS SELECT * FROM events LIMIT 0""",
+    """CREATE TABLE IF NOT EXISTS staging_rejected AS SELECT * FROM rejected LIMIT 0""",
+    """CREATE TABLE IF NOT EXISTS staging_voids AS SELECT * FROM voids LIMIT 0""",
 ]
+_STAGING = ("staging_events", "staging_rejected", "staging_voids")
 
 DUPLICATE_IN_STORE = "duplicate event_id (already in store)"
 
@@ -106,46 +116,65 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         raise DataError(f"cannot open the store: {str(exc).splitlines()[0]}", file=path) from None
     _run(con, "SET TimeZone = 'UTC'")
     if not read_only:
+        _run(con, f"SET memory_limit = '{MEMORY_LIMIT}'")
+    if not read_only:
         for ddl in _DDL:
             _run(con, ddl)
+        for t in _STAGING:  # only one writer at a time: anything staged now is from an ingest that died
+            _run(con, f"DELETE FROM {t}")
     return con
 
 
-def _insert_rejected(con, frame: pl.DataFrame, ingest_id: int) -> None:
+def _insert_rejected(con, frame: pl.DataFrame, ingest_id: int, table: str = "rejected") -> None:
     if frame.height:
         con.register("__rej", frame.select(list(REJECTED_SCHEMA)))
-        _run(con, f'INSERT INTO rejected SELECT *, {int(ingest_id)} FROM __rej')
+        _run(con, f'INSERT INTO {table} SELECT *, {int(ingest_id)} FROM __rej')
         con.unregister("__rej")
 
 
-def _insert_events(con, events: pl.DataFrame, ingest_id: int, file: str) -> int:
-    """Insert events not already stored; the others are rejected. Returns the duplicates count."""
+def _stage_events(con, events: pl.DataFrame, ingest_id: int, file: str) -> int:
+    """Stage events not already stored (nor staged from this file); the others are rejected.
+
+    Returns the duplicates count. The stored tables are scanned against the
+    batch (the batch is the hash side), so memory depends on the batch, not on
+    the size of the store.
+    """
     if not events.height:
         return 0
-    con.register("__ev", events.select(list(EVENT_SCHEMA)))
-    dups = con.sql(
-        """SELECT b.* FROM __ev b WHERE EXISTS (SELECT 1 FROM events e WHERE e.event_id = b.event_id)"""
+    con.register("__ids", events.select("event_id"))
+    stored = con.sql(
+        """SELECT e.event_id FROM events e SEMI JOIN __ids b ON e.event_id = b.event_id
+           UNION SELECT s.event_id FROM staging_events s SEMI JOIN __ids b ON s.event_id = b.event_id"""
     ).pl()
-    _run(
-        con,
-        f"""INSERT INTO events SELECT b.event_id, b.learner_id, b.touchpoint_id, b."timestamp", b.event, b.value,
-                   b.emotion, {int(ingest_id)}
-            FROM __ev b WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = b.event_id)"""
-    )
-    _run(
-        con,
-        f"""INSERT INTO learners SELECT DISTINCT b.learner_id, NULL, NULL, NULL, {int(ingest_id)}
-            FROM __ev b WHERE NOT EXISTS (SELECT 1 FROM learners l WHERE l.learner_id = b.learner_id)"""
-    )
-    con.unregister("__ev")
+    con.unregister("__ids")
+    is_dup = pl.col("event_id").is_in(stored["event_id"].implode())
+    dups = events.filter(is_dup)
+    fresh = events.filter(~is_dup)
+    if fresh.height:
+        con.register("__ev", fresh.select(list(EVENT_SCHEMA)).with_columns(pl.lit(int(ingest_id), dtype=pl.Int32).alias("ingest_id")))
+        _run(con, 'INSERT INTO staging_events SELECT event_id, learner_id, touchpoint_id, "timestamp", event, value, emotion, ingest_id FROM __ev')
+        con.unregister("__ev")
     if dups.height:
         rej = dups.select(
             pl.lit("events").alias("table"), pl.lit(file).alias("file"), pl.lit(None, dtype=pl.Int64).alias("row"),
             pl.lit(DUPLICATE_IN_STORE).alias("reason"), pl.lit("event_id").alias("field"),
             pl.struct(pl.all().cast(pl.Utf8)).struct.json_encode().alias("record"),
         )
-        _insert_rejected(con, rej, ingest_id)
+        _insert_rejected(con, rej, ingest_id, "staging_rejected")
     return dups.height
+
+
+def _publish(con, ingest_id: int) -> None:
+    """Move this ingest's staged rows into the visible tables (inside the caller's transaction)."""
+    i = int(ingest_id)
+    _run(con, f"INSERT INTO events SELECT * FROM staging_events WHERE ingest_id = {i}")
+    _run(con, f"INSERT INTO rejected SELECT * FROM staging_rejected WHERE ingest_id = {i}")
+    _run(con, f"INSERT INTO voids SELECT * FROM staging_voids WHERE ingest_id = {i}")
+    _run(con, f"""INSERT INTO learners
+                  SELECT learner_id, NULL, NULL, NULL, {i} FROM (SELECT DISTINCT learner_id FROM staging_events WHERE ingest_id = {i}) n
+                  WHERE NOT EXISTS (SELECT 1 FROM learners l WHERE l.learner_id = n.learner_id)""")
+    for t in _STAGING:
+        _run(con, f"DELETE FROM {t} WHERE ingest_id = {i}")
 
 
 def _apply_voids(con) -> int:
@@ -187,7 +216,13 @@ def _insert_learners(con, learners: pl.DataFrame, ingest_id: int) -> None:
 
 def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, sha256: str,
                 before_commit: Callable[[], None] | None = None) -> IngestReport:
-    """Ingest one file's batches in one transaction (rolled back on any error).
+    """Ingest one file's batches; all of it becomes visible in one transaction, or none of it.
+
+    Batches are staged (each in its own short transaction, so memory does not
+    grow with the file) and then published together with the file's
+    ``ingest_log`` row in one transaction. An error rolls back and removes the
+    staged rows; a crash leaves only staged rows, which the next
+    :func:`connect` removes — the visible tables are never half-written.
 
     ``batches`` yields :class:`~journeylib.sources.base.Batch` objects (or
     :class:`~journeylib.load.LoadResult` for a learners table).
@@ -197,22 +232,30 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
     if con.execute("SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]).fetchall()[0][0]:
         rep.skipped = True
         return rep
-    con.begin()
+    ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchall()[0][0]
+    learner_tables: list[LoadResult] = []
+    in_tx = False
     try:
-        ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchall()[0][0]
         for b in batches:
-            if isinstance(b, LoadResult):  # a learners table
+            if isinstance(b, LoadResult):  # a learners table: small, published with the log row
                 rep.table = "learners"
                 rep.read += b.read
-                _insert_learners(con, b.accepted, ingest_id)
-                _insert_rejected(con, b.rejected.with_columns(pl.lit("learners").alias("table")), ingest_id)
                 rep.accepted += b.accepted.height
                 rep.rejected += b.rejected.height
                 rep.reasons.update(b.rejected["reason"].to_list())
+                learner_tables.append(b)
                 continue
+            con.begin()
+            in_tx = True
             rep.read += b.read
-            _insert_rejected(con, b.rejected, ingest_id)
-            dups = _insert_events(con, b.events, ingest_id, path)
+            _insert_rejected(con, b.rejected, ingest_id, "staging_rejected")
+            dups = _stage_events(con, b.events, ingest_id, path)
+            if b.voids.height:
+                con.register("__vo", b.voids)
+                _run(con, f"INSERT INTO staging_voids SELECT target_id, voided_by, {int(ingest_id)} FROM __vo")
+                con.unregister("__vo")
+            con.commit()
+            in_tx = False
             rep.duplicates += dups
             rep.accepted += b.events.height - dups
             rep.rejected += b.rejected.height + dups
@@ -222,12 +265,14 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
             rep.reasons.update(b.rejected["reason"].to_list())
             if dups:
                 rep.reasons[DUPLICATE_IN_STORE] += dups
-            if b.voids.height:
-                con.register("__vo", b.voids)
-                _run(con, f"INSERT INTO voids SELECT target_id, voided_by, {int(ingest_id)} FROM __vo")
-                con.unregister("__vo")
+        con.begin()
+        in_tx = True
+        _publish(con, ingest_id)
+        for lr in learner_tables:
+            _insert_learners(con, lr.accepted, ingest_id)
+            _insert_rejected(con, lr.rejected.with_columns(pl.lit("learners").alias("table")), ingest_id)
         _run(
-        con,
+            con,
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
             [ingest_id, path, sha256, source_type, rep.table, rep.read, rep.accepted, rep.rejected, rep.unmapped,
              rep.duplicates, rep.naive_timestamps, json.dumps(dict(rep.shapes.most_common(20))),
@@ -243,7 +288,10 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
             before_commit()
         con.commit()
     except BaseException:
-        con.rollback()
+        if in_tx:
+            con.rollback()
+        for t in _STAGING:
+            _run(con, f"DELETE FROM {t} WHERE ingest_id = {int(ingest_id)}")
         raise
     return rep
 

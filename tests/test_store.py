@@ -127,20 +127,23 @@ from pathlib import Path
 from journeylib.model import load_map
 from journeylib.sources import read_source
 from journeylib.store import STORE_FILE, connect, ingest_file
-ws, src = Path(sys.argv[1]), Path(sys.argv[2])
+ws, src, when = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 jmap = load_map(ws / "journey.yml")
 con = connect(ws / STORE_FILE)
+def wait():
+    print("MIDWAY", flush=True)
+    time.sleep(60)
 def batches():
     for i, b in enumerate(read_source(src, "xapi", jmap, None, batch_size=500)):
         yield b
-        if i == 3:
-            print("MIDWAY", flush=True)
-            time.sleep(60)
-ingest_file(con, src, "xapi", batches(), sha256="big")
+        if i == 3 and when == "staging":
+            wait()
+ingest_file(con, src, "xapi", batches(), sha256="big", before_commit=wait if when == "publish" else None)
 """
 
 
-def test_sigkill_mid_ingest_leaves_store_unchanged(ws, tmp_path):
+@pytest.mark.parametrize("when", ["staging", "publish"])
+def test_sigkill_mid_ingest_leaves_store_unchanged(ws, tmp_path, when):
     jmap = load_map(ws / "journey.yml")
     ingest_files([FIX / "moodle_logstore.csv"], ws, jmap)
     before = counts(ws)
@@ -151,7 +154,7 @@ def test_sigkill_mid_ingest_leaves_store_unchanged(ws, tmp_path):
                                 "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
                                 "object": {"id": "https://lms.example.org/course/42/welcome"},
                                 "timestamp": "2025-03-03T09:00:00Z"}) + "\n")
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(ws), str(big)], stdout=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(ws), str(big), when], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         line = proc.stdout.readline()
@@ -168,6 +171,11 @@ def test_sigkill_mid_ingest_leaves_store_unchanged(ws, tmp_path):
     # the store still takes new ingests
     (rep,) = ingest_files([big], ws, jmap)
     assert rep.accepted == 5000 and counts(ws)["events"] == before["events"] + 5000
+    con = duckdb.connect(str(ws / STORE_FILE), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM staging_events").fetchall()[0][0] == 0
+    finally:
+        con.close()
 
 
 def test_learners_file_attributes_and_personas(ws):
