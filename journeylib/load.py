@@ -327,11 +327,19 @@ def _split(df: pl.DataFrame, checks: list[tuple[str, str, pl.Expr]], table: str,
 
 
 def _read_checks(df: pl.DataFrame) -> list[tuple[str, str, pl.Expr]]:
-    """Rejections found while reading (malformed JSON line, wrong number of fields)."""
+    """Rejections found while reading: any ``__parse_error`` text rejects the row.
+
+    The reason is "wrong number of fields" for CSV rows, otherwise "malformed
+    JSON line" (details after the reason, as in ``"malformed JSON line: ..."``,
+    are dropped so reasons group).
+    """
     if "__parse_error" not in df.columns:
         return []
     err = pl.col("__parse_error").cast(pl.Utf8)
-    return [(why, "", (err == why).fill_null(False)) for why in (MALFORMED_JSON, WRONG_FIELDS)]
+    return [
+        (WRONG_FIELDS, "", (err == WRONG_FIELDS).fill_null(False)),
+        (MALFORMED_JSON, "", err.is_not_null()),
+    ]
 
 
 # --------------------------------------------------------------------------
