@@ -316,6 +316,14 @@ def _failure_message(name: str, exc: Exception, src_nb: nbformat.NotebookNode, e
     return msg, cell_no
 
 
+def _funnel_label(jmap, funnel: str | None) -> str:
+    from .explore import default_funnel
+
+    name = default_funnel(jmap, funnel)
+    steps = jmap.funnel(name)
+    return f"{name or 'all touchpoints'} ({len(steps)} steps)" + ("" if funnel else " — the map's longest funnel" if name else "")
+
+
 def _period_label(period: str | None, data_end: Any) -> str:
     if not period:
         return "all data"
@@ -388,7 +396,20 @@ def run_reports(
 
     ws = load_workspace(workspace)  # fails early, with one clear message, on bad input
     jmap = ws.map
+    if funnel and funnel not in jmap.funnels and funnel != "all":
+        raise JourneyError(f"unknown funnel '{funnel}'; funnels: {', '.join(['all', *jmap.funnels])}", file=workspace / "journey.yml")
+    known = set(jmap.persona_ids()) | set(ws.learners["persona"].unique().to_list())
+    bad = [p for p in (personas or []) if p not in known]
+    if bad:
+        raise JourneyError(f"unknown persona(s) {', '.join(bad)}; personas: {', '.join(sorted(known))}", file=workspace / "journey.yml")
     data_end = ws.data_end
+    if period:
+        try:
+            from . import metrics as jm
+
+            jm.period_bounds(period, data_end=data_end)
+        except (ValueError, KeyError) as exc:
+            raise JourneyError(f"bad --period '{period}': {exc}") from None
     period_label = _period_label(period, data_end)
     params: dict[str, Any] = {
         "workspace": str(workspace),
@@ -466,7 +487,7 @@ def run_reports(
             ("Workspace", workspace.name),
             ("Data", f"{data_start:%Y-%m-%d %H:%M} to {data_end:%Y-%m-%d %H:%M} UTC" if data_end is not None else "no events"),
             ("Period", period_label),
-            ("Funnel", funnel or "all touchpoints"),
+            ("Funnel", _funnel_label(jmap, funnel)),
             ("Personas", ", ".join(personas) if personas else "all"),
             ("Segment attributes", ", ".join(segment_attributes) if segment_attributes else "all"),
             ("Smallest group shown", f"{min_count} learners (smaller cells are suppressed)"),

@@ -71,7 +71,10 @@ CSS = """
 .journey-map ul { margin: 0; padding-left: 1.1em; }
 .journey-map .emo { font-weight: 600; }
 .journey-map .kpi { margin-bottom: 3px; }
-.journey-footer { margin-top: 2.5em; padding-top: 0.8em; border-top: 1px solid #d0d7de; color: #555; font-size: 12px; white-space: pre-wrap; }
+.journey-footer { margin-top: 2.5em; padding-top: 0.8em; border-top: 1px solid #d0d7de; color: #555; font-size: 12px; }
+.journey-footer p { margin: 0.3em 0; }
+.journey-footer .journey-attribution { white-space: pre-line; }
+.journey-table tbody th { border-bottom: 1px solid #e1e4e8; background: #f7f8fa; font-weight: 600; }
 """
 
 
