@@ -122,6 +122,11 @@ def digest(text: str | bytes) -> str:
 
 
 def clip(text: str | None) -> str | None:
+    """The text cut at :data:`RAW_LIMIT` characters (``None`` stays ``None``).
+
+    >>> clip("abc")
+    'abc'
+    """
     return None if text is None else text[:RAW_LIMIT]
 
 
@@ -231,4 +236,9 @@ def json_problem(exc: ValueError, truncated: bool = False) -> str:
 
 
 def as_json(obj) -> str:
+    """Compact JSON text of a record (non-ASCII kept, unknown types as text).
+
+    >>> as_json({"a": [1, "é"]})
+    '{"a":[1,"é"]}'
+    """
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -169,10 +169,14 @@ class Rule(_Strict):
 
 
 class Section(_Strict):
+    """The ordered rules of one source type."""
+
     rules: list[Rule] = Field(default_factory=list)
 
 
 class XapiSection(Section):
+    """xAPI rules plus how the learner id is taken from an ``account``."""
+
     #: account_name: the account's ``name``; account: ``homePage|name``
     learner_id: Literal["account_name", "account"] = "account_name"
 
@@ -196,6 +200,8 @@ class SurveyRule(_Strict):
 
 
 class SurveySection(_Strict):
+    """Survey columns (learner, timestamp), the Excel sheet, and one rule per question group."""
+
     learner_column: str = "learner_id"
     timestamp_column: str | None = "timestamp"
     sheet: str | None = None
