@@ -13,6 +13,8 @@ from collections import defaultdict
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from scipy import stats
 
@@ -298,3 +300,51 @@ def test_cli_sample(tmp_path, journey_cmd):
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "--start" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_cli_sample_unwritable(tmp_path, journey_cmd):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    r = subprocess.run([*journey_cmd, "sample", str(blocker / "ws"), "--learners", "10"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "a-file" in lines[0]
+
+
+CORE = ["course_page", "enrolment", "welcome_email", "orientation", "lesson_1", "quiz_1", "lesson_2", "quiz_2",
+        "lesson_3", "mid_assessment", "lesson_4", "quiz_3", "lesson_5", "final_assessment", "certificate",
+        "feedback_survey", "alumni_newsletter", "next_course_invite"]
+
+
+@given(n=st.integers(1, 250), seed=st.integers(0, 2**32 - 1),
+       start=st.dates(min_value=dt.date(2015, 1, 1), max_value=dt.date(2035, 12, 31)))
+@settings(max_examples=15, deadline=None)
+def test_generator_invariants(n, seed, start):
+    jmap, events, learners, truth = generate_frames(learners=n, seed=seed, start=start)
+    assert learners.height == n and learners["learner_id"].is_unique().all()
+    assert events["event_id"].is_unique().all()
+    assert set(events["touchpoint_id"].unique().to_list()) <= set(jmap.touchpoint_ids)
+    assert set(events["learner_id"].unique().to_list()) == set(learners["learner_id"].to_list())  # nobody without events
+    end = dt.datetime.fromisoformat(truth["data_end"])
+    assert events["timestamp"].max() == end
+    assert end.date() <= start + dt.timedelta(days=281)
+    emo = events["emotion"].drop_nulls()
+    assert emo.is_between(-2, 2).all()
+    # a learner on a core step has been on every earlier core step, and no earlier than there
+    firsts = {(r[0], r[1]): r[2] for r in events.group_by("learner_id", "touchpoint_id").agg(pl.col("timestamp").min()).iter_rows()}
+    per = defaultdict(set)
+    for lid, tp in firsts:
+        per[lid].add(tp)
+    for lid, tps in per.items():
+        steps = [i for i, t in enumerate(CORE) if t in tps]
+        if steps:
+            assert steps == list(range(max(steps) + 1)), (lid, sorted(tps))
+        if "enrolment" in tps:
+            assert firsts[(lid, "course_page")] <= firsts[(lid, "enrolment")]
+    # enrolled_at is the enrolment time, and only for those who enrolled
+    enrol = events.filter(pl.col("touchpoint_id") == "enrolment").select("learner_id", pl.col("timestamp").alias("t"))
+    j = learners.join(enrol, on="learner_id", how="left")
+    assert (j["enrolled_at"].is_null() == j["t"].is_null()).all()
+    assert j.filter(pl.col("t").is_not_null()).select((pl.col("t") == pl.col("enrolled_at")).all()).item()
