@@ -144,7 +144,7 @@ class Stage(_Strict):
     'think'
     """
 
-    id: str
+    id: str = Field(min_length=1)
     name: str
     learner_goal: str = ""
 
@@ -222,7 +222,7 @@ class Touchpoint(_Strict):
     []
     """
 
-    id: str
+    id: str = Field(min_length=1)
     name: str
     stage: str
     channel: str = ""
@@ -244,7 +244,7 @@ class Persona(_Strict):
     "age_band = '18-24'"
     """
 
-    id: str
+    id: str = Field(min_length=1)
     name: str
     description: str = ""
     where: str | None = None
@@ -449,8 +449,32 @@ def load_map(path: str | Path) -> JourneyMap:
         raise MapError(f"YAML error: {exc}", file=path) from None
     if node is None or not isinstance(data, dict):
         raise MapError("expected a mapping with name, stages and touchpoints", file=path, line=1)
+    dup = _first_duplicate_key(node)
+    if dup is not None:
+        loc, line = dup
+        raise MapError(f"key '{loc[-1]}' appears twice in the same mapping", file=path, line=line,
+                       field=_field_name(loc))
     index = _line_index(node)
     return map_from_dict(data, file=path, line_index=index)
+
+
+def _first_duplicate_key(node: yaml.Node, path: tuple = ()) -> tuple[tuple, int] | None:
+    """The path and line of the first key repeated within one mapping (YAML keeps the last silently)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set = set()
+        for k, v in node.value:
+            if k.value in seen:
+                return path + (k.value,), k.start_mark.line + 1
+            seen.add(k.value)
+            found = _first_duplicate_key(v, path + (k.value,))
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _first_duplicate_key(item, path + (i,))
+            if found:
+                return found
+    return None
 
 
 def map_from_dict(data: dict[str, Any], *, file: str | Path = "journey.yml", line_index: dict | None = None) -> JourneyMap:

@@ -225,3 +225,22 @@ def test_docstring_examples(module, monkeypatch):
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def test_duplicate_yaml_key_names_line(tmp_path, tiny_map_dict):
+    path = write(tmp_path, tiny_map_dict)
+    lines = path.read_text().splitlines()
+    k = next(i for i, ln in enumerate(lines) if ln.strip() == "name: Enrolment")
+    lines.insert(k + 1, lines[k])  # the same key twice in one touchpoint
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(MapError, match="appears twice") as info:
+        load_map(path)
+    assert info.value.line == k + 2
+    assert info.value.field == "touchpoints[1].name"
+
+
+@pytest.mark.parametrize("section", ["stages", "touchpoints", "personas"])
+def test_empty_ids_rejected(tiny_map_dict, section):
+    tiny_map_dict[section][0]["id"] = ""
+    with pytest.raises(MapError, match=rf"{section}\[0\]\.id"):
+        map_from_dict(tiny_map_dict)
