@@ -105,7 +105,7 @@ def measure(n: int, tmp: Path) -> dict:
         except psutil.NoSuchProcess:
             break
         time.sleep(0.02)
-    out = proc.stdout.read().split()
+    out = proc.stdout.read().strip().splitlines()[-1].split()
     if proc.returncode != 0:
         raise SystemExit(f"ingest of {n} statements failed (exit {proc.returncode})")
     read, accepted, rejected, secs = int(out[0]), int(out[1]), int(out[2]), float(out[3])

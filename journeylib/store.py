@@ -117,6 +117,7 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     _run(con, "SET TimeZone = 'UTC'")
     if not read_only:
         _run(con, f"SET memory_limit = '{MEMORY_LIMIT}'")
+    _run(con, "SET enable_progress_bar = false")
     if not read_only:
         for ddl in _DDL:
             _run(con, ddl)

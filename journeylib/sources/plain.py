@@ -6,8 +6,8 @@ validated by :func:`journeylib.load.validate_events`; a **learners** file has
 ``learner_id`` and no ``touchpoint_id`` and is validated by
 :func:`journeylib.load.load_learners` (its attributes are kept).
 
-CSV files are read in chunks of ``batch_size`` rows with polars' batched
-reader, Parquet files by row group, JSON lines line by line, so memory does not
+UTF-8 CSV files are read in chunks of ``batch_size`` rows with polars' batched
+reader (a CSV in another declared encoding is read whole), Parquet files by row group, JSON lines line by line, so memory does not
 grow with the file. Every chunk is validated on its own; duplicates across
 chunks are caught by the store (``event_id`` uniqueness).
 
@@ -24,7 +24,7 @@ from typing import Iterator
 import polars as pl
 
 from ..errors import DataError
-from ..load import EVENT_REQUIRED, LoadResult, _jsonable, load_learners, validate_events
+from ..load import EVENT_REQUIRED, LoadResult, _jsonable, load_learners, read_table, validate_events
 from ..model import JourneyMap
 from .base import DEFAULT_BATCH, Batch, iter_lines
 from .rules import SourceRules
@@ -84,10 +84,12 @@ def _chunks(path: Path, settings, batch_size: int) -> Iterator[pl.DataFrame]:
                 rows = []
         if rows:
             yield pl.DataFrame(rows, infer_schema_length=None)
+    elif settings.encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
+        # another declared encoding: decoded exactly by the contract reader (whole file, not streamed)
+        yield read_table(path, settings)
     else:
         try:
-            reader = pl.scan_csv(path, separator=settings.separator, infer_schema=False,
-                                 encoding="utf8-lossy" if settings.encoding.lower() not in ("utf-8", "utf8") else "utf8")
+            reader = pl.scan_csv(path, separator=settings.separator, infer_schema=False, encoding="utf8")
             for df in reader.collect_batches(chunk_size=batch_size):
                 df = df.rename({c: c.strip() for c in df.columns})
                 df = df.with_columns(pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c) for c in df.columns)

@@ -200,3 +200,13 @@ def test_logstore_matches_reference(jmap, rules, tmp_path_factory, rows):
     got = {e["event_id"]: (e["learner_id"], e["touchpoint_id"], e["timestamp"]) for e in r["events"].to_dicts()}
     assert got == want
     assert r["read"] == len(rows) == r["events"].height + r["rejected"].height
+
+
+def test_plain_csv_in_declared_encoding(jmap, rules, tmp_path):
+    p = tmp_path / "events.csv"
+    p.write_bytes("learner_id,touchpoint_id,timestamp,event\nJosé,welcome,2025-01-01T10:00:00Z,viewed\n".encode("latin-1"))
+    latin = jmap.model_copy(update={"data": jmap.data.model_copy(update={"encoding": "latin-1"})})
+    r = read_all(p, "csv", latin, rules)
+    assert r["events"]["learner_id"].to_list() == ["José"]
+    with pytest.raises(DataError):
+        read_all(p, "csv", jmap, rules)  # not UTF-8: one clear message
