@@ -186,6 +186,21 @@ def _persona_scale(jmap: JourneyMap, df: pl.DataFrame, by: str) -> alt.Scale:
     return _scale(colors, present)
 
 
+#: Panels per row in persona small multiples (they wrap beyond this).
+FACET_COLUMNS = 5
+
+
+def _facet_order(jmap: JourneyMap, df: pl.DataFrame, by: str) -> list[str]:
+    """Panel order: personas in map order (then anything else, e.g. unassigned, alphabetically)."""
+    present = [v for v in df["by_name"].unique().to_list() if v is not None]
+    if by == "persona":
+        pn = _persona_names(jmap)
+        first = [pn[p.id] for p in jmap.personas if pn[p.id] in present]
+    else:
+        first = []
+    return first + sorted(v for v in present if v not in first)
+
+
 def _pct(field: str, title: str) -> alt.Tooltip:
     return alt.Tooltip(f"{field}:Q", title=title, format=".0%")
 
@@ -239,9 +254,10 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     labels = base.mark_text(align="left", dx=4, dy=-7, fontSize=11, color="#333333").encode(
         y=y, x="conversion_from_start_high:Q", text=alt.Text("conversion_from_start:Q", format=".0%")
     )
-    layered = alt.layer(bars, rules, labels).properties(width=150 if by else 480, height=alt.Step(24))
+    layered = alt.layer(bars, rules, labels).properties(width=125 if by else 480, height=alt.Step(24))
     if by:
-        layered = layered.facet(column=alt.Column("by_name:N", title=None, header=alt.Header(labelFontSize=13)), data=df)
+        layered = layered.facet(facet=alt.Facet("by_name:N", title=None, header=alt.Header(labelFontSize=13), sort=_facet_order(jmap, df, by)),
+                                columns=FACET_COLUMNS, data=df, spacing=14)
     return layered.properties(title=alt.Title(title, subtitle="Bars: share of learners at step 1 who reached the step. Black line: 95% interval."))
 
 
@@ -279,9 +295,9 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
         color=alt.Color("state:N", title=None, scale=alt.Scale(domain=["Stopped here", "In progress (not stopped)"], range=["#D55E00", "#56B4E9"])),
         order=alt.Order("state:N", sort="descending"),
         tooltip=tips,
-    ).properties(width=150 if by else 480, height=alt.Step(22))
+    ).properties(width=125 if by else 480, height=alt.Step(22))
     if by:
-        chart = chart.facet(column=alt.Column("by_name:N", title=None))
+        chart = chart.facet(facet=alt.Facet("by_name:N", title=None, sort=_facet_order(jmap, df, by)), columns=FACET_COLUMNS, spacing=14)
     return chart.properties(title=alt.Title(title, subtitle="Orange: no event for longer than the dormancy window. Blue: still active, may carry on."))
 
 
@@ -561,7 +577,7 @@ def emotion_stopping_chart(frame: pl.DataFrame, jmap: JourneyMap, *, title: str 
 # Periodic review
 # --------------------------------------------------------------------------
 
-def interventions_chart(effects: pl.DataFrame, *, title: str = "Intervention effects: change in the touchpoint's rate") -> alt.Chart:
+def interventions_chart(effects: pl.DataFrame, jmap: JourneyMap | None = None, *, title: str = "Intervention effects: change in the touchpoint's rate") -> alt.Chart:
     """Difference after − before for each intervention with its 95% interval.
 
     Input: ``metrics.intervention_effects`` (intervention_id, touchpoint_id,
@@ -574,11 +590,19 @@ def interventions_chart(effects: pl.DataFrame, *, title: str = "Intervention eff
     'point'
     """
     df = effects
+    if jmap is not None:
+        desc = {i.id: i.description or i.id for i in jmap.interventions}
+        names = _names(jmap)
+        df = df.with_columns(
+            pl.col("intervention_id").replace_strict(desc, default=pl.col("intervention_id")).alias("intervention_label"),
+            pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("touchpoint_id"),
+        )
+        df = df.with_columns((pl.col("touchpoint_id") + ": " + pl.col("intervention_label").str.slice(0, 60)).alias("intervention_id"))
     tips = [alt.Tooltip("intervention_id:N", title="Intervention"), alt.Tooltip("touchpoint_id:N", title="Touchpoint"),
             alt.Tooltip("before_n:Q", title="Learners before"), _pct("before_rate", "Rate before"),
             alt.Tooltip("after_n:Q", title="Learners after"), _pct("after_rate", "Rate after"),
             alt.Tooltip("difference:Q", title="Difference", format="+.1%"), alt.Tooltip("p_value:Q", title="p-value", format=".3f")]
-    y = alt.Y("intervention_id:N", title=None)
+    y = alt.Y("intervention_id:N", title=None, axis=alt.Axis(labelLimit=420))
     base = alt.Chart(df)
     rule = base.mark_rule(strokeWidth=2, color="#333333").encode(y=y, x=alt.X("low:Q", title="Change in rate (after − before)", axis=alt.Axis(format="+%")), x2="high:Q", tooltip=tips)
     pt = base.mark_point(filled=True, size=100).encode(y=y, x="difference:Q", tooltip=tips,
@@ -587,7 +611,7 @@ def interventions_chart(effects: pl.DataFrame, *, title: str = "Intervention eff
     return alt.layer(zero, pt, rule).properties(width=460, height=alt.Step(30), title=alt.Title(title, subtitle="Dot: estimated change. Line: 95% interval; if it crosses 0 the effect is not established."))
 
 
-def segment_gap_chart(gaps: pl.DataFrame, *, top: int = 15, title: str = "Groups converting differently from everyone else") -> alt.Chart:
+def segment_gap_chart(gaps: pl.DataFrame, jmap: JourneyMap | None = None, *, top: int = 15, title: str = "Groups converting differently from everyone else") -> alt.Chart:
     """Segment rate vs everyone else's rate for the largest gaps (suppressed cells left out).
 
     Input: ``metrics.segment_gaps`` output. Shows at most ``top`` rows, the
@@ -600,18 +624,20 @@ def segment_gap_chart(gaps: pl.DataFrame, *, top: int = 15, title: str = "Groups
     >>> len(segment_gap_chart(g).to_dict()["layer"])
     3
     """
+    names = _names(jmap) if jmap is not None else {}
     df = (
         gaps.filter(~pl.col("suppressed"))
-        .with_columns((pl.col("attribute") + " = " + pl.col("value").cast(pl.Utf8) + " @ " + pl.col("touchpoint_id")).alias("segment"),
+        .with_columns(pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("tp_label"))
+        .with_columns((pl.col("attribute") + " = " + pl.col("value").cast(pl.Utf8) + " → " + pl.col("tp_label")).alias("segment"),
                       pl.when(pl.col("significant")).then(pl.lit("significant")).otherwise(pl.lit("not significant")).alias("sig"))
         .sort([pl.col("significant"), pl.col("difference").abs()], descending=[True, True])
         .head(top)
     )
     order = df["segment"].to_list()
-    tips = [alt.Tooltip("segment:N", title="Group @ touchpoint"), alt.Tooltip("segment_n:Q", title="Group size"), _pct("segment_rate", "Group rate"),
+    tips = [alt.Tooltip("segment:N", title="Group → converting from"), alt.Tooltip("segment_n:Q", title="Group size"), _pct("segment_rate", "Group rate"),
             alt.Tooltip("rest_n:Q", title="Everyone else"), _pct("rest_rate", "Everyone else's rate"),
             alt.Tooltip("difference:Q", title="Difference", format="+.1%"), alt.Tooltip("q_value:Q", title="q-value (FDR)", format=".3f")]
-    y = alt.Y("segment:N", sort=order, title=None)
+    y = alt.Y("segment:N", sort=order, title=None, axis=alt.Axis(labelLimit=420))
     base = alt.Chart(df)
     line = base.mark_rule(color="#999999", strokeWidth=2).encode(y=y, x=alt.X("rest_rate:Q", title="Conversion", axis=alt.Axis(format="%")), x2="segment_rate:Q", tooltip=tips)
     rest = base.mark_point(filled=True, size=60, color=GREY).encode(y=y, x="rest_rate:Q", tooltip=tips)

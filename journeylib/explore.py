@@ -224,7 +224,7 @@ class Explorer:
         if self.segment.value != ALL:
             g = jm.segment_gaps(ev, le, self.jmap, attributes=[self.segment.value], funnel=self.funnel_name, min_count=self.min_count)
             self.segment_frame = g
-            self._draw(self.out_segment, charts.segment_gap_chart(g), segment_table(g, self.jmap, min_count=self.min_count))
+            self._draw(self.out_segment, charts.segment_gap_chart(g, self.jmap), segment_table(g, self.jmap, min_count=self.min_count))
         else:
             self.segment_frame = pl.DataFrame()
             self._draw(self.out_segment, HTML("<p>Pick a segment attribute to compare its groups with everyone else.</p>"))

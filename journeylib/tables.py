@@ -64,7 +64,7 @@ CSS = """
 .journey-map { overflow-x: auto; margin: 0.5em 0 1.5em 0; }
 .journey-map .grid { display: grid; gap: 0; font-size: 12px; min-width: max-content; }
 .journey-map .lane { font-weight: 700; background: #f4f6f8; padding: 6px 8px; border-bottom: 1px solid #d0d7de; position: sticky; left: 0; z-index: 1; color: #1a1a1a; }
-.journey-map .stage { padding: 6px 8px; color: #fff; font-weight: 700; font-size: 13px; border-left: 2px solid #fff; }
+.journey-map .stage { padding: 6px 8px; font-weight: 700; font-size: 13px; border-left: 2px solid #fff; }
 .journey-map .stage small { display: block; font-weight: 400; opacity: 0.95; }
 .journey-map .cell { padding: 6px 8px; border-bottom: 1px solid #e1e4e8; border-left: 1px solid #eef0f2; width: 170px; box-sizing: border-box; }
 .journey-map .tp { font-weight: 700; font-size: 13px; color: #1a1a1a; }
@@ -164,11 +164,11 @@ def status_badge(status: str | None) -> Markup:
     """A KPI status as a coloured badge with symbol and text (never colour alone).
 
     >>> str(status_badge("met"))
-    '<span class="journey-badge" style="background:#009E73;color:#fff">✓ met</span>'
+    '<span class="journey-badge" style="background:#009E73;color:#1a1a1a">✓ met</span>'
     """
     s = status or "not enough data"
     color = STATUS_COLORS.get(s, GREY)
-    fg = "#1a1a1a" if s == "near" else "#fff"
+    fg = text_on(color)
     return Markup('<span class="journey-badge" style="background:{};color:{}">{} {}</span>').format(color, fg, STATUS_SYMBOLS.get(s, ""), s)
 
 
@@ -430,6 +430,19 @@ def data_quality_table(counts: pl.DataFrame, rejected: pl.DataFrame, *, examples
 # The journey map canvas
 # --------------------------------------------------------------------------
 
+def text_on(color: str) -> str:
+    """Black or white, whichever reads better on the hex ``color`` (WCAG relative luminance).
+
+    >>> text_on("#0072B2"), text_on("#E69F00")
+    ('#ffffff', '#1a1a1a')
+    """
+    c = color.lstrip("#")
+    rgb = [int(c[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in rgb]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return "#1a1a1a" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
+
+
 def _valence_color(v: float | None, lo: float, hi: float) -> str:
     if _missing(v):
         return GREY
@@ -487,7 +500,8 @@ def journey_map_html(
     for s in jmap.stages:
         span = sum(1 for t in tps if t.stage == s.id)
         if span:
-            out.append(str(Markup('<div class="stage" style="grid-column: span {}; background:{}">{}<small>{}</small></div>').format(span, sc[s.id], s.name, s.learner_goal)))
+            out.append(str(Markup('<div class="stage" style="grid-column: span {}; background:{}; color:{}">{}<small>{}</small></div>').format(
+                span, sc[s.id], text_on(sc[s.id]), s.name, s.learner_goal)))
 
     def ul(items: list[str]) -> Markup:
         if not items:

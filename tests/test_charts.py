@@ -138,7 +138,7 @@ def test_every_builder_returns_a_valid_spec_with_tooltips(jmap):
         assert _has_tooltips(spec), name
         assert spec.get("title"), name
     # the suppressed group never reaches the chart data
-    assert "y @ a" not in json.dumps(built["seg"].to_dict())
+    assert "y → a" not in json.dumps(built["seg"].to_dict(), ensure_ascii=False) and "x → a" in json.dumps(built["seg"].to_dict(), ensure_ascii=False)
     # the funnel with personas is faceted side by side, one panel per persona
     assert "facet" in built["funnel"].to_dict()
 
