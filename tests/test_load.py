@@ -379,3 +379,45 @@ def test_sort_events_is_a_stable_sort_by_learner_and_time(rows, fast):
     # reference: Python's sort is stable
     want = [str(i) for i, _ in sorted(enumerate(rows), key=lambda x: (x[1][0], x[1][1]))]
     assert got == want
+
+
+learner_row = st.fixed_dictionaries({
+    "learner_id": st.sampled_from(["L1", "L2", "L3", " L1 ", ""]),
+    "persona": st.sampled_from(["", "young", "mobile", "ghost"]),
+    "enrolled_at": st.sampled_from(["", "2025-01-02", "2025-01-02T10:00:00+02:00", "never"]),
+    "region": st.sampled_from(["", "north", "south"]),
+})
+
+
+@given(rows=st.lists(learner_row, min_size=1, max_size=20))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_learners_reference(tiny_map_dict, rows):
+    import csv
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "learners.csv"
+        with p.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        res = load_learners(p, map_from_dict(tiny_map_dict))
+    assert res.read == len(rows) == res.accepted.height + res.rejected.height
+    seen, want_rej, want_acc = set(), {}, []
+    for i, r in enumerate(rows, start=1):
+        lid = r["learner_id"].strip()
+        if not lid:
+            want_rej[i] = "missing learner_id"
+        elif lid in seen:
+            want_rej[i] = "duplicate learner_id"
+        elif r["enrolled_at"] == "never":
+            want_rej[i] = "unparseable enrolled_at"
+        elif r["persona"] == "ghost":
+            want_rej[i] = "unknown persona"
+        else:
+            want_acc.append(lid)
+        if lid:
+            seen.add(lid)
+    assert dict(zip(res.rejected["row"].to_list(), res.rejected["reason"].to_list())) == want_rej
+    assert res.accepted["learner_id"].to_list() == want_acc
