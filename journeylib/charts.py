@@ -188,6 +188,8 @@ def _persona_scale(jmap: JourneyMap, df: pl.DataFrame, by: str) -> alt.Scale:
 
 #: Panels per row in persona small multiples (they wrap beyond this).
 FACET_COLUMNS = 5
+#: Panel headers: one word per line, so long persona names do not widen the panels.
+PANEL_HEADER = alt.Header(labelFontSize=12, labelExpr="split(datum.label, ' ')", labelLimit=140, labelBaseline="bottom")
 
 
 def _facet_order(jmap: JourneyMap, df: pl.DataFrame, by: str) -> list[str]:
@@ -256,7 +258,7 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     )
     layered = alt.layer(bars, rules, labels).properties(width=125 if by else 480, height=alt.Step(24))
     if by:
-        layered = layered.facet(facet=alt.Facet("by_name:N", title=None, header=alt.Header(labelFontSize=13), sort=_facet_order(jmap, df, by)),
+        layered = layered.facet(facet=alt.Facet("by_name:N", title=None, header=PANEL_HEADER, sort=_facet_order(jmap, df, by)),
                                 columns=FACET_COLUMNS, data=df, spacing=14)
     return layered.properties(title=alt.Title(title, subtitle="Bars: share of learners at step 1 who reached the step. Black line: 95% interval."))
 
@@ -291,13 +293,13 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
         tips.insert(0, alt.Tooltip("by_name:N", title=by.replace("_", " ").capitalize()))
     chart = alt.Chart(long).mark_bar().encode(
         y=alt.Y("touchpoint_name:N", sort=order, title=None),
-        x=alt.X("learners:Q", title="Learners whose furthest step this is", stack="zero"),
+        x=alt.X("learners:Q", title="Learners", stack="zero"),
         color=alt.Color("state:N", title=None, scale=alt.Scale(domain=["Stopped here", "In progress (not stopped)"], range=["#D55E00", "#56B4E9"])),
         order=alt.Order("state:N", sort="descending"),
         tooltip=tips,
     ).properties(width=125 if by else 480, height=alt.Step(22))
     if by:
-        chart = chart.facet(facet=alt.Facet("by_name:N", title=None, sort=_facet_order(jmap, df, by)), columns=FACET_COLUMNS, spacing=14)
+        chart = chart.facet(facet=alt.Facet("by_name:N", title=None, header=PANEL_HEADER, sort=_facet_order(jmap, df, by)), columns=FACET_COLUMNS, spacing=14)
     return chart.properties(title=alt.Title(title, subtitle="Orange: no event for longer than the dormancy window. Blue: still active, may carry on."))
 
 
@@ -483,10 +485,12 @@ def emotion_curve(emotion: pl.DataFrame, jmap: JourneyMap, *, by: str | None = N
     ]
     if by:
         tips.insert(0, alt.Tooltip("by_name:N", title=by.replace("_", " ").capitalize()))
-        color = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=None)
+        color = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=None, legend=None)
+        color_legend = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=None,
+                                 legend=alt.Legend(symbolOpacity=1, symbolType="circle", symbolSize=90, symbolStrokeWidth=0))
         detail = [alt.Detail("by_name:N")]
     else:
-        color = alt.value(PALETTE[0])
+        color = color_legend = alt.value(PALETTE[0])
         detail = []
     bands = _stage_bands(jmap, ids, ymin, ymax + 0.45 * (ymax - ymin) / 4)
     tbase = alt.Chart(target)
@@ -498,7 +502,7 @@ def emotion_curve(emotion: pl.DataFrame, jmap: JourneyMap, *, by: str | None = N
     mbase = alt.Chart(df)
     err = mbase.mark_rule(strokeWidth=2, opacity=0.55).encode(x="x:Q", y="low:Q", y2="high:Q", color=color, tooltip=tips, *detail)
     line = mbase.mark_line(strokeWidth=2.5).encode(x="x:Q", y=yenc, color=color, *detail)
-    pts = mbase.mark_point(filled=True, size=80).encode(x="x:Q", y="mean_valence:Q", color=color, tooltip=tips, *detail)
+    pts = mbase.mark_point(filled=True, size=80, opacity=1).encode(x="x:Q", y="mean_valence:Q", color=color_legend, tooltip=tips, *detail)
     zero = alt.Chart(pl.DataFrame({"y": [0.0]})).mark_rule(color="#bbbbbb").encode(y="y:Q")
     return alt.layer(bands, zero, tline, tpts, err, line, pts).properties(
         width=max(480, 46 * len(ids)), height=300,

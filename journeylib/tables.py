@@ -657,6 +657,8 @@ def persona_summary(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "person
             "biggest_stop": names.get(top["touchpoint_id"], top["touchpoint_id"]) if top else "–",
             "suppressed": starters is None or starters < min_count,
         })
+    order = {pn.get(pid, pid): i for i, pid in enumerate(jmap.persona_ids())}
+    rows.sort(key=lambda r: (order.get(r["persona"], len(order)), r["persona"]))
     df = pl.DataFrame(rows, schema={"persona": pl.Utf8, "starters": pl.Int64, "completed": pl.Float64, "completed_low": pl.Float64, "completed_high": pl.Float64,
                                     "stopped": pl.Int64, "in_progress": pl.Int64, "biggest_stop": pl.Utf8, "suppressed": pl.Boolean})
     from .privacy import suppress
