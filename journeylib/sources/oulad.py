@@ -30,12 +30,13 @@ Design choices (also in ``docs/sources.md``):
   i-th assessment of n (by scheduled date, then id) belongs to block
   ``ceil(i * K / n)``; for one presentation (or equal counts) block i is simply
   assessment i. A submission is ``passed`` when score ≥ 40 (the OU pass
-  mark), else ``failed`` (no score: ``completed``); ``value`` = score.
+  mark), else ``failed`` (no score: ``completed``); ``value`` = score. A
+  *banked* result (carried over from an earlier presentation, dated before
+  the start) is placed at the start of the presentation.
 * **Result**: Pass and Distinction learners get ``passed`` at ``result`` on
   the presentation's last day, Fail learners ``failed``; Withdrawn learners
   have no result event, so their journey stops at their last touchpoint
-  (their unregistration date is kept as the ``date_unregistration``
-  attribute).
+  (unregistration = stopped).
 * **Personas** by ``highest_education``: no formal or lower than A level,
   A level or equivalent, higher education or postgraduate.
 
@@ -68,7 +69,6 @@ ATTRIBUTION = (
 ATTRIBUTES = [
     "code_module", "code_presentation", "id_student", "gender", "region", "highest_education",
     "imd_band", "age_band", "disability", "num_of_prev_attempts", "studied_credits", "final_result",
-    "date_registration", "date_unregistration",
 ]
 _FILES = ["courses.csv", "assessments.csv", "studentInfo.csv", "studentRegistration.csv", "studentAssessment.csv"]
 
@@ -193,6 +193,7 @@ def build_map(blocks: int, *, vle: bool, exam: bool, presentations: list[str]) -
              "where": "highest_education IN ('HE Qualification', 'Post Graduate Qualification')"},
         ],
         "funnels": {
+            "journey": [t["id"] for t in tps],
             "assessments": [t["id"] for t in tps if t["id"].startswith("assessment_")] + ["result"],
         },
     }
@@ -304,7 +305,9 @@ def build_oulad_workspace(oulad_dir: str | Path, into: str | Path, presentations
     score = pl.col("score").cast(pl.Float64)
     frames.append(s.select(
         "learner_id", "touchpoint_id",
-        _at(pl.col("date_submitted"), 18, 0).alias("timestamp"),
+        # a banked result (carried over from an earlier presentation, dated before it) counts at the start
+        _at(pl.when(pl.col("is_banked") == 1).then(pl.max_horizontal(pl.col("date_submitted"), pl.lit(0)))
+            .otherwise(pl.col("date_submitted")), 18, 0).alias("timestamp"),
         pl.when(score.is_null()).then(pl.lit("completed")).when(score >= PASS_MARK).then(pl.lit("passed"))
         .otherwise(pl.lit("failed")).alias("event"),
         score.alias("value"),
