@@ -271,7 +271,27 @@ def parse_timestamps(s: pl.Series | pl.Expr, timezone: str = "UTC") -> pl.Series
     >>> parse_timestamps(pl.Series(["2025-07-01 10:00", "bad"]), "Europe/Berlin").to_list()
     [datetime.datetime(2025, 7, 1, 8, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')), None]
     """
-    expr = s if isinstance(s, pl.Expr) else pl.lit(s)
+    if isinstance(s, pl.Series):
+        return _parse_timestamp_series(s, timezone)
+    return _parse_timestamp_expr(s, timezone)
+
+
+def _parse_timestamp_series(s: pl.Series, timezone: str) -> pl.Series:
+    """Fast path: the common ISO forms in one pass; the rest through every format."""
+    txt = s.cast(pl.Utf8)
+    out = pl.select(pl.coalesce([
+        txt.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False, time_unit="us").dt.replace_time_zone("UTC"),
+        txt.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC"),
+    ]).alias(s.name)).to_series()
+    missing = out.is_null() & txt.is_not_null()
+    if missing.any():
+        idx = missing.arg_true()
+        rest = pl.select(_parse_timestamp_expr(pl.lit(txt.gather(idx)), timezone)).to_series()
+        out = out.scatter(idx, rest)
+    return out
+
+
+def _parse_timestamp_expr(expr: pl.Expr, timezone: str) -> pl.Expr:
     txt = (
         expr.cast(pl.Utf8).str.strip_chars()
         .str.replace(r"^(\d{4}-\d{2}-\d{2})[ ]", "${1}T")
@@ -281,10 +301,7 @@ def parse_timestamps(s: pl.Series | pl.Expr, timezone: str = "UTC") -> pl.Series
     with_offset = pl.coalesce([txt.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _OFFSET_FORMATS])
     naive = pl.coalesce([txt.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS])
     naive = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
-    out = pl.coalesce([with_offset, naive])
-    if isinstance(s, pl.Series):
-        return pl.select(out.alias(s.name)).to_series()
-    return out
+    return pl.coalesce([with_offset, naive])
 
 
 def _as_timestamp(df: pl.DataFrame, col: str, timezone: str) -> pl.Expr:
@@ -296,7 +313,7 @@ def _as_timestamp(df: pl.DataFrame, col: str, timezone: str) -> pl.Expr:
         return c.dt.convert_time_zone("UTC")
     if dtype == pl.Date:
         return pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone(timezone).dt.convert_time_zone("UTC")
-    return parse_timestamps(pl.col(col), timezone)
+    return pl.lit(_parse_timestamp_series(df[col], timezone))
 
 
 def _record_json(df: pl.DataFrame) -> pl.Expr:
@@ -478,7 +495,7 @@ def validate_events(df: pl.DataFrame, jmap: JourneyMap, *, learner_ids: pl.Serie
     other_bad = pl.any_horizontal([c[2].fill_null(True) for c in checks]) if checks else pl.lit(False)
     df = df.with_columns(other_bad.alias("__bad"))
     df = df.with_columns(
-        (~pl.col("__bad") & (pl.int_range(pl.len()).over(["__bad", "__eid"]) > 0)).alias("__dup")
+        (~pl.col("__bad") & ~pl.when(~pl.col("__bad")).then(pl.col("__eid")).is_first_distinct()).alias("__dup")
     )
     checks.append(("duplicate event_id", "event_id", pl.col("__dup")))
     checks = [(why, f, bad.fill_null(True)) for why, f, bad in checks]
