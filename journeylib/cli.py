@@ -80,6 +80,11 @@ def validate(
     reached = set(ws.events["touchpoint_id"].unique().to_list())
     silent = [t.id for t in ws.map.touchpoints if t.id not in reached]
     console.print(f"Touchpoints with no events: {', '.join(silent) if silent else 'none'}")
+    if ws.events.height:
+        first, last = ws.events["timestamp"].min(), ws.events["timestamp"].max()
+        console.print(f"Events from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC (data end)")
+    quiet = ws.learners.height - ws.learners["learner_id"].is_in(ws.events["learner_id"].unique().implode()).sum()
+    console.print(f"Learners with no events: {quiet}")
     counts = ws.learners.group_by("persona").agg(pl.len().alias("n"))
     have = dict(zip(counts["persona"].to_list(), counts["n"].to_list()))
     empty = [p.id for p in ws.map.personas if not have.get(p.id)]

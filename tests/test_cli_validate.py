@@ -128,3 +128,13 @@ def test_other_fatal_inputs(journey_cmd, ws_copy, tmp_path, what):
     assert r.returncode == 2, r.stdout
     assert "Traceback" not in r.stderr
     assert len([ln for ln in r.stderr.splitlines() if ln.strip()]) == 1
+
+
+def test_gap_summary(journey_cmd, ws_copy):
+    with (ws_copy / "learners.csv").open("a") as fh:
+        fh.write("L99998,,25-34,Europe,employed,laptop,none,master,search\n")
+    r = run(journey_cmd, "validate", ws_copy)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Learners with no events: 1" in r.stdout
+    assert "Touchpoints with no events: none" in r.stdout
+    assert "Events from 2025-01-" in r.stdout and "(data end)" in r.stdout
