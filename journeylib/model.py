@@ -302,7 +302,7 @@ class JourneyMap(_Strict):
         last_stage = -1
         for i, tp in enumerate(self.touchpoints):
             if tp.stage not in stage_ids:
-                errors.append((("touchpoints", i, "stage"), f"unknown stage '{tp.stage}'; stages: {', '.join(stage_ids)}"))
+                errors.append((("touchpoints", i, "stage"), f"unknown stage '{tp.stage}'; stages: {', '.join(s.id for s in self.stages)}"))
             else:
                 if stage_pos[tp.stage] < last_stage:
                     errors.append((("touchpoints", i, "stage"), f"stage '{tp.stage}' comes before the previous touchpoint's stage; touchpoints must be in stage order"))
