@@ -319,6 +319,10 @@ class JourneyMap(_Strict):
                     errors.append((("touchpoints", i, "kpis", k, "target"), f"emotion target {kpi.target:g} is outside the emotion scale"))
                 if kpi.metric in RATE_METRICS and not 0 <= kpi.target <= 1:
                     errors.append((("touchpoints", i, "kpis", k, "target"), f"{kpi.metric} is a share: target must be in 0..1, got {kpi.target:g}"))
+                if kpi.metric == "nps" and not -100 <= kpi.target <= 100:
+                    errors.append((("touchpoints", i, "kpis", k, "target"), f"nps target must be in -100..100, got {kpi.target:g}"))
+                if kpi.metric in ("reach", "time_to_next", "events_per_learner") and kpi.target < 0:
+                    errors.append((("touchpoints", i, "kpis", k, "target"), f"{kpi.metric} target cannot be negative, got {kpi.target:g}"))
         for name, steps in self.funnels.items():
             if not steps:
                 errors.append((("funnels", name), "a funnel needs at least one touchpoint"))

@@ -68,6 +68,8 @@ def test_tiny_map_defaults(tiny_map_dict):
         (lambda d: d["touchpoints"][0]["kpis"].append({"metric": "happiness", "target": 1}), "touchpoints[0].kpis[1].metric", "unknown KPI metric 'happiness'"),
         (lambda d: d["touchpoints"][0]["kpis"].append({"metric": "conversion", "target": 80}), "touchpoints[0].kpis[1].target", "must be in 0..1"),
         (lambda d: d["touchpoints"][2]["kpis"].append({"metric": "emotion", "target": 5}), "touchpoints[2].kpis[2].target", "outside the emotion scale"),
+        (lambda d: d["touchpoints"][4]["kpis"].__setitem__(0, {"metric": "nps", "target": 150}), "touchpoints[4].kpis[0].target", "-100..100"),
+        (lambda d: d["touchpoints"][4]["kpis"].append({"metric": "reach", "target": -5}), "touchpoints[4].kpis[1].target", "cannot be negative"),
         (lambda d: d["touchpoints"][0].__setitem__("colour", "red"), "touchpoints[0].colour", "unknown field"),
         (lambda d: d["touchpoints"][0].pop("name"), "touchpoints[0].name", "required field is missing"),
         (lambda d: d["personas"][0].__setitem__("where", "__import__('os').system('ls')"), "personas[0].where", "not allowed"),
