@@ -109,6 +109,13 @@ def _decode(path: Path, encoding: str) -> str:
         raise DataError("file not found", file=path) from None
     except OSError as exc:
         raise DataError(f"cannot read: {exc.strerror}", file=path) from None
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"not a readable gzip file ({exc})", file=path) from None
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
         return raw.decode(enc)
@@ -139,7 +146,7 @@ def read_table(path: str | Path, settings: DataSettings | None = None) -> pl.Dat
     """
     path = Path(path)
     settings = settings or DataSettings()
-    suffixes = "".join(path.suffixes[-2:]).lower()
+    suffixes = "".join(path.suffixes[-2:]).lower().removesuffix(".gz")
     if not path.exists():
         raise DataError("file not found", file=path)
     if suffixes.endswith(".parquet"):

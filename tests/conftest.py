@@ -3,6 +3,7 @@
 * ``sample_dir`` – path of ``data/sample``
 * ``sample_ws`` – the sample loaded once per test session (a ``Workspace``)
 * ``truth`` – the sample's ``ground_truth.json`` as a dict
+* ``small_sample`` – ``(map, events, learners, truth)`` for 400 generated learners, in memory
 * ``tiny_map_dict`` – a small valid map (dict) to copy and change
 * ``make_workspace`` – ``make_workspace(tmp_path, map_dict, events_rows,
   learners_rows=None, *, load=True)`` writes ``journey.yml``, ``events.csv``
@@ -106,6 +107,14 @@ def sample_ws(sample_dir):
 def truth(sample_dir) -> dict:
     """The sample's planted effects (``ground_truth.json``)."""
     return json.loads((sample_dir / "ground_truth.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def small_sample():
+    """A small in-memory sample, ``(map, events, learners, truth)`` for 400 learners (seed 3)."""
+    from journeylib.sample import generate_frames
+
+    return generate_frames(learners=400, seed=3)
 
 
 @pytest.fixture

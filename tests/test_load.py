@@ -421,3 +421,20 @@ def test_learners_reference(tiny_map_dict, rows):
             seen.add(lid)
     assert dict(zip(res.rejected["row"].to_list(), res.rejected["reason"].to_list())) == want_rej
     assert res.accepted["learner_id"].to_list() == want_acc
+
+
+def test_gzipped_csv_and_jsonl(tmp_path, tiny_map_dict):
+    import gzip
+
+    text = HEADER + "\ne1,L1,page,2025-03-01T10:00:00Z,viewed,,\ne2,L1,ghost,2025-03-01T10:00:00Z,viewed,,\n"
+    p = tmp_path / "events.csv.gz"
+    p.write_bytes(gzip.compress(text.encode()))
+    res = load_events(p, jmap(tiny_map_dict))
+    assert res.accepted["event_id"].to_list() == ["e1"] and res.rejected["reason"].to_list() == ["unknown touchpoint"]
+    q = tmp_path / "events.jsonl.gz"
+    q.write_bytes(gzip.compress(json.dumps({"learner_id": "L1", "touchpoint_id": "page", "timestamp": "2025-03-01"}).encode()))
+    assert load_events(q, jmap(tiny_map_dict)).accepted.height == 1
+    bad = tmp_path / "broken.csv.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(DataError, match="gzip"):
+        load_events(bad, jmap(tiny_map_dict))
