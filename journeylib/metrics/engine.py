@@ -212,8 +212,34 @@ def attribute_columns(learners: nw.LazyFrame, *, max_values: int = 50) -> list[s
 
 
 def days(expr: nw.Expr) -> nw.Expr:
-    """A duration expression in (fractional) days."""
+    """A duration expression in (fractional) days (polars, DuckDB; see :func:`with_days` for every engine)."""
     return expr.dt.total_microseconds() / DAY_US
+
+
+def _is_spark(lf: nw.LazyFrame) -> bool:
+    impl = lf.implementation
+    return impl.is_pyspark() or impl.is_pyspark_connect() or impl.is_sqlframe()
+
+
+def with_days(lf: nw.LazyFrame, name: str, end: str, start: str) -> nw.LazyFrame:
+    """Add column ``name`` = days from datetime column ``start`` to ``end`` (float, null if either is null).
+
+    narwhals has no duration arithmetic for Spark, so there the difference is
+    taken with Spark's ``unix_micros``; every other engine uses narwhals.
+
+    >>> import datetime as dt, polars as pl
+    >>> t = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    >>> lf = lazy(pl.DataFrame({"a": [t], "b": [t + dt.timedelta(hours=36)]}))
+    >>> collect(with_days(lf, "d", "b", "a"))["d"].to_list()
+    [1.5]
+    """
+    if _is_spark(lf):
+        from pyspark.sql import functions as F
+
+        native = lf.to_native()
+        native = native.withColumn(name, (F.unix_micros(F.col(end)) - F.unix_micros(F.col(start))) / F.lit(DAY_US))
+        return nw.from_native(native)
+    return lf.with_columns(days(nw.col(end) - nw.col(start)).alias(name))
 
 
 def positions(jmap) -> dict[str, int]:

@@ -197,14 +197,17 @@ def step_times(
     return per_run.select(LID, "furthest_step", *tcols)
 
 
-def gap_exprs(k: int) -> list[nw.Expr]:
-    """``d_2..d_k``: days to convert from step i-1 to i (max of the times so far, so any_order is ≥ 0)."""
-    out = []
+def add_gaps(lf: nw.LazyFrame, k: int) -> nw.LazyFrame:
+    """Add ``d_2..d_k``: days to convert from step i-1 to i, as ``max(t1..ti) − max(t1..t(i-1))``
+    (equal to ``ti − t(i-1)`` for ordered and strict; ≥ 0 for any_order); null beyond the furthest step."""
+    cum = [nw.col("t_1").alias("_c_1")]
     for i in range(2, k + 1):
-        prev = nw.col("t_1") if i == 2 else nw.max_horizontal(*[nw.col(f"t_{j}") for j in range(1, i)])
-        cur = nw.max_horizontal(*[nw.col(f"t_{j}") for j in range(1, i + 1)])
-        out.append(nw.when(nw.col(f"t_{i}").is_null().__invert__()).then(E.days(cur - prev)).alias(f"d_{i}"))
-    return out
+        cum.append(nw.max_horizontal(*[nw.col(f"t_{j}") for j in range(1, i + 1)]).alias(f"_c_{i}"))
+    lf = lf.with_columns(*cum)
+    for i in range(2, k + 1):
+        lf = E.with_days(lf, f"d_{i}", f"_c_{i}", f"_c_{i-1}")
+    lf = lf.with_columns(*[nw.when(~nw.col(f"t_{i}").is_null()).then(nw.col(f"d_{i}")).alias(f"d_{i}") for i in range(2, k + 1)])
+    return lf.drop(*[f"_c_{i}" for i in range(1, k + 1)])
 
 
 def activity(events: nw.LazyFrame, jmap, *, data_end: dt.datetime) -> nw.LazyFrame:
@@ -262,7 +265,7 @@ def learner_table(
     base = base.with_columns(f.cast(nw.Int64).alias("furthest_step"), nw.col("n_events").fill_null(0).cast(nw.Int64))
     base = base.with_columns(state.alias("state"))
     if with_gaps and k > 1:
-        base = base.with_columns(*gap_exprs(k))
+        base = add_gaps(base, k)
     return base
 
 

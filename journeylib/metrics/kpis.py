@@ -133,8 +133,7 @@ def _aggregates(ev, ln, jmap, bys, end, steps, period=None):
     lt_tp = learner_touchpoint_table(ev, jmap, data_end=end).join(lt, on=LID, how="inner")
     if period is not None:
         lt_tp = lt_tp.filter((nw.col("first_at") >= period[0]) & (nw.col("first_at") < period[1]))
-    lt_tp = lt_tp.with_columns(
-        E.days(nw.col("next_at") - nw.col("first_at")).alias("_gap"),
+    lt_tp = E.with_days(lt_tp, "_gap", "next_at", "first_at").with_columns(
         ((nw.col("state") == "stopped") & (nw.col("_ftp") == nw.col(TP))).cast(nw.Int64).alias("_stop"),
     )
     keys = [*bys, TP]

@@ -46,26 +46,39 @@ SEGMENT_COLUMNS = [
 MISSING = "(missing)"
 
 
-def conversion_rows(ev: nw.LazyFrame, ln: nw.LazyFrame, jmap, *, funnel=None, mode=None, window=None, data_end) -> tuple[nw.LazyFrame, list[str]]:
-    """Lazy ``learner_id, touchpoint_id, converted`` (0/1) for every decided
-    (learner, touchpoint) pair, and the touchpoints tested in order."""
+def conversion_counts(ev: nw.LazyFrame, ln: nw.LazyFrame, jmap, attrs: list[str], *, funnel=None, mode=None,
+                      window=None, data_end) -> tuple[pl.DataFrame, list[str]]:
+    """Counts of decided (learner, touchpoint) pairs by every attribute value,
+    touchpoint and outcome: columns ``<attrs>, touchpoint_id, converted (0/1), n``;
+    and the touchpoints tested, in order.
+
+    One grouped query in the engine; the result has at most one row per
+    combination of attribute values present (small).
+    """
+    keys = [nw.col(a).cast(nw.String).fill_null(MISSING).alias(a) for a in attrs]
     if funnel is None:
         steps = jmap.touchpoint_ids
-        lt = learner_table(ev, ln, jmap, steps, mode=MAP_MODE, data_end=data_end, learner_cols=[LID])
-        ltp = learner_touchpoint_table(ev, jmap, data_end=data_end).join(lt.select(LID, "state"), on=LID, how="inner")
+        lt = learner_table(ev, ln, jmap, steps, mode=MAP_MODE, data_end=data_end, learner_cols=[LID, *attrs])
+        ltp = learner_touchpoint_table(ev, jmap, data_end=data_end).join(lt, on=LID, how="inner")
         rows = ltp.filter(~((nw.col("converted") == 0) & (nw.col("state") == "in_progress")))
         rows = rows.filter(nw.col(TP) != steps[-1])
-        return rows.select(LID, TP, nw.col("converted").cast(nw.Int64)), steps[:-1]
+        q = rows.select(TP, nw.col("converted").cast(nw.Int64), *keys).group_by(*attrs, TP, "converted").agg(
+            nw.len().cast(nw.Int64).alias("n"))
+        return E.collect(q), steps[:-1]
     steps = resolve_steps(jmap, funnel)
-    lt = learner_table(ev, ln, jmap, steps, mode=mode or "ordered", window=window, data_end=data_end, learner_cols=[LID])
+    lt = learner_table(ev, ln, jmap, steps, mode=mode or "ordered", window=window, data_end=data_end, learner_cols=[LID, *attrs])
+    q = lt.select(
+        "furthest_step", (nw.col("state") == "in_progress").cast(nw.Int64).alias("_ip"), *keys
+    ).group_by(*attrs, "furthest_step", "_ip").agg(nw.len().cast(nw.Int64).alias("n"))
+    g = E.collect(q)
     parts = []
-    f = nw.col("furthest_step")
     for i, s in enumerate(steps[:-1], start=1):
-        parts.append(
-            lt.filter((f >= i) & ~((f == i) & (nw.col("state") == "in_progress")))
-            .select(LID, nw.lit(s, dtype=nw.String).alias(TP), (f > i).cast(nw.Int64).alias("converted"))
-        )
-    return (nw.concat(parts, how="vertical") if parts else lt.select(LID).head(0)), steps[:-1]
+        f = pl.col("furthest_step")
+        decided = g.filter((f >= i) & ~((f == i) & (pl.col("_ip") == 1)))
+        parts.append(decided.select(*attrs, pl.lit(s).alias(TP), (f > i).cast(pl.Int64).alias("converted"), "n"))
+    empty = pl.DataFrame(schema={**{a: pl.Utf8 for a in attrs}, TP: pl.Utf8, "converted": pl.Int64, "n": pl.Int64})
+    out = pl.concat(parts, how="vertical_relaxed") if parts else empty
+    return out, steps[:-1]
 
 
 def segment_gaps(
@@ -103,23 +116,26 @@ def segment_gaps(
         bad = [a for a in attrs if a not in lcols]
         if bad:
             raise DataError(f"unknown learner column(s) {', '.join(repr(a) for a in bad)}; learner columns: {', '.join(lcols)}")
-    rows, tested = conversion_rows(ev, ln, jmap, funnel=funnel, mode=mode, window=window, data_end=end)
     schema = {"attribute": pl.Utf8, "value": pl.Utf8, "touchpoint_id": pl.Utf8, "segment_n": pl.Int64, "segment_converted": pl.Int64,
               "segment_rate": pl.Float64, "rest_n": pl.Int64, "rest_converted": pl.Int64, "rest_rate": pl.Float64,
               "difference": pl.Float64, "effect_size": pl.Float64, "test": pl.Utf8, "p_value": pl.Float64,
               "q_value": pl.Float64, "significant": pl.Boolean, "suppressed": pl.Boolean}
-    if not attrs or not tested:
+    if not attrs:
         return pl.DataFrame(schema=schema)
-    joined = rows.join(ln.select(LID, *attrs), on=LID, how="inner")
-    totals = E.collect(joined.group_by(TP).agg(nw.len().cast(nw.Int64).alias("_n"), nw.col("converted").sum().cast(nw.Int64).alias("_x")))
+    counts, tested = conversion_counts(ev, ln, jmap, attrs, funnel=funnel, mode=mode, window=window, data_end=end)
+    if not tested:
+        return pl.DataFrame(schema=schema)
+    totals = counts.group_by(TP).agg(pl.col("n").sum().alias("_n"), (pl.col("n") * pl.col("converted")).sum().alias("_x"))
     tot = {r[TP]: (r["_n"], r["_x"]) for r in totals.iter_rows(named=True)}
-    long = joined.select(
-        TP, "converted", *[nw.col(a).cast(nw.String).fill_null(MISSING).alias(a) for a in attrs]
-    ).unpivot(on=attrs, index=[TP, "converted"], variable_name="attribute", value_name="value")
-    q = long.group_by("attribute", "value", TP).agg(
-        nw.len().cast(nw.Int64).alias("segment_n"), nw.col("converted").sum().cast(nw.Int64).alias("segment_converted")
+    seg = pl.concat(
+        [
+            counts.group_by(a, TP).agg(
+                pl.col("n").sum().alias("segment_n"), (pl.col("n") * pl.col("converted")).sum().alias("segment_converted")
+            ).select(pl.lit(a).alias("attribute"), pl.col(a).alias("value"), TP, "segment_n", "segment_converted")
+            for a in attrs
+        ],
+        how="vertical_relaxed",
     )
-    seg = E.collect(q)
     out = []
     for r in seg.iter_rows(named=True):
         n_all, x_all = tot.get(r[TP], (0, 0))

@@ -59,10 +59,11 @@ def transitions(
     moves = s.filter(~nw.col("_next").is_null() & (nw.col("_next") != nw.col(TP)))
     if bys:
         moves = moves.join(ln.select(LID, *bys), on=LID, how="inner")
+    moves = E.with_days(moves, "_gap", "_next_ts", TS)
     q = moves.group_by(*bys, TP, "_next").agg(
         nw.col(LID).n_unique().cast(nw.Int64).alias("learners"),
         nw.len().cast(nw.Int64).alias("transitions"),
-        E.days(nw.col("_next_ts") - nw.col(TS)).median().alias("median_gap_days"),
+        nw.col("_gap").median().alias("median_gap_days"),
     )
     df = E.collect(q).rename({TP: "from_touchpoint", "_next": "to_touchpoint"})
     return df.sort([*bys, "transitions", "from_touchpoint", "to_touchpoint"],
@@ -146,7 +147,7 @@ def conformance(
     )
     prev = per.select(LID, nw.col(TP).alias("_prevtp"), nw.col("first_at").alias("_prev_at"))
     per = per.with_columns(E.lookup(TP, prev_of, None, dtype=nw.String).alias("_prevtp")).join(prev, on=[LID, "_prevtp"], how="left")
-    per = per.with_columns(E.days(nw.col("first_at") - nw.col("_prev_at")).alias("_gap"))
+    per = E.with_days(per, "_gap", "first_at", "_prev_at")
     # later first arrival strictly before this one => out of order (suffix min includes this row itself)
     later_min = nw.col("_sufmin")
     agg_reached = E.collect(
