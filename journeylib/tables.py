@@ -862,3 +862,79 @@ def silent_touchpoints(events: pl.DataFrame, jmap: JourneyMap) -> HTML:
     if not silent:
         return HTML('<p class="journey-meta">Every touchpoint of the map has data in this period.</p>')
     return HTML(str(Markup('<p class="journey-meta"><strong>Touchpoints with no data in this period ({}):</strong> {}</p>').format(len(silent), ", ".join(silent))))
+
+
+def changes_table(changes: pl.DataFrame, jmap: JourneyMap, *, max_rows: int = 12) -> HTML:
+    """Significant changes of any measured metric (``Review.changes``): touchpoint, metric, before, now, change, q-value.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> c = pl.DataFrame({"touchpoint_id": ["a"], "metric": ["csat"], "value": [0.9], "n": [40], "previous_value": [0.7], "previous_n": [38],
+    ...     "change": [0.2], "q_value": [0.01]})
+    >>> "+20 pp" in changes_table(c, jm).html
+    True
+    """
+    names = _tp_names(jmap)
+    df = changes.with_columns(
+        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
+        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric")).alias("_metric"),
+    )
+
+    def val(v: Any, r: dict) -> str:
+        return fmt_value(v, metric_kind(r.get("metric", "")))
+
+    def chg(v: Any, r: dict) -> str:
+        return fmt_value(v, "+pct") if metric_kind(r.get("metric", "")) == "pct" else fmt_value(v, "+float2")
+
+    return table(df, columns={"_tp": "Touchpoint", "_metric": "Measure", "previous_value": "Previous period", "value": "This period", "change": "Change",
+                              "n": "Learners", "q_value": "q-value"},
+                 formats={"previous_value": val, "value": val, "change": chg, "n": "int", "q_value": "p"}, max_rows=max_rows,
+                 caption="Significant changes against the previous period", empty="No measure changed significantly.",
+                 note="Every measure at every touchpoint was compared; q-value: p-value corrected for the number of comparisons (false discovery rate).")
+
+
+def hotspots_table(hotspots: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5) -> HTML:
+    """New drop-off hot spots: touchpoints whose stop rate rose significantly (``Review.hotspots`` with ``significant``).
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> h = pl.DataFrame({"touchpoint_id": ["a"], "reached": [80], "stopped": [30], "stop_rate": [0.375], "previous_reached": [90],
+    ...     "previous_stopped": [10], "previous_stop_rate": [0.11], "change": [0.26], "q_value": [0.001], "significant": [True]})
+    >>> "+26 pp" in hotspots_table(h, jm).html
+    True
+    """
+    from .privacy import suppress
+
+    names = _tp_names(jmap)
+    df = hotspots.filter(pl.col("significant") & (pl.col("change") > 0)).with_columns(
+        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp")).sort("change", descending=True)
+    df = suppress(df, count=["reached", "previous_reached"], values=["stopped", "stop_rate", "previous_stopped", "previous_stop_rate", "change", "q_value"], min_count=min_count)
+    return table(df, columns={"_tp": "Touchpoint", "previous_stop_rate": "Stop rate before", "stop_rate": "Stop rate now", "change": "Change",
+                              "stopped": "Stopped now", "reached": "Reached now", "q_value": "q-value"},
+                 formats={"previous_stop_rate": "pct", "stop_rate": "pct", "change": "+pct", "stopped": "int", "reached": "int", "q_value": "p"},
+                 min_count=min_count, caption="New drop-off hot spots: stop rate up significantly", empty="No touchpoint's stop rate rose significantly.")
+
+
+def suppressed_groups_note(gaps: pl.DataFrame, *, min_count: int = 5, attributes: Sequence[str] | None = None) -> HTML:
+    """Name the groups left out of the alerts because they are smaller than ``min_count`` (no counts shown).
+
+    Input: ``metrics.segment_gaps`` output (uses ``attribute``, ``value``, ``suppressed``).
+
+    >>> import polars as pl
+    >>> g = pl.DataFrame({"attribute": ["device", "device"], "value": ["tablet", "laptop"], "suppressed": [True, False]})
+    >>> "device = tablet" in suppressed_groups_note(g).html
+    True
+    """
+    df = gaps.filter(pl.col("suppressed"))
+    if attributes:
+        df = df.filter(pl.col("attribute").is_in(list(attributes)))
+    groups = sorted({f"{a} = {v}" for a, v in zip(df["attribute"].to_list(), df["value"].cast(pl.Utf8).to_list())})
+    if not groups:
+        return note(f"Every group had at least {min_count} learners at each touchpoint compared; none was suppressed.")
+    return HTML(str(Markup('<p class="journey-meta"><span class="suppressed"><strong>Suppressed:</strong></span> {} group{} had fewer than {} learners at some touchpoint and '
+                           'are not shown there (too small to report without identifying people): {}.</p>').format(
+        len(groups), "s" if len(groups) != 1 else "", min_count, ", ".join(groups))))

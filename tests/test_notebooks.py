@@ -64,7 +64,8 @@ REPORT_CHECKS = {
     "journey_map": ["The map", "The emotional curve", "KPI status"],
     "persona_funnels": ["Funnel per persona", "Where each persona stops", "Time to convert", "Each persona at a glance"],
     "emotion_vs_metric": ["The emotional curve, as designed and as measured", "Emotion gap, stopping and KPIs", "Low emotion now, stopping next?"],
-    "periodic_review": ["Top findings", "KPI scorecard", "Drop-off hot spots", "Small-group alerts", "Intervention effects", "Data quality", "Rows read, accepted and rejected"],
+    "periodic_review": ["Top findings", "KPI scorecard", "Significant changes against the previous period", "Drop-off hot spots", "New drop-off hot spots",
+                        "Small-group alerts", "Intervention effects", "Data quality", "Rows read, accepted and rejected", "Rejected rows by reason"],
 }
 
 
@@ -89,6 +90,8 @@ def test_report_notebook_runs_on_sample(report_dir, name):
             assert p.name in html, p.name
     if name == "periodic_review":
         assert "journey-findings" in html
+        # small groups are named as suppressed, never with their counts
+        assert "Suppressed:" in html or "none was suppressed" in html
 
 
 @pytest.mark.slow

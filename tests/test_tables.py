@@ -222,3 +222,18 @@ def test_review_sections(jmap):
     assert "Fix &lt;b&gt;" in html and "+20 pp" in html and "2025-01-01" in html
     f = tables.findings_box(["one <1>", "two", "three", "four"]).html
     assert f.count("<li>") == 3 and "one &lt;1&gt;" in f and "four" not in f
+
+
+def test_review_tables_suppress_and_filter(jmap):
+    h = pl.DataFrame({"touchpoint_id": ["t1", "t2", "t3"], "reached": [80, 3, 50], "stopped": [30, 2, 5], "stop_rate": [0.375, 0.67, 0.1],
+                      "previous_reached": [90, 40, 50], "previous_stopped": [10, 4, 10], "previous_stop_rate": [0.11, 0.1, 0.2],
+                      "change": [0.26, 0.57, -0.1], "q_value": [0.001, 0.01, 0.02], "significant": [True, True, True]})
+    p = parse(tables.hotspots_table(h, jmap, min_count=5).html)
+    rows = [p.cells[i:i + 7] for i in range(0, len(p.cells), 7)]
+    assert [r[0] for r in rows] == ["Enrol", "Page <x>"]                 # only rises, largest first; the fall is left out
+    assert rows[0][1:] == ["fewer than 5"] * 6                            # 3 reached now: suppressed
+    assert rows[1][3] == "+26 pp"
+    g = pl.DataFrame({"attribute": ["device", "device", "region"], "value": ["tablet", "laptop", "north"], "suppressed": [True, False, True]})
+    html = tables.suppressed_groups_note(g, min_count=5, attributes=["device"]).html
+    assert "device = tablet" in html and "north" not in html and "laptop" not in html
+    assert "none was suppressed" in tables.suppressed_groups_note(g.filter(~pl.col("suppressed"))).html
