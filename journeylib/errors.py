@@ -42,8 +42,20 @@ class JourneyError(Exception):
 
 
 class MapError(JourneyError):
-    """The journey map (``journey.yml``) is invalid."""
+    """The journey map (``journey.yml``) is invalid.
+
+    ``problems`` (set by :func:`journeylib.model.load_map`) lists every problem found.
+
+    >>> str(MapError("unknown stage 'x'", file="journey.yml", line=12, field="touchpoints[2].stage"))
+    "journey.yml:12: touchpoints[2].stage: unknown stage 'x'"
+    """
+
+    problems: list[str] = []
 
 
 class DataError(JourneyError):
-    """A data file cannot be read at all (missing, empty, undecodable, missing column)."""
+    """A data file cannot be read at all (missing, empty, undecodable, missing column).
+
+    >>> str(DataError("file is empty", file="events.csv"))
+    'events.csv: file is empty'
+    """
