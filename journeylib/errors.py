@@ -50,7 +50,9 @@ class MapError(JourneyError):
     "journey.yml:12: touchpoints[2].stage: unknown stage 'x'"
     """
 
-    problems: list[str] = []
+    def __init__(self, message: str, **where) -> None:
+        super().__init__(message, **where)
+        self.problems: list[str] = [str(self)]
 
 
 class DataError(JourneyError):
