@@ -112,7 +112,8 @@ def sample(
     directory: Path = typer.Argument(..., help="Folder to write the sample workspace to (created if missing)."),
     learners: int = typer.Option(3000, "--learners", min=1, help="Number of learners to simulate."),
     seed: int = typer.Option(7, "--seed", help="Random seed; the same seed always writes the same files."),
-    start: Optional[str] = typer.Option(None, "--start", help="First day of the data (YYYY-MM-DD, a Monday); default 2025-01-06."),
+    start: Optional[str] = typer.Option(None, "--start", help="First day of the data (YYYY-MM-DD); default 2025-01-06."),
+    file_format: str = typer.Option("csv", "--format", help="File format of events and learners: csv or parquet."),
 ) -> None:
     """Write a deterministic sample workspace with planted effects and their ground truth.
 
@@ -127,7 +128,9 @@ def sample(
     except ValueError:
         _fail(JourneyError(f"--start must be a date like 2025-01-06, got {start!r}"))
     try:
-        truth = generate(directory, learners=learners, seed=seed, start=first)
+        if file_format not in ("csv", "parquet"):
+            raise JourneyError(f"--format must be csv or parquet, got {file_format!r}")
+        truth = generate(directory, learners=learners, seed=seed, start=first, file_format=file_format)
     except JourneyError as exc:
         _fail(exc)
     except OSError as exc:

@@ -44,7 +44,10 @@ import polars as pl
 
 from .model import JourneyMap, load_map
 
-__all__ = ["generate", "generate_frames", "map_yaml", "SampleSpec"]
+__all__ = ["generate", "generate_frames", "map_yaml", "SampleSpec", "FORMATS"]
+
+#: file formats :func:`generate` can write
+FORMATS = ("csv", "parquet")
 
 DAY = 86_400.0  # seconds
 
@@ -92,8 +95,8 @@ dormancy_days: 30
 
 # Where the tables are and how to read them (all optional; these are defaults).
 data:
-  events: events.csv
-  learners: learners.csv
+  events: events.{ext}
+  learners: learners.{ext}
   separator: ","
   timezone: UTC        # naive timestamps would be read in this zone
   encoding: utf-8
@@ -437,8 +440,10 @@ interventions:
 """
 
 
-def map_yaml(seed: int = 7, start: dt.date = dt.date(2025, 1, 6)) -> str:
+def map_yaml(seed: int = 7, start: dt.date = dt.date(2025, 1, 6), file_format: str = "csv") -> str:
     """The sample's ``journey.yml`` text (commented YAML) for a seed and start date.
+
+    ``file_format`` (``csv`` or ``parquet``) sets the file names under ``data:``.
 
     Intervention dates are fixed offsets from ``start`` (orientation redesign
     at day 126, i.e. 2025-05-12 for the default start).
@@ -446,8 +451,11 @@ def map_yaml(seed: int = 7, start: dt.date = dt.date(2025, 1, 6)) -> str:
     >>> "iv_orientation_video" in map_yaml()
     True
     """
+    if file_format not in FORMATS:
+        raise ValueError(f"file_format must be one of {', '.join(FORMATS)}, not {file_format!r}")
     return _MAP_TEMPLATE.format(
         seed=seed,
+        ext=file_format,
         iv_webinar=(start + dt.timedelta(days=70)).isoformat(),
         iv_orientation=(start + dt.timedelta(days=126)).isoformat(),
         iv_mid=(start + dt.timedelta(days=189)).isoformat(),
@@ -953,13 +961,16 @@ def generate(
     seed: int = 7,
     start: dt.date = dt.date(2025, 1, 6),
     spec: SampleSpec | None = None,
+    file_format: str = "csv",
 ) -> dict:
     """Write a sample workspace to ``directory`` and return its ground truth.
 
     Writes ``journey.yml`` (commented), ``learners.csv``, ``events.csv`` (UTC
     ISO timestamps; emotion as valence numbers or labels) and
     ``ground_truth.json``. The same ``(learners, seed, start)`` always writes
-    the same bytes.
+    the same bytes. ``file_format="parquet"`` writes ``events.parquet`` and
+    ``learners.parquet`` instead (typed timestamps and values; emotion stays
+    text, numbers or labels), for large benchmark workspaces.
 
     >>> import tempfile
     >>> truth = generate(tempfile.mkdtemp(), learners=100, seed=2)
@@ -968,18 +979,24 @@ def generate(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    text = map_yaml(seed, start, file_format)  # checks the format before any work
     jmap, raw, _, lr, truth = _generate(learners, seed, start, spec or SampleSpec())
-    (directory / "journey.yml").write_text(map_yaml(seed, start), encoding="utf-8")
+    (directory / "journey.yml").write_text(text, encoding="utf-8")
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    lr.drop("persona").with_columns(pl.col("enrolled_at").dt.strftime(fmt)).write_csv(directory / "learners.csv")
-    out = raw.select(
-        "event_id", "learner_id", "touchpoint_id",
-        pl.col("timestamp").dt.strftime(fmt),
-        "event",
-        _num_expr("value"),
-        pl.coalesce([_num_expr("emotion"), pl.col("label")]).alias("emotion"),
-    )
-    out.write_csv(directory / "events.csv")
+    emotion = pl.coalesce([_num_expr("emotion"), pl.col("label")]).alias("emotion")
+    if file_format == "parquet":
+        lr.drop("persona").write_parquet(directory / "learners.parquet")
+        raw.select("event_id", "learner_id", "touchpoint_id", "timestamp", "event", "value", emotion).write_parquet(
+            directory / "events.parquet")
+    else:
+        lr.drop("persona").with_columns(pl.col("enrolled_at").dt.strftime(fmt)).write_csv(directory / "learners.csv")
+        raw.select(
+            "event_id", "learner_id", "touchpoint_id",
+            pl.col("timestamp").dt.strftime(fmt),
+            "event",
+            _num_expr("value"),
+            emotion,
+        ).write_csv(directory / "events.csv")
     (directory / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     load_map(directory / "journey.yml")  # the written map must load
     return truth

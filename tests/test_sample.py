@@ -348,3 +348,16 @@ def test_generator_invariants(n, seed, start):
     j = learners.join(enrol, on="learner_id", how="left")
     assert (j["enrolled_at"].is_null() == j["t"].is_null()).all()
     assert j.filter(pl.col("t").is_not_null()).select((pl.col("t") == pl.col("enrolled_at")).all()).item()
+
+
+def test_parquet_workspace(tmp_path):
+    truth = generate(tmp_path, learners=300, seed=9, file_format="parquet")
+    assert (tmp_path / "events.parquet").exists() and not (tmp_path / "events.csv").exists()
+    ws = load_workspace(tmp_path)
+    _, events, learners, truth2 = generate_frames(learners=300, seed=9)
+    assert ws.rejected.height == 0
+    assert_frame_equal(ws.events, events)
+    assert_frame_equal(ws.learners, learners)
+    assert truth == truth2
+    with pytest.raises(ValueError, match="file_format"):
+        generate(tmp_path / "x", learners=10, file_format="xlsx")
