@@ -127,7 +127,7 @@ def main() -> None:
             print(rows[-1], file=sys.stderr, flush=True)
     lines = [
         f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()}; "
-        f"batch size 50,000 statements, one transaction per file.",
+        f"batch size 20,000 statements, one transaction per file.",
         "",
         "| statements | file (MB) | read | accepted | rejected | seconds | statements/s | peak RSS (MB, psutil) | store (MB) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -22,6 +22,7 @@ from typing import Iterator
 
 from ..errors import DataError
 from ..model import JourneyMap
+from .base import DEFAULT_BATCH
 from .rules import SourceRules
 
 SOURCE_TYPES = ("xapi", "moodle", "moodle-report", "edx", "survey", "csv")
@@ -91,7 +92,7 @@ def detect_type(path: str | Path, rules: SourceRules | None = None) -> str:
 
 
 def read_source(path: str | Path, source_type: str, jmap: JourneyMap, rules: SourceRules | None = None, *,
-                strict: bool = False, batch_size: int = 50_000) -> Iterator:
+                strict: bool = False, batch_size: int = DEFAULT_BATCH) -> Iterator:
     """Validated batches of one source file, by source type (see :data:`SOURCE_TYPES`).
 
     >>> for batch in read_source("log.csv", "moodle", jmap, rules):   # doctest: +SKIP

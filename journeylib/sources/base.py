@@ -48,7 +48,7 @@ from .rules import Rule, apply_rules
 
 NO_RULE = "no mapping rule"
 RAW_LIMIT = 2000
-DEFAULT_BATCH = 50_000
+DEFAULT_BATCH = 20_000
 
 RAW_COLUMNS: dict[str, pl.DataType] = {
     "__row": pl.Int64,
