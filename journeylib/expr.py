@@ -130,6 +130,14 @@ def _side(node: exp.Expression, like):
     return pl.lit(_literal(node))
 
 
+def _dtype_of(probe) -> pl.DataType:
+    if isinstance(probe, bool):
+        return pl.Boolean
+    if isinstance(probe, (int, float)):
+        return pl.Float64
+    return pl.Utf8
+
+
 def _translate(node: exp.Expression) -> pl.Expr:
     """SQL three-valued logic: a comparison with a missing value is null (unknown)."""
     if isinstance(node, exp.Paren):
@@ -166,7 +174,9 @@ def _translate(node: exp.Expression) -> pl.Expr:
         kinds = {type(v) if not isinstance(v, bool) else bool for v in known}
         if len(kinds - {int, float}) > 1 or (kinds & {int, float} and kinds - {int, float}):
             raise ValueError(f"'{node.sql()}': IN values must all be text, all numbers or all booleans")
-        hit = _side(node.this, probe).is_in(known)
+        if isinstance(probe, (int, float)) and not isinstance(probe, bool):
+            known = [float(v) for v in known]  # the column is read as a number
+        hit = _side(node.this, probe).is_in(pl.Series(known, dtype=_dtype_of(probe)).implode())
         if len(known) < len(values):  # x IN (..., NULL) is true or unknown, never false
             hit = pl.when(hit).then(True).otherwise(None)
         return ~hit if node.args.get("negate") else hit

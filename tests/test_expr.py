@@ -195,7 +195,7 @@ OPS = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a 
 
 @st.composite
 def leaf(draw):
-    kind = draw(st.sampled_from(["cmp_t", "cmp_n", "in_t", "between_n", "like", "null", "bool"]))
+    kind = draw(st.sampled_from(["cmp_t", "cmp_n", "in_t", "in_n", "between_n", "like", "null", "bool"]))
     if kind == "cmp_t":
         op, v = draw(st.sampled_from(list(OPS))), draw(st.sampled_from(TEXT_VALUES))
         text = f"t {op} {q(v)}"
@@ -209,6 +209,11 @@ def leaf(draw):
         neg = draw(st.booleans())
         text = f"t {'NOT IN' if neg else 'IN'} ({', '.join(q(v) for v in vals)})"
         return text, lambda r: None if r["t"] is None else ((r["t"] in vals) != neg)
+    if kind == "in_n":
+        vals = draw(st.lists(st.sampled_from([-3, 0, 1, 2.5, 4, 10]), min_size=1, max_size=3))
+        neg = draw(st.booleans())
+        text = f"n {'NOT IN' if neg else 'IN'} ({', '.join(str(v) for v in vals)})"
+        return text, lambda r: None if to_num(r["n"]) is None else ((to_num(r["n"]) in vals) != neg)
     if kind == "between_n":
         lo, hi = sorted(draw(st.lists(st.sampled_from([-3, 0, 1, 2.5, 10]), min_size=2, max_size=2)))
         return f"n BETWEEN {lo} AND {hi}", lambda r: None if to_num(r["n"]) is None else lo <= to_num(r["n"]) <= hi
@@ -254,3 +259,17 @@ def test_translation_matches_reference(rule, data):
     got = df.select(where_to_polars(text).alias("m"))["m"].to_list()
     want = [ref(r) is True for r in data]
     assert got == want, text
+
+
+def test_typed_columns():
+    df = pl.DataFrame({"age": [19, 45, None], "paid": [True, False, None], "score": [1.5, 80.0, 3.0]})
+    def rows(rule):
+        return df.with_row_index("i").filter(where_to_polars(rule))["i"].to_list()
+    assert rows("age > 30") == [1]
+    assert rows("age = '19'") == [0]
+    assert rows("age BETWEEN 18 AND 24") == [0]
+    assert rows("paid = TRUE") == [0]
+    assert rows("paid = FALSE") == [1]
+    assert rows("score >= 3") == [1, 2]
+    assert rows("age IN (19, 45)") == [0, 1]
+    assert rows("age IS NULL") == [2]
