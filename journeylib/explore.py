@@ -199,7 +199,16 @@ class Explorer:
         return None if self.funnel.value == ALL else self.funnel.value
 
     def refresh(self) -> None:
-        """Recompute everything for the current pickers and redraw the outputs."""
+        """Recompute everything for the current pickers and redraw the outputs.
+
+        Sets ``events``/``learners``/``data_end`` (see :func:`restrict`),
+        ``funnel_frame`` (``metrics.funnel`` by persona, small groups
+        suppressed), ``segment_frame`` (``metrics.segment_gaps`` for the chosen
+        attribute, empty without one) and the drill-down. Called by every picker.
+
+        >>> ex.persona.value = "career_changer"  # doctest: +SKIP
+        >>> ex.refresh()  # doctest: +SKIP
+        """
         from . import charts
         from . import metrics as jm
 
@@ -231,7 +240,16 @@ class Explorer:
         self.update_drill()
 
     def update_drill(self) -> None:
-        """Recompute the drill-down for the selected touchpoint: KPIs, emotion, who stops, what they did before."""
+        """Recompute the drill-down for the selected touchpoint: KPIs, emotion, who stops, what they did before.
+
+        Sets ``kpi_frame`` (the touchpoint's ``metrics.kpis`` rows),
+        ``drill_frame`` (:func:`before_stop`) and ``drill_html`` (escaped,
+        aggregates only, persona cells below ``min_count`` suppressed).
+
+        >>> ex.touchpoint.value = "orientation"  # doctest: +SKIP
+        >>> "Orientation" in ex.drill_html  # doctest: +SKIP
+        True
+        """
         from . import metrics as jm
 
         tp = self.touchpoint.value

@@ -117,7 +117,11 @@ class ReportSet:
 
     @property
     def pages(self) -> list[Path]:
-        """Every HTML page written, the index first."""
+        """Every HTML page written, the index first.
+
+        >>> ReportSet(Path("r"), Path("r/index.html")).pages
+        [PosixPath('r/index.html')]
+        """
         return [self.index, *(r.html for r in self.runs)]
 
 
