@@ -323,6 +323,12 @@ def _as_timestamp(df: pl.DataFrame, col: str, timezone: str) -> pl.Expr:
     return pl.lit(_parse_timestamp_series(df[col], timezone))
 
 
+def _id_text(col: str) -> pl.Expr:
+    """A text column trimmed, with blank text as missing."""
+    c = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    return pl.when(c != "").then(c).alias(col)
+
+
 def _record_json(df: pl.DataFrame) -> pl.Expr:
     cols = [c for c in df.columns if not c.startswith("__")]
     if "__raw" in df.columns:
@@ -389,11 +395,11 @@ def load_learners(path: str | Path, jmap: JourneyMap) -> LoadResult:
         df = df.with_columns(pl.col("__error").alias("__parse_error"))
     _require(df, LEARNER_REQUIRED, path, "learners")
     tz = jmap.data.timezone
-    df = df.with_columns(pl.col("learner_id").cast(pl.Utf8).str.strip_chars())
+    df = df.with_columns(_id_text("learner_id"))
     checks: list[tuple[str, str, pl.Expr]] = []
     checks += _read_checks(df)
     checks.append(("missing learner_id", "learner_id", pl.col("learner_id").is_null()))
-    checks.append(("duplicate learner_id", "learner_id", pl.col("learner_id").is_duplicated() & (pl.int_range(pl.len()).over("learner_id") > 0)))
+    checks.append(("duplicate learner_id", "learner_id", pl.col("learner_id").is_not_null() & ~pl.col("learner_id").is_first_distinct()))
     if "enrolled_at" in df.columns:
         parsed = _as_timestamp(df, "enrolled_at", tz)
         df = df.with_columns(parsed.alias("__enrolled"))
@@ -459,14 +465,16 @@ def validate_events(df: pl.DataFrame, jmap: JourneyMap, *, learner_ids: pl.Serie
         if col not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col))
     df = df.with_columns(
-        pl.col("learner_id").cast(pl.Utf8).str.strip_chars(),
-        pl.col("touchpoint_id").cast(pl.Utf8).str.strip_chars(),
-        pl.col("event").cast(pl.Utf8).str.strip_chars().str.to_lowercase(),
-        pl.col("event_id").cast(pl.Utf8).str.strip_chars(),
+        _id_text("learner_id"),
+        _id_text("touchpoint_id"),
+        _id_text("event").str.to_lowercase(),
+        _id_text("event_id"),
         _as_timestamp(df, "timestamp", jmap.data.timezone).alias("__ts"),
         pl.col("value").cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False).alias("__value")
         if df.schema["value"] in (pl.Utf8, pl.Null) else pl.col("value").cast(pl.Float64, strict=False).alias("__value"),
     )
+    # NaN and infinity are not values
+    df = df.with_columns(pl.when(pl.col("__value").is_finite()).then(pl.col("__value")).alias("__value"))
     emo_txt = pl.col("emotion").cast(pl.Utf8).str.strip_chars()
     labels = pl.DataFrame({"__label": list(scale.labels), "__lv": list(scale.labels.values())}, schema={"__label": pl.Utf8, "__lv": pl.Float64})
     df = df.with_columns(emo_txt.str.to_lowercase().alias("__label"), emo_txt.cast(pl.Float64, strict=False).alias("__emo_num"))

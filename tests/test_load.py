@@ -438,3 +438,19 @@ def test_gzipped_csv_and_jsonl(tmp_path, tiny_map_dict):
     bad.write_bytes(b"not gzip")
     with pytest.raises(DataError, match="gzip"):
         load_events(bad, jmap(tiny_map_dict))
+
+
+def test_non_finite_values_and_blank_ids_in_parquet(tmp_path, tiny_map_dict):
+    df = pl.DataFrame({
+        "event_id": ["e1", "e2", "e3", "e4"],
+        "learner_id": ["L1", "  ", "L1", "L1"],
+        "touchpoint_id": ["page", "page", "exam", "exam"],
+        "timestamp": ["2025-03-01T10:00:00Z"] * 4,
+        "value": [1.0, 1.0, float("nan"), float("inf")],
+    })
+    p = tmp_path / "events.parquet"
+    df.write_parquet(p)
+    res = load_events(p, jmap(tiny_map_dict))
+    assert res.accepted["event_id"].to_list() == ["e1"]
+    assert dict(zip(res.rejected["row"], res.rejected["reason"])) == {
+        2: "missing learner_id", 3: "unparseable value", 4: "unparseable value"}
