@@ -65,19 +65,24 @@ def detect_type(path: str | Path, rules: SourceRules | None = None) -> str:
         opener = gzip.open if name.endswith(".gz") else open
         try:
             with opener(p, "rt", encoding="utf-8", errors="replace") as f:
-                line = f.readline()
-        except OSError:
+                lines = [f.readline() for _ in range(20)]  # the first lines may be malformed
+        except (OSError, EOFError):
             return "csv"
-        start = line.find("{")
-        try:
-            doc = json.loads(line[start:]) if start >= 0 else {}
-        except ValueError:
-            doc = {}
-        if isinstance(doc, dict) and ("verb" in doc or "statements" in doc or "actor" in doc):
-            return "xapi"
-        if isinstance(doc, dict) and "event_type" in doc:
-            return "edx"
-        return "csv" if start == 0 else "edx"
+        prefixed = False
+        for line in lines:
+            start = line.find("{")
+            try:
+                doc = json.loads(line[start:]) if start >= 0 else None
+            except ValueError:
+                continue
+            if not isinstance(doc, dict):
+                continue
+            if "verb" in doc or "statements" in doc or "actor" in doc:
+                return "xapi"
+            if "event_type" in doc:
+                return "edx"
+            prefixed = prefixed or start > 0
+        return "edx" if prefixed or name.endswith((".log", ".log.gz")) else "csv"
     header = _header(p)
     if "eventname" in header and "timecreated" in header:
         return "moodle"

@@ -125,3 +125,37 @@ def test_starts_and_errors(tmp_path):
     with pytest.raises(DataError, match="OULAD folder not found"):
         build_oulad_workspace(tmp_path / "nope", tmp_path)
     assert build_map(2, vle=False, exam=True, presentations=["X"]).touchpoint_ids[-2:] == ["exam", "result"]
+
+
+def test_cli_oulad(tmp_path):
+    """`journey oulad` on one presentation; an unknown presentation is one clear error."""
+    from typer.testing import CliRunner
+
+    from journeylib.cli import app
+
+    out = tmp_path / "aaa"
+    r = CliRunner().invoke(app, ["oulad", str(OULAD), "--into", str(out), "--presentations", "AAA-2013J"])
+    assert r.exit_code == 0, r.output
+    assert "383 learners" in " ".join(r.output.split())
+    ws = load_workspace(out)
+    assert ws.map.touchpoint_ids == ["registered", "course_start", "vle_study", "assessment_1", "assessment_2",
+                                     "assessment_3", "assessment_4", "assessment_5", "result"]
+    r = CliRunner().invoke(app, ["oulad", str(OULAD), "--into", str(out), "--presentations", "AAA-2099J"])
+    assert r.exit_code == 2 and "unknown presentation" in r.output
+
+
+@pytest.mark.slow
+def test_report_renders_on_oulad(tmp_path):
+    """The path of `make report-oulad` on one presentation: every page renders and cites the data set."""
+    from typer.testing import CliRunner
+
+    from journeylib.cli import app
+
+    out = tmp_path / "aaa"
+    assert CliRunner().invoke(app, ["oulad", str(OULAD), "--into", str(out), "--presentations", "AAA-2013J"]).exit_code == 0
+    r = CliRunner().invoke(app, ["report", str(out), "--out", str(tmp_path / "reports")])
+    assert r.exit_code == 0, r.output
+    pages = sorted((tmp_path / "reports").glob("*.html"))
+    assert len(pages) >= 2
+    for page in pages:
+        assert "doi:10.1038/sdata.2017.171" in page.read_text(encoding="utf-8"), page.name

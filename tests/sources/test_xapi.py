@@ -212,3 +212,12 @@ def test_statement_record_voiding_without_ref_is_rejected():
     rec = statement_record({"actor": {"openid": "http://x"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
                             "object": {"id": "http://o"}}, 1)
     assert rec["__error"].startswith("voiding statement without")
+
+
+def test_detect_type_skips_a_malformed_first_line(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"broken\n' + (FIXTURES / "xapi_statements.jsonl").read_text())
+    assert detect_type(p) == "xapi"
+    q = tmp_path / "e.jsonl"
+    q.write_text('{"learner_id": "a", "touchpoint_id": "welcome", "timestamp": "2025-01-01"}\n')
+    assert detect_type(q) == "csv"
