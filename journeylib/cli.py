@@ -183,6 +183,8 @@ def ingest(
         )
         if rep.naive_timestamps:
             console.print(f"  {rep.naive_timestamps} timestamps had no time zone and were read in the declared zone")
+        for note in rep.notes:
+            console.print(f"  [yellow]note:[/] {note}")
         if rep.reasons:
             t = Table("reason", "records", title=f"Rejected in {name}")
             for why, n in rep.reasons.most_common(10):

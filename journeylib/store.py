@@ -93,6 +93,7 @@ class IngestReport:
     naive_timestamps: int = 0
     shapes: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
+    notes: list = field(default_factory=list)
 
     @property
     def reconciles(self) -> bool:
@@ -245,6 +246,9 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
                 rep.rejected += b.rejected.height
                 rep.reasons.update(b.rejected["reason"].to_list())
                 learner_tables.append(b)
+                continue
+            rep.notes.extend(b.notes)
+            if not b.read:
                 continue
             con.begin()
             in_tx = True

@@ -261,3 +261,10 @@ def test_store_equals_replay(tmp_path_factory, files):
     assert got == stored
     c = w.counts().filter(pl.col("table") == "events")
     assert (c["read"] == c["accepted"] + c["rejected"]).all()
+
+
+def test_statement_result_more_link_is_noted(ws):
+    jmap = load_map(ws / "journey.yml")
+    (rep,) = ingest_files([FIX / "xapi_statement_result.json"], ws, jmap)
+    assert rep.notes == ["the LRS page names more statements (/xapi/statements?more=7b0c3a); export and ingest those pages too"]
+    assert rep.read == 3 and rep.reconciles

@@ -79,6 +79,8 @@ class Batch:
     voids: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"target_id": pl.Utf8, "voided_by": pl.Utf8}))
     naive: int = 0
     learners: pl.DataFrame | None = None
+    #: things the user should know about the file (e.g. an LRS page that says more pages exist)
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         assert self.read == self.events.height + self.rejected.height, (

@@ -3,7 +3,8 @@
 Reads, incrementally, a JSON array of statements (streamed with ``ijson``), JSON
 lines (one statement — or one LRS ``StatementResult`` page — per line), or a
 single ``StatementResult`` document ``{"statements": [...], "more": "..."}``
-(the ``more`` link is not followed: export every page to a file).
+(the ``more`` link is not followed — export every page to a file; a page
+that names more pages is reported as a note of the ingest).
 
 Per statement:
 
@@ -285,6 +286,19 @@ def _sniff(path: Path) -> str:
         return "document"
 
 
+def _more_link(path: Path) -> str | None:
+    """The ``more`` value of a StatementResult document (streamed; ``None`` if absent or empty)."""
+    import ijson
+
+    with open(path, "rb") as f:
+        try:
+            for value in ijson.items(f, "more"):
+                return value or None
+        except (ijson.JSONError, UnicodeDecodeError):
+            return None
+    return None
+
+
 def _stream_items(path: Path, prefix: str, learner_mode: str, strict: bool) -> Iterator[dict]:
     import ijson
 
@@ -309,7 +323,7 @@ def _stream_items(path: Path, prefix: str, learner_mode: str, strict: bool) -> I
             yield statement_record(doc, 1, learner_mode=learner_mode, strict=strict)
 
 
-def _stream_lines(path: Path, learner_mode: str, strict: bool, encoding: str) -> Iterator[dict]:
+def _stream_lines(path: Path, learner_mode: str, strict: bool, encoding: str, notes: list | None = None) -> Iterator[dict]:
     for i, text, err, last in iter_lines(path, encoding, mark_last=True):
         if err:
             yield {"__row": i, "__error": err, "__field": "", "__raw": clip(text)}
@@ -320,14 +334,20 @@ def _stream_lines(path: Path, learner_mode: str, strict: bool, encoding: str) ->
             yield {"__row": i, "__error": json_problem(exc, last), "__field": "", "__raw": clip(text)}
             continue
         if isinstance(doc, dict) and isinstance(doc.get("statements"), list):
+            if doc.get("more") and notes is not None:
+                notes.append(f"line {i}: the LRS page names more statements ({doc['more']}); export and ingest those pages too")
             for s in doc["statements"]:
                 yield statement_record(s, i, learner_mode=learner_mode, strict=strict)
         else:
             yield statement_record(doc, i, raw=text, learner_mode=learner_mode, strict=strict)
 
 
-def iter_records(path: str | Path, rules: SourceRules | None = None, *, strict: bool = False, encoding: str = "utf-8") -> Iterator[dict]:
-    """Raw records of an xAPI file, one per statement, read incrementally."""
+def iter_records(path: str | Path, rules: SourceRules | None = None, *, strict: bool = False, encoding: str = "utf-8",
+                 notes: list | None = None) -> Iterator[dict]:
+    """Raw records of an xAPI file, one per statement, read incrementally.
+
+    ``notes`` (a list) receives a sentence for every LRS page that names more pages.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", file=path)
@@ -337,8 +357,11 @@ def iter_records(path: str | Path, rules: SourceRules | None = None, *, strict: 
         yield from _stream_items(path, "item", mode, strict)
     elif kind == "document":
         yield from _stream_items(path, "statements.item", mode, strict)
+        more = _more_link(path)
+        if more and notes is not None:
+            notes.append(f"the LRS page names more statements ({more}); export and ingest those pages too")
     else:
-        yield from _stream_lines(path, mode, strict, encoding)
+        yield from _stream_lines(path, mode, strict, encoding, notes)
 
 
 def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,
@@ -350,8 +373,13 @@ def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None =
     """
     rules = rules or SourceRules()
     jmap = _with_zone(jmap, rules)
-    for chunk in batched(iter_records(path, rules, strict=strict, encoding=jmap.data.encoding), batch_size):
+    notes: list[str] = []
+    for chunk in batched(iter_records(path, rules, strict=strict, encoding=jmap.data.encoding, notes=notes), batch_size):
         yield finish_batch(raw_frame(chunk, FIELDS), rules.xapi.rules, "xapi", jmap, str(path))
+    if notes:
+        last = finish_batch(raw_frame([], FIELDS), rules.xapi.rules, "xapi", jmap, str(path))
+        last.notes = notes
+        yield last
 
 
 def _with_zone(jmap: JourneyMap, rules: SourceRules) -> JourneyMap:
