@@ -49,7 +49,7 @@ from .load import EVENT_SCHEMA, REJECTED_SCHEMA, TS, LoadResult, empty_rejected
 from .model import JourneyMap
 
 STORE_FILE = "store.duckdb"
-#: DuckDB buffer limit while ingesting (it spills to disk beyond it), so memory stays flat with file size
+#: DuckDB buffer-cache limit for a writing connection (see benchmarks/INGEST.md)
 MEMORY_LIMIT = "256MB"
 
 _DDL = [
@@ -195,7 +195,7 @@ def _apply_voids(con) -> int:
     if moved:
         _run(
         con,
-            """UPDATE ingest_log SET accepted = ingest_log.accepted - m.n, rejected = ingest_log.rejected + m.n
+        """UPDATE ingest_log SET accepted = ingest_log.accepted - m.n, rejected = ingest_log.rejected + m.n
                FROM (SELECT ingest_id, count(*) AS n FROM events
                      WHERE event_id IN (SELECT target_id FROM voids) GROUP BY ingest_id) m
                WHERE ingest_log.ingest_id = m.ingest_id"""
