@@ -194,8 +194,8 @@ def _apply_voids(con) -> int:
     ).fetchall()[0][0]
     if moved:
         _run(
-        con,
-        """UPDATE ingest_log SET accepted = ingest_log.accepted - m.n, rejected = ingest_log.rejected + m.n
+            con,
+            """UPDATE ingest_log SET accepted = ingest_log.accepted - m.n, rejected = ingest_log.rejected + m.n
                FROM (SELECT ingest_id, count(*) AS n FROM events
                      WHERE event_id IN (SELECT target_id FROM voids) GROUP BY ingest_id) m
                WHERE ingest_log.ingest_id = m.ingest_id"""
