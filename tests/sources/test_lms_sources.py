@@ -210,3 +210,91 @@ def test_plain_csv_in_declared_encoding(jmap, rules, tmp_path):
     assert r["events"]["learner_id"].to_list() == ["José"]
     with pytest.raises(DataError):
         read_all(p, "csv", jmap, rules)  # not UTF-8: one clear message
+
+
+# -- property: edX and survey adapters against per-record references ----------------------
+
+EDX_TYPES = ["problem_check", "play_video", "seq_goto", "edx.course.enrollment.activated"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(EDX_TYPES), st.sampled_from([None, 7, 8]), st.sampled_from(["", "ann"]),
+                          st.sampled_from(["correct", "incorrect", None]), st.integers(0, 4),
+                          st.sampled_from(["course-v1:ExampleX+J101+2025", "course-v1:Other+X+2025"]),
+                          st.sampled_from(["https://c.org/courseware/unit1/a", "x_module", None]),
+                          st.booleans()),
+                min_size=1, max_size=25))
+def test_edx_matches_reference(jmap, rules, tmp_path_factory, rows):
+    from journeylib.sources.rules import first_matching_rule
+
+    p = tmp_path_factory.mktemp("e") / "tracking.log"
+    lines = []
+    for i, (etype, uid, uname, success, grade, course, page, prefix) in enumerate(rows):
+        ev = {"grade": grade, "max_grade": 4}
+        if success:
+            ev["success"] = success
+        doc = {"username": uname, "event_type": etype, "event_source": "server", "event": ev,
+               "context": {"user_id": uid, "course_id": course}, "page": page,
+               "time": f"2025-03-{1 + i % 28:02d}T10:{i % 60:02d}:00+00:00", "n": i}
+        lines.append(("2025-03-01 10:00:00,000 INFO 1 [tracking] logger.py:50 - " if prefix else "") + json.dumps(doc))
+    p.write_text("\n".join(lines) + "\n")
+    r = read_all(p, "edx", jmap, rules)
+    want = {}
+    for i, (etype, uid, uname, success, grade, course, page, prefix) in enumerate(rows):
+        learner = str(uid) if uid is not None else (uname or None)
+        if learner is None:
+            continue
+        k = first_matching_rule({"event_type": etype, "page": page, "course_id": course, "event_source": "server"}, rules.edx.rules)
+        if k is None:
+            continue
+        if etype == "problem_check" and success:
+            kind = "passed" if success == "correct" else "failed"
+        elif etype == "problem_check":
+            kind = "submitted"
+        elif etype.endswith("enrollment.activated"):
+            kind = "reached"
+        else:
+            kind = "viewed"
+        want[i] = (learner, rules.edx.rules[k].touchpoint, kind, grade / 4)
+    got = sorted((e["learner_id"], e["touchpoint_id"], e["event"], e["value"]) for e in r["events"].to_dicts())
+    assert got == sorted(want.values())
+    assert r["read"] == len(rows) == r["events"].height + r["rejected"].height
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["", "1", "2"]), st.sampled_from(["", "curious", "-1", "3", "meh"]),
+                          st.sampled_from(["", "4", "x"]), st.sampled_from(["", "proud"])), min_size=1, max_size=20))
+def test_survey_matches_reference(jmap, rules, tmp_path_factory, rows):
+    p = tmp_path_factory.mktemp("s") / "answers.csv"
+    with open(p, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["learner", "submitted", "feeling_at_start", "overall_rating", "feeling_at_end"])
+        for learner, start, rating, end in rows:
+            w.writerow([learner, "2025-03-20 17:00", start, rating, end])
+    r = read_all(p, "survey", jmap, rules)
+    labels = jmap.emotion_scale.labels
+    want, records = [], 0
+    for learner, start, rating, end in rows:
+        answers = [("welcome", None, start)] if start else []
+        if rating or end:
+            answers.append(("feedback", rating or None, end or None))
+        records += max(len(answers), 1)
+        if not learner or not answers and not any([start, rating, end]):
+            continue
+        for tp, value, emotion in answers:
+            if value is not None and value != "4":
+                continue  # not a number
+            if emotion is not None:
+                v = labels.get(emotion)
+                if v is None:
+                    try:
+                        v = float(emotion)
+                    except ValueError:
+                        continue  # unknown label
+                    if not -2 <= v <= 2:
+                        continue  # off the scale
+                emotion = v
+            want.append((learner, tp, None if value is None else float(value), emotion))
+    got = sorted(((e["learner_id"], e["touchpoint_id"], e["value"], e["emotion"]) for e in r["events"].to_dicts()), key=str)
+    assert got == sorted(want, key=str)
+    assert r["read"] == records == r["events"].height + r["rejected"].height
