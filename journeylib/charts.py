@@ -182,14 +182,19 @@ def _persona_scale(jmap: JourneyMap, df: pl.DataFrame, by: str) -> alt.Scale:
     else:
         values = sorted(v for v in df["by_name"].unique().to_list() if v is not None)
         colors = {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(values)}
-    present = df["by_name"].unique().to_list() if "by_name" in df.columns else None
-    return _scale(colors, present)
+    present = [v for v in df["by_name"].unique().to_list() if v is not None] if "by_name" in df.columns else []
+    domain = [k for k in colors if k in present] + sorted(v for v in present if v not in colors)
+    return alt.Scale(domain=domain, range=[colors.get(d, GREY) for d in domain])
 
 
 #: Panels per row in persona small multiples (they wrap beyond this).
 FACET_COLUMNS = 5
-#: Panel headers: one word per line, so long persona names do not widen the panels.
-PANEL_HEADER = alt.Header(labelFontSize=12, labelExpr="split(datum.label, ' ')", labelLimit=140, labelBaseline="bottom")
+def _panel_header(labels: Iterable[str], width: int = 18) -> alt.Header:
+    """Panel headers wrapped to lines of about ``width`` characters, so long persona names do not widen the panels."""
+    import textwrap
+
+    wrapped = {str(v): textwrap.wrap(str(v), width) or [str(v)] for v in labels if v is not None}
+    return alt.Header(labelFontSize=12, labelExpr=f"{json.dumps(wrapped)}[datum.label] || datum.label", labelLimit=160, labelBaseline="bottom")
 
 
 def _facet_order(jmap: JourneyMap, df: pl.DataFrame, by: str) -> list[str]:
@@ -201,6 +206,16 @@ def _facet_order(jmap: JourneyMap, df: pl.DataFrame, by: str) -> list[str]:
     else:
         first = []
     return first + sorted(v for v in present if v not in first)
+
+
+def no_data_chart(title: str, message: str = "No data to show for this selection.") -> alt.Chart:
+    """A chart-sized placeholder saying there is nothing to draw (keeps the page's layout and title).
+
+    >>> no_data_chart("Funnel").to_dict()["mark"]["type"]
+    'text'
+    """
+    return alt.Chart(pl.DataFrame({"message": [message]})).mark_text(fontSize=13, color="#555555", align="left", x=0, y=20).encode(
+        text="message:N").properties(width=480, height=40, title=alt.Title(title))
 
 
 def _pct(field: str, title: str) -> alt.Tooltip:
@@ -228,6 +243,8 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     >>> funnel_chart(f, jm, by=None).to_dict()["layer"][0]["mark"]["type"]
     'bar'
     """
+    if not funnel.height:
+        return no_data_chart(title)
     by = _by_col(by)
     df = _with_names(funnel, jmap, by if by in funnel.columns else None)
     if by not in df.columns:
@@ -258,8 +275,8 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     )
     layered = alt.layer(bars, rules, labels).properties(width=125 if by else 480, height=alt.Step(24))
     if by:
-        layered = layered.facet(facet=alt.Facet("by_name:N", title=None, header=PANEL_HEADER, sort=_facet_order(jmap, df, by)),
-                                columns=FACET_COLUMNS, data=df, spacing=14)
+        layered = layered.facet(facet=alt.Facet("by_name:N", title=None, header=_panel_header(df["by_name"].unique().to_list()),
+                                                sort=_facet_order(jmap, df, by)), columns=FACET_COLUMNS, data=df, spacing=14)
     return layered.properties(title=alt.Title(title, subtitle="Bars: share of learners at step 1 who reached the step. Black line: 95% interval."))
 
 
@@ -277,6 +294,8 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
     >>> "facet" in stops_chart(f, jm, by=None).to_dict()
     False
     """
+    if not funnel.height:
+        return no_data_chart(title)
     by = _by_col(by)
     df = _with_names(funnel, jmap, by if by in funnel.columns else None)
     if by not in df.columns:
@@ -299,7 +318,8 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
         tooltip=tips,
     ).properties(width=125 if by else 480, height=alt.Step(22))
     if by:
-        chart = chart.facet(facet=alt.Facet("by_name:N", title=None, header=PANEL_HEADER, sort=_facet_order(jmap, df, by)), columns=FACET_COLUMNS, spacing=14)
+        chart = chart.facet(facet=alt.Facet("by_name:N", title=None, header=_panel_header(df["by_name"].unique().to_list()),
+                                               sort=_facet_order(jmap, df, by)), columns=FACET_COLUMNS, spacing=14)
     return chart.properties(title=alt.Title(title, subtitle="Orange: no event for longer than the dormancy window. Blue: still active, may carry on."))
 
 
@@ -312,12 +332,14 @@ def time_to_convert_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | N
     >>> from journeylib.model import JourneyMap
     >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
     ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
-    >>> f = pl.DataFrame({"step": [1], "touchpoint_id": ["a"], "median_days_to_convert": [1.0], "p90_days_to_convert": [4.0]})
+    >>> f = pl.DataFrame({"step": [1, 2], "touchpoint_id": ["a", "a"], "median_days_to_convert": [None, 1.0], "p90_days_to_convert": [None, 4.0]})
     >>> time_to_convert_chart(f, jm, by=None).to_dict()["layer"][1]["mark"]["type"]
     'point'
     """
     by = _by_col(by)
-    df = _with_names(funnel, jmap, by if by in funnel.columns else None).filter(pl.col("step") > 1)
+    df = _with_names(funnel, jmap, by if by in funnel.columns else None).filter(pl.col("step") > 1) if funnel.height else funnel
+    if not df.height:
+        return no_data_chart(title)
     if by not in df.columns:
         by = None
     order = df.sort("step")["touchpoint_name"].unique(maintain_order=True).to_list()
@@ -363,6 +385,8 @@ def dropoff_chart(dropoff: pl.DataFrame, jmap: JourneyMap, *, title: str = "Stop
     >>> dropoff_chart(d, jm).to_dict()["layer"][0]["mark"]["type"]
     'bar'
     """
+    if not dropoff.height:
+        return no_data_chart(title)
     df = _with_names(dropoff, jmap)
     order = df.sort("tp_order")["touchpoint_name"].unique(maintain_order=True).to_list()
     sc = {_stage_names(jmap)[k]: v for k, v in stage_colors(jmap).items()}
@@ -396,6 +420,8 @@ def hotspots_chart(hotspots: pl.DataFrame, jmap: JourneyMap, *, now: str = "stop
     >>> len(hotspots_chart(h, jm).to_dict()["layer"])
     3
     """
+    if not hotspots.height:
+        return no_data_chart(title)
     df = _with_names(hotspots, jmap)
     order = df.sort("tp_order")["touchpoint_name"].unique(maintain_order=True).to_list()
     tips = [alt.Tooltip("touchpoint_name:N", title="Touchpoint"), _pct(before, "Previous period"), _pct(now, "This period")]
@@ -466,6 +492,9 @@ def emotion_curve(emotion: pl.DataFrame, jmap: JourneyMap, *, by: str | None = N
         .filter(pl.col("x").is_not_null() & pl.col("mean_valence").is_not_null())  # the line joins measured touchpoints
         .sort("x")
     )
+    subtitle = "Dashed grey: designed target emotion. Coloured: measured mean with 95% interval. Shaded columns: stages."
+    if not df.height:
+        subtitle = "No emotion responses in the data: only the designed target emotion (dashed) is shown."
     scale = jmap.emotion_scale
     ymin, ymax = float(scale.min), float(scale.max)
     target = pl.DataFrame({"x": [float(i) for i in range(len(ids))], "touchpoint_name": [jmap.touchpoint(t).name for t in ids],
@@ -506,7 +535,7 @@ def emotion_curve(emotion: pl.DataFrame, jmap: JourneyMap, *, by: str | None = N
     zero = alt.Chart(pl.DataFrame({"y": [0.0]})).mark_rule(color="#bbbbbb").encode(y="y:Q")
     return alt.layer(bands, zero, tline, tpts, err, line, pts).properties(
         width=max(480, 46 * len(ids)), height=300,
-        title=alt.Title(title, subtitle="Dashed grey: designed target emotion. Coloured: measured mean with 95% interval. Shaded columns: stages."),
+        title=alt.Title(title, subtitle=subtitle),
     )
 
 
@@ -525,7 +554,9 @@ def emotion_gap_chart(frame: pl.DataFrame, jmap: JourneyMap, *, y: str = "stop_r
     >>> emotion_gap_chart(f, jm).to_dict()["layer"][1]["mark"]["type"]
     'point'
     """
-    df = _with_names(frame, jmap).filter(pl.col("gap").is_not_null() & pl.col(y).is_not_null())
+    df = _with_names(frame, jmap).filter(pl.col("gap").is_not_null() & pl.col(y).is_not_null()) if frame.height else frame
+    if not df.height:
+        return no_data_chart(title, "No touchpoint has both emotion responses and this measure.")
     sc = {_stage_names(jmap)[k]: v for k, v in stage_colors(jmap).items()}
     fmt = ".0%" if y in ("stop_rate", "attainment", "conversion", "kpis_met") or y.endswith("_rate") else ".2f"
     tips = [alt.Tooltip("touchpoint_name:N", title="Touchpoint"), alt.Tooltip("stage_name:N", title="Stage"),
@@ -558,7 +589,9 @@ def emotion_stopping_chart(frame: pl.DataFrame, jmap: JourneyMap, *, title: str 
     >>> len(emotion_stopping_chart(f, jm).to_dict()["layer"])
     3
     """
-    df = _with_names(frame, jmap).filter(pl.col("low_stop_rate").is_not_null() | pl.col("other_stop_rate").is_not_null())
+    df = _with_names(frame, jmap).filter(pl.col("low_stop_rate").is_not_null() | pl.col("other_stop_rate").is_not_null()) if frame.height else frame
+    if not df.height:
+        return no_data_chart(title, "No emotion responses to compare.")
     df = df.with_columns(pl.when(pl.col("p_value") < 0.05).then(pl.lit("yes (p < 0.05)")).otherwise(pl.lit("no")).alias("significant"))
     order = df.sort("tp_order")["touchpoint_name"].unique(maintain_order=True).to_list()
     tips = [alt.Tooltip("touchpoint_name:N", title="Touchpoint"),
@@ -593,6 +626,8 @@ def interventions_chart(effects: pl.DataFrame, jmap: JourneyMap | None = None, *
     >>> interventions_chart(f).to_dict()["layer"][1]["mark"]["type"]
     'point'
     """
+    if not effects.height:
+        return no_data_chart(title, "No interventions are recorded in the map.")
     df = effects
     if jmap is not None:
         desc = {i.id: i.description or i.id for i in jmap.interventions}
@@ -628,6 +663,8 @@ def segment_gap_chart(gaps: pl.DataFrame, jmap: JourneyMap | None = None, *, top
     >>> len(segment_gap_chart(g).to_dict()["layer"])
     3
     """
+    if gaps.height == 0 or gaps.filter(~pl.col("suppressed")).height == 0:
+        return no_data_chart(title, "No group converts differently from everyone else.")
     names = _names(jmap) if jmap is not None else {}
     df = (
         gaps.filter(~pl.col("suppressed"))

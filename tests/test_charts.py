@@ -87,10 +87,12 @@ def test_personas_keep_their_colour_across_charts(jmap):
         charts.time_to_convert_chart(funnel_frame(("p1", "p2")), jmap, by="persona").to_dict(),
         charts.emotion_curve(emotion_frame("persona"), jmap, by="persona").to_dict(),       # p1 and p3
     ]
-    for spec in specs:
+    present = [{"Two"}, {"One", "Two"}, {"One", "Three"}]
+    for spec, names in zip(specs, present):
         cm = _color_map(spec)
-        for name, colour in expected.items():
-            assert cm.get(name) == colour, (name, cm)
+        assert set(cm) == names, cm                      # the legend lists only who is there ...
+        for name in names:
+            assert cm[name] == expected[name], (name, cm)   # ... each in its own fixed colour
 
 
 def test_stage_colours_follow_map_order(jmap):
@@ -201,3 +203,21 @@ def test_page_scripts_inline_the_libraries_once():
     assert s.count("<script") == 2 and s.count("</script") == 2
     assert "window.vegaEmbed" in s and "src=" not in s[:200]
     assert '"actions": false' in charts.BOOTSTRAP_JS
+
+
+def test_empty_frames_give_a_placeholder_not_an_error(jmap):
+    empty_f = funnel_frame().head(0)
+    for chart in (charts.funnel_chart(empty_f, jmap), charts.stops_chart(empty_f, jmap), charts.time_to_convert_chart(empty_f, jmap),
+                  charts.emotion_gap_chart(pl.DataFrame(schema={"touchpoint_id": pl.Utf8, "gap": pl.Float64, "stop_rate": pl.Float64}), jmap),
+                  charts.segment_gap_chart(pl.DataFrame(schema={"attribute": pl.Utf8, "value": pl.Utf8, "touchpoint_id": pl.Utf8, "suppressed": pl.Boolean}))):
+        spec = chart.to_dict()
+        assert spec["mark"]["type"] == "text" and spec["title"]
+    # no responses: the designed curve is still drawn, and the subtitle says so
+    spec = charts.emotion_curve(emotion_frame().head(0), jmap).to_dict()
+    assert "No emotion responses" in json.dumps(spec)
+
+
+def test_panel_headers_wrap_long_names(jmap):
+    spec = charts.funnel_chart(funnel_frame(), jmap, by="persona").to_dict()
+    expr = spec["facet"]["header"]["labelExpr"]
+    assert json.loads(expr.split("[datum.label]")[0]) == {"One": ["One"], "Two": ["Two"]}

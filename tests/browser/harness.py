@@ -62,7 +62,7 @@ def open_page(browser, path: Path, *, width: int = 1280, height: int = 900):
     result.rendered = page.locator("figure.journey-chart[data-rendered]").count()
     result.chart_errors = [e for e in page.eval_on_selector_all("figure.journey-chart[data-error]", "els => els.map(e => e.dataset.error)")]
     result.charts_with_marks = page.evaluate(
-        "() => [...document.querySelectorAll('figure.journey-chart')].filter(f => f.querySelector('svg g.mark-rect path, svg g.mark-symbol path, svg g.mark-rule line, svg g.mark-line path')).length"
+        "() => [...document.querySelectorAll('figure.journey-chart')].filter(f => f.querySelector('svg g.mark-rect path, svg g.mark-symbol path, svg g.mark-rule line, svg g.mark-line path, svg g.mark-text text')).length"
     )
     return context, page, result
 
