@@ -21,6 +21,9 @@ metrics, reports and tests can check they find them:
 * ``survey_touchpoints``: touchpoints with survey responses (ratings, NPS,
   emotion as valence numbers and as labels).
 
+The events file is in arrival order: about 3% of events arrive late (days
+after they happened), so the file is not sorted by time.
+
 Everything is drawn from one seeded :class:`numpy.random.Generator` and built
 with array operations (no loop over learners): 200,000 learners and 2.7
 million events take a few seconds.
@@ -862,6 +865,16 @@ def _frames(n: int, seed: int, start: dt.date, spec: SampleSpec):
     ew = max(7, len(str(raw.height)))
     raw = raw.with_columns(
         (pl.lit("e") + (pl.int_range(pl.len()) + 1).cast(pl.Utf8).str.zfill(ew)).alias("event_id")
+    )
+    # about 3% of events reach the log late (an app syncing days later): the file is in
+    # arrival order, so it is not sorted by time. A separate stream keeps the journeys unchanged.
+    arrive = np.random.default_rng([seed, 1])
+    late = arrive.random(raw.height) < 0.03
+    delay_us = np.where(late, arrive.uniform(1, 10, raw.height) * DAY * 1e6, 0).astype(np.int64)
+    raw = (
+        raw.with_columns((pl.col("timestamp") + pl.duration(microseconds=pl.Series(delay_us))).alias("__arrival"))
+        .sort("__arrival", maintain_order=True)
+        .drop("__arrival")
     )
     learners = pl.DataFrame({
         "learner_id": ids,

@@ -361,3 +361,10 @@ def test_parquet_workspace(tmp_path):
     assert truth == truth2
     with pytest.raises(ValueError, match="file_format"):
         generate(tmp_path / "x", learners=10, file_format="xlsx")
+
+
+def test_events_file_in_arrival_order(sample_dir):
+    raw = pl.read_csv(sample_dir / "events.csv", infer_schema=False).with_columns(
+        pl.col("timestamp").str.to_datetime("%Y-%m-%dT%H:%M:%SZ"))
+    back = raw.select((pl.col("timestamp") < pl.col("timestamp").cum_max().shift(1)).sum()).item()
+    assert 0.01 * raw.height < back < 0.05 * raw.height  # late arrivals: the file is not sorted by time
