@@ -1,4 +1,4 @@
-"""Peak memory of ``journey ingest`` on xAPI JSON lines: 100k vs 1M statements.
+"""Peak memory of ``journey ingest`` on xAPI statements: 100k vs 1M statements.
 
 Generates N synthetic xAPI statements (JSON lines, written incrementally),
 ingests them into a fresh workspace store in a child process, samples that
@@ -8,6 +8,7 @@ grow with the file.
 
     python benchmarks/ingest_memory.py                  # 100k and 1M statements
     python benchmarks/ingest_memory.py --sizes 20000    # quick run
+    python benchmarks/ingest_memory.py --format array   # one JSON array, streamed with ijson
 
 Writes a Markdown table to stdout and, with ``--out``, to a file.
 """
@@ -51,10 +52,12 @@ OBJECTS = ["https://lms.example.org/c/1/welcome", "https://lms.example.org/c/1/l
            "https://lms.example.org/c/1/lesson/2", "https://lms.example.org/c/1/quiz", "https://lms.example.org/c/1/forum"]
 
 
-def generate(path: Path, n: int, seed: int = 1) -> None:
-    """Write ``n`` statements as JSON lines (about 1 % unmapped forum views)."""
+def generate(path: Path, n: int, seed: int = 1, fmt: str = "lines") -> None:
+    """Write ``n`` statements as JSON lines or one JSON array (about 1 % unmapped forum views)."""
     rnd = random.Random(seed)
     with open(path, "w", encoding="utf-8") as f:
+        if fmt == "array":
+            f.write("[\n")
         for i in range(n):
             obj = OBJECTS[min(rnd.randrange(101) // 25, 4)]
             s = {
@@ -72,7 +75,12 @@ def generate(path: Path, n: int, seed: int = 1) -> None:
             }
             if obj.endswith("quiz"):
                 s["result"] = {"score": {"scaled": round(rnd.random(), 3)}, "success": rnd.random() > 0.3}
-            f.write(json.dumps(s) + "\n")
+            if fmt == "array":
+                f.write(("," if i else "") + json.dumps(s, indent=1) + "\n")
+            else:
+                f.write(json.dumps(s) + "\n")
+        if fmt == "array":
+            f.write("]\n")
 
 
 CHILD = r"""
@@ -87,13 +95,13 @@ print(rep.read, rep.accepted, rep.rejected, round(time.perf_counter() - t, 2), f
 """
 
 
-def measure(n: int, tmp: Path) -> dict:
-    ws = tmp / f"ws_{n}"
+def measure(n: int, tmp: Path, fmt: str = "lines") -> dict:
+    ws = tmp / f"ws_{fmt}_{n}"
     ws.mkdir()
     (ws / "journey.yml").write_text(MAP)
     (ws / "sources.yml").write_text(RULES)
-    src = tmp / f"statements_{n}.jsonl"
-    generate(src, n)
+    src = tmp / (f"statements_{n}.jsonl" if fmt == "lines" else f"statements_{n}.json")
+    generate(src, n, fmt=fmt)
     size_mb = src.stat().st_size / 1e6
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(ws), str(src)], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -111,23 +119,24 @@ def measure(n: int, tmp: Path) -> dict:
     read, accepted, rejected, secs = int(out[0]), int(out[1]), int(out[2]), float(out[3])
     maxrss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over children so far
     src.unlink()
-    return {"n": n, "file_mb": size_mb, "read": read, "accepted": accepted, "rejected": rejected, "seconds": secs,
+    return {"n": n, "format": fmt, "file_mb": size_mb, "read": read, "accepted": accepted, "rejected": rejected, "seconds": secs,
             "peak_rss_mb": peak / 1e6, "ru_maxrss_mb": maxrss_kb / 1e3, "store_mb": (ws / "store.duckdb").stat().st_size / 1e6}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--format", choices=["lines", "array"], default="lines", help="JSON lines, or one (pretty-printed) JSON array")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="ingest_bench_") as tmp:
         for n in sorted(args.sizes):
-            rows.append(measure(n, Path(tmp)))
+            rows.append(measure(n, Path(tmp), args.format))
             print(rows[-1], file=sys.stderr, flush=True)
     lines = [
         f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()}; "
-        f"batch size 20,000 statements, one transaction per file.",
+        f"{'JSON lines' if args.format == 'lines' else 'one JSON array'}; batch size 20,000 statements, one transaction per file.",
         "",
         "| statements | file (MB) | read | accepted | rejected | seconds | statements/s | peak RSS (MB, psutil) | store (MB) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
