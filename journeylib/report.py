@@ -457,6 +457,7 @@ def run_reports(
                 pm.execute_notebook(
                     str(src), str(executed), parameters=params, kernel_name=kernel_name, progress_bar=False,
                     request_save_on_cell_execute=False, cwd=str(nb_dir), execution_timeout=timeout,
+                    extra_arguments=["--IPKernelApp.log_level=ERROR"],  # keep the kernel's start-up chatter out of the log
                 )
             except PapermillExecutionError as exc:
                 kept = _keep_failed(executed, failed_dir, name)

@@ -148,31 +148,38 @@ def _broken_notebooks(tmp_path: Path, name: str = "journey_map") -> Path:
 
 
 def test_failing_notebook_names_cell_and_leaves_previous_reports(tmp_path):
+    """Through the command line: exit 2, notebook and cell named, --out untouched, executed copy kept."""
     out = tmp_path / "reports"
     out.mkdir()
     (out / "index.html").write_text("previous index", encoding="utf-8")
     (out / "journey_map.html").write_text("previous page", encoding="utf-8")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     nbs = _broken_notebooks(tmp_path)
-    with pytest.raises(ReportError) as ei:
-        run_reports(SAMPLE, out, notebooks=["journey_map"], notebooks_dir=nbs)
-    msg = str(ei.value)
+    res = CliRunner().invoke(app, ["report", str(SAMPLE), "--notebooks", "journey_map", "--notebooks-dir", str(nbs), "--out", str(out)])
+    assert res.exit_code == 2
+    msg = " ".join((res.output or "").split())
     assert "journey_map" in msg and "cell 5" in msg and "total = 1" in msg and "planted failure" in msg
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before      # untouched
     kept = tmp_path / "reports.failed" / "journey_map.ipynb"
-    assert kept.exists() and ei.value.kept == kept
+    assert kept.exists() and str(kept.name) in msg
     executed = nbformat.read(str(kept), as_version=4)
     assert any(o.get("ename") == "ValueError" for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert not list(tmp_path.glob(".reports.partial-*"))
 
 
-def test_cli_failure_exit_code_and_message(tmp_path):
-    nbs = _broken_notebooks(tmp_path)
-    res = CliRunner().invoke(app, ["report", str(SAMPLE), "--notebooks", "journey_map", "--notebooks-dir", str(nbs), "--out", str(tmp_path / "out")])
-    assert res.exit_code == 2
-    text = " ".join((res.output or "").split())
-    assert "journey_map" in text and "cell 5" in text
-    assert not (tmp_path / "out" / "index.html").exists()
+def test_failure_message_counts_cells_in_the_source_notebook(tmp_path):
+    """The cell number is the cell's position in the notebook as stored (the injected parameters cell is not counted)."""
+    from journeylib.report import _failure_message
+
+    nb = nbformat.read(str(_broken_notebooks(tmp_path) / "journey_map.ipynb"), as_version=4)
+
+    class Err(Exception):
+        cell_index, source, ename, evalue = 5, "total = 1\nraise ValueError('planted failure for the test')", "ValueError", "planted"
+
+    msg, cell = _failure_message("journey_map", Err(), nb, None)
+    assert cell == 5 and msg.startswith("notebook 'journey_map' failed at cell 5 (`total = 1`): ValueError: planted")
+    with pytest.raises(ReportError):
+        raise ReportError(msg, notebook="journey_map", cell=cell)
 
 
 def test_cli_unknown_notebook_and_bad_workspace(tmp_path):
