@@ -321,11 +321,15 @@ def status_summary(kpis: pl.DataFrame) -> HTML:
     return HTML('<div class="journey-kpis">' + "".join(cards) + "</div>")
 
 
-def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KPI scorecard: this period vs the previous one") -> HTML:
+def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KPI scorecard: this period vs the previous one",
+                    order_by: str = "status") -> HTML:
     """The periodic review scorecard: KPI status with the change from the previous period.
 
     Input: ``Review.scorecard`` (kpi columns plus previous value, change,
-    changed_significantly). A significant change is marked "▲"/"▼".
+    changed_significantly). A significant change is marked "▲"/"▼". With
+    ``order_by="status"`` (default) rows run missed → near → met → not enough
+    data, each in map order, so what needs attention comes first;
+    ``order_by="map"`` keeps the map's touchpoint order.
 
     >>> import polars as pl
     >>> from journeylib.model import JourneyMap
@@ -343,7 +347,8 @@ def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str |
         pl.col("touchpoint_id").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o"),
         pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
         pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric")).alias("_metric"),
-    ).sort("_o", maintain_order=True)
+        pl.col("status").replace_strict({"missed": 0, "near": 1, "met": 2}, default=3, return_dtype=pl.Int64).alias("_s"),
+    ).sort(["_s", "_o"] if order_by == "status" else ["_o"], maintain_order=True)
 
     def change(v: Any, row: dict) -> Markup:
         if _missing(v):

@@ -237,3 +237,15 @@ def test_review_tables_suppress_and_filter(jmap):
     html = tables.suppressed_groups_note(g, min_count=5, attributes=["device"]).html
     assert "device = tablet" in html and "north" not in html and "laptop" not in html
     assert "none was suppressed" in tables.suppressed_groups_note(g.filter(~pl.col("suppressed"))).html
+
+
+def test_scorecard_puts_what_needs_attention_first(jmap):
+    sc = pl.DataFrame({
+        "touchpoint_id": ["t1", "t2", "t3"], "metric": ["conversion", "time_to_next", "conversion"], "value": [0.9, 5.0, 0.5], "n": [50, 50, 50],
+        "target": [0.6, 3.0, 0.6], "direction": ["higher", "lower", "higher"], "status": ["met", "missed", "near"],
+        "previous_value": [0.8, 4.0, 0.55], "change": [0.1, 1.0, -0.05], "changed_significantly": [False, False, False],
+    })
+    p = parse(tables.scorecard_table(sc, jmap).html)
+    assert [c for c in p.cells if c in ("Page <x>", "Enrol", "Lesson")] == ["Enrol", "Lesson", "Page <x>"]
+    p = parse(tables.scorecard_table(sc, jmap, order_by="map").html)
+    assert [c for c in p.cells if c in ("Page <x>", "Enrol", "Lesson")] == ["Page <x>", "Enrol", "Lesson"]
