@@ -199,9 +199,12 @@ def test_cli_happy_path_min_count_suppresses_and_keeps_other_files(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("not ours")
+    (out / "journey_map.html").write_text("a page of the previous run")
+    (out / MANIFEST).write_text(json.dumps({"files": ["index.html", "journey_map.html"]}))
     res = CliRunner().invoke(app, ["report", str(SAMPLE), "--notebooks", "persona_funnels", "--out", str(out), "--min-count", "200"])
     assert res.exit_code == 0, res.output
     assert (out / "persona_funnels.html").exists() and (out / "index.html").exists() and (out / "keep.txt").exists()
+    assert not (out / "journey_map.html").exists()          # the previous run's page is not left looking current
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["parameters"]["min_count"] == 200 and manifest["files"] == ["index.html", "persona_funnels.html"]
     ws = load_workspace(SAMPLE)
