@@ -77,7 +77,11 @@ DUPLICATE_IN_STORE = "duplicate event_id (already in store)"
 
 @dataclass
 class IngestReport:
-    """What one file's ingest did."""
+    """What one file's ingest did.
+
+    >>> IngestReport("f.jsonl", "xapi", "0" * 64, read=3, accepted=2, rejected=1).reconciles
+    True
+"""
 
     file: str
     source_type: str
@@ -107,7 +111,14 @@ def _run(con, sql: str, params: list | None = None) -> list:
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) a store file with its tables; the session zone is UTC."""
+    """Open (creating if needed) a store file with its tables; the session zone is UTC.
+
+    >>> import tempfile
+    >>> con = connect(Path(tempfile.mkdtemp()) / STORE_FILE)
+    >>> con.execute("SELECT count(*) FROM events").fetchall()
+    [(0,)]
+    >>> con.close()
+"""
     path = Path(path)
     if read_only and not path.exists():
         raise DataError("store not found", file=path)
@@ -228,6 +239,9 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
 
     ``batches`` yields :class:`~journeylib.sources.base.Batch` objects (or
     :class:`~journeylib.load.LoadResult` for a learners table).
+
+    >>> con = connect("ws/store.duckdb")                                                    # doctest: +SKIP
+    >>> ingest_file(con, p, "xapi", read_source(p, "xapi", jmap), sha256=sha256_file(p))    # doctest: +SKIP
     """
     path = str(path)
     rep = IngestReport(path, source_type, sha256)
@@ -340,7 +354,10 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
 
 
 def ingest_log(directory: str | Path) -> pl.DataFrame:
-    """The store's ingest log as a polars frame (one row per ingested file)."""
+    """The store's ingest log as a polars frame (one row per ingested file).
+
+    >>> ingest_log("my_workspace").select("file", "read", "accepted", "rejected")   # doctest: +SKIP
+"""
     con = connect(Path(directory) / STORE_FILE, read_only=True)
     try:
         return con.sql("SELECT * FROM ingest_log ORDER BY ingest_id").pl()

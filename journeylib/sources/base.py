@@ -69,7 +69,10 @@ RAW_COLUMNS: dict[str, pl.DataType] = {
 
 @dataclass
 class Batch:
-    """Validated events and rejected rows from one slice of a source file."""
+    """Validated events and rejected rows from one slice of a source file.
+
+    >>> Batch(0, pl.DataFrame(), empty_rejected()).read
+    0"""
 
     read: int
     events: pl.DataFrame
@@ -89,7 +92,10 @@ class Batch:
 
 
 def raw_frame(records: list[dict], match_fields: list[str] | tuple[str, ...]) -> pl.DataFrame:
-    """A raw batch frame from record dicts (missing keys are null)."""
+    """A raw batch frame from record dicts (missing keys are null).
+
+    >>> raw_frame([{"__row": 1, "learner_id": "u1", "value": 0.5}], ["verb"])["value"].to_list()
+    ['0.5']"""
     schema = dict(RAW_COLUMNS)
     for f in match_fields:
         schema[f] = pl.Utf8
@@ -117,7 +123,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def digest(text: str | bytes) -> str:
-    """A short stable id for a record without one: 32 hex chars of SHA-256."""
+    """A short stable id for a record without one: 32 hex chars of SHA-256.
+
+    >>> digest("abc")
+    'ba7816bf8f01cfea414140de5dae2223'
+"""
     if isinstance(text, str):
         text = text.encode("utf-8", "surrogatepass")
     return hashlib.sha256(text).hexdigest()[:32]
@@ -150,6 +160,8 @@ def finish_batch(raw: pl.DataFrame, rules: list[Rule], source_type: str, jmap: J
     Order of rejection: the adapter's own reason (``__error``), voiding
     statements (kept as ``voids``), ``no mapping rule``, then every contract
     check of :func:`~journeylib.load.validate_events`.
+
+    (Example in the module docstring.)
     """
     read = raw.height
     parts: list[pl.DataFrame] = []
@@ -195,7 +207,11 @@ def finish_batch(raw: pl.DataFrame, rules: list[Rule], source_type: str, jmap: J
 
 
 def batched(records: Iterator[dict], size: int) -> Iterator[list[dict]]:
-    """Group an iterator of records into lists of at most ``size``."""
+    """Group an iterator of records into lists of at most ``size``.
+
+    >>> [len(b) for b in batched(iter(range(5)), 2)]
+    [2, 2, 1]
+"""
     buf: list[dict] = []
     for r in records:
         buf.append(r)
@@ -212,6 +228,10 @@ def iter_lines(path: Path, encoding: str = "utf-8", *, mark_last: bool = False) 
     A line that cannot be decoded yields ``error`` instead of failing the file.
     With ``mark_last`` a fourth item tells whether the line is a last line
     without a newline (possibly truncated).
+
+    >>> last = list(iter_lines(Path("tests/fixtures/sources/xapi_statements.jsonl"), mark_last=True))[-1]
+    >>> last[0], last[2], last[3]
+    (14, None, True)
     """
     enc = "utf-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig") else encoding
     with open(path, "rb") as f:
@@ -231,7 +251,14 @@ def iter_lines(path: Path, encoding: str = "utf-8", *, mark_last: bool = False) 
 
 
 def json_problem(exc: ValueError, truncated: bool = False) -> str:
-    """A groupable reason for a JSON parse error (no positions), noting a truncated last line."""
+    """A groupable reason for a JSON parse error (no positions), noting a truncated last line.
+
+    >>> try:
+    ...     json.loads("{")
+    ... except ValueError as exc:
+    ...     json_problem(exc)
+    'malformed JSON line: Expecting property name enclosed in double quotes'
+"""
     if truncated:
         return "malformed JSON line: truncated last line (no newline at the end)"
     return f"malformed JSON line: {getattr(exc, 'msg', str(exc).splitlines()[0])}"

@@ -36,7 +36,11 @@ from .xapi import _ZONE, _num, _with_zone
 
 
 def edx_record(n: int, line: str) -> dict:
-    """One raw-batch record from a tracking-log line."""
+    """One raw-batch record from a tracking-log line.
+
+    >>> edx_record(1, "no json here")["__error"]
+    'no JSON object on the line'
+"""
     start = line.find("{")
     rec = {"__row": n, "__raw": clip(line[start:] if start >= 0 else line), "event_id": "edx:" + digest(line[start:] if start >= 0 else line)}
     if start < 0:
@@ -92,7 +96,11 @@ def edx_record(n: int, line: str) -> dict:
 
 
 def iter_records(path: str | Path, encoding: str = "utf-8") -> Iterator[dict]:
-    """Raw records of a tracking log, line by line (``.gz`` read compressed)."""
+    """Raw records of a tracking log, line by line (``.gz`` read compressed).
+
+    >>> sum(1 for _ in iter_records("tests/fixtures/sources/edx_tracking.log"))
+    8
+"""
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", file=path)
@@ -115,7 +123,14 @@ def iter_records(path: str | Path, encoding: str = "utf-8") -> Iterator[dict]:
 
 def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,
                  batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
-    """Validated batches of an Open edX tracking log."""
+    """Validated batches of an Open edX tracking log.
+
+    >>> from journeylib.model import load_map
+    >>> from journeylib.sources.rules import load_rules
+    >>> jm = load_map("tests/fixtures/sources/journey.yml"); rules = load_rules("tests/fixtures/sources/sources.yml")
+    >>> [(b.read, b.events.height) for b in read_batches("tests/fixtures/sources/edx_tracking.log", jm, rules)]
+    [(8, 4)]
+"""
     rules = rules or SourceRules()
     jmap = _with_zone(jmap, rules)
     for chunk in batched(iter_records(path, jmap.data.encoding), batch_size):

@@ -110,7 +110,12 @@ def _csv_rows(path: Path, encoding: str, required: tuple[str, ...], what: str) -
 
 
 def logstore_record(n: int, row: dict, raw: str) -> dict:
-    """One raw-batch record from a ``logstore_standard_log`` row."""
+    """One raw-batch record from a ``logstore_standard_log`` row.
+
+    >>> r = logstore_record(1, {"id": "9", "userid": "5", "anonymous": "0", "timecreated": "0", "action": "viewed"}, "")
+    >>> r["event_id"], r["learner_id"], r["timestamp"], r["event"]
+    ('moodle:9', '5', '1970-01-01T00:00:00+00:00', 'viewed')
+"""
     rec = {"__row": n, "__raw": clip(as_json(row))}
     rid = (row.get("id") or "").strip()
     rec["event_id"] = f"moodle:{rid}" if rid else "moodle:" + digest(raw)
@@ -137,7 +142,14 @@ def logstore_record(n: int, row: dict, raw: str) -> dict:
 
 
 def report_record(n: int, row: dict, raw: str, seen: Counter) -> dict:
-    """One raw-batch record from a log report CSV row (names are not kept)."""
+    """One raw-batch record from a log report CSV row (names are not kept).
+
+    >>> row = {"Time": "3/02/25, 14:05", "Event name": "Course viewed", "User full name": "Ann",
+    ...        "Description": "The user with id '5' viewed the course with id '7'."}
+    >>> r = report_record(1, row, "raw", Counter())
+    >>> r["learner_id"], r["timestamp"], "Ann" in r["__raw"]
+    ('5', '2025-02-03T14:05', False)
+"""
     kept = {k: v for k, v in row.items() if k not in ("User full name", "Affected user", "IP address")}
     seen[raw] += 1
     rec = {"__row": n, "__raw": clip(as_json(kept)), "event_id": f"moodle-report:{digest(raw)}:{seen[raw]}"}
@@ -162,13 +174,21 @@ def report_record(n: int, row: dict, raw: str, seen: Counter) -> dict:
 
 
 def iter_logstore(path: str | Path, encoding: str = "utf-8") -> Iterator[dict]:
-    """Raw records of a ``logstore_standard_log`` CSV export, read row by row."""
+    """Raw records of a ``logstore_standard_log`` CSV export, read row by row.
+
+    >>> sum(1 for _ in iter_logstore("tests/fixtures/sources/moodle_logstore.csv"))
+    11
+"""
     for n, row, err, raw in _csv_rows(Path(path), encoding, LOGSTORE_REQUIRED, "logstore_standard_log export"):
         yield {"__row": n, "__error": err, "__field": "", "__raw": clip(raw)} if err else logstore_record(n, row, raw)
 
 
 def iter_report(path: str | Path, encoding: str = "utf-8") -> Iterator[dict]:
-    """Raw records of a Moodle log report CSV, read row by row."""
+    """Raw records of a Moodle log report CSV, read row by row.
+
+    >>> sum(1 for _ in iter_report("tests/fixtures/sources/moodle_report.csv"))
+    8
+"""
     seen: Counter = Counter()
     for n, row, err, raw in _csv_rows(Path(path), encoding, REPORT_REQUIRED, "Moodle log report CSV"):
         yield {"__row": n, "__error": err, "__field": "", "__raw": clip(raw)} if err else report_record(n, row, raw, seen)
@@ -176,7 +196,14 @@ def iter_report(path: str | Path, encoding: str = "utf-8") -> Iterator[dict]:
 
 def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,
                  batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
-    """Validated batches of a ``logstore_standard_log`` export."""
+    """Validated batches of a ``logstore_standard_log`` export.
+
+    >>> from journeylib.model import load_map
+    >>> from journeylib.sources.rules import load_rules
+    >>> jm = load_map("tests/fixtures/sources/journey.yml"); rules = load_rules("tests/fixtures/sources/sources.yml")
+    >>> [(b.read, b.events.height) for b in read_batches("tests/fixtures/sources/moodle_logstore.csv", jm, rules)]
+    [(11, 5)]
+"""
     rules = rules or SourceRules()
     jmap = _with_zone(jmap, rules)
     for chunk in batched(iter_logstore(path, jmap.data.encoding), batch_size):
@@ -185,7 +212,14 @@ def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None =
 
 def read_report_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,
                         batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
-    """Validated batches of a Moodle log report CSV (times read in the declared zone)."""
+    """Validated batches of a Moodle log report CSV (times read in the declared zone).
+
+    >>> from journeylib.model import load_map
+    >>> from journeylib.sources.rules import load_rules
+    >>> jm = load_map("tests/fixtures/sources/journey.yml"); rules = load_rules("tests/fixtures/sources/sources.yml")
+    >>> [(b.read, b.events.height) for b in read_report_batches("tests/fixtures/sources/moodle_report.csv", jm, rules)]
+    [(8, 4)]
+"""
     rules = rules or SourceRules()
     jmap = _with_zone(jmap, rules)
     for chunk in batched(iter_report(path, jmap.data.encoding), batch_size):

@@ -75,7 +75,11 @@ _FILES = ["courses.csv", "assessments.csv", "studentInfo.csv", "studentRegistrat
 
 @dataclass
 class OuladBuild:
-    """What :func:`build_oulad_workspace` wrote."""
+    """What :func:`build_oulad_workspace` wrote.
+
+    >>> OuladBuild(Path("w"), None, 1, 2, ["AAA-2013J"], 5, True, False).vle
+    True
+"""
 
     directory: Path
     map: JourneyMap

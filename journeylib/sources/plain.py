@@ -32,7 +32,11 @@ from .xapi import _with_zone
 
 
 def is_learners_file(columns: list[str]) -> bool:
-    """A file with ``learner_id`` and no ``touchpoint_id`` is a learners table."""
+    """A file with ``learner_id`` and no ``touchpoint_id`` is a learners table.
+
+    >>> is_learners_file(["learner_id", "touchpoint_id", "timestamp"])
+    False
+"""
     return "learner_id" in columns and "touchpoint_id" not in columns
 
 
@@ -101,7 +105,13 @@ def _chunks(path: Path, settings, batch_size: int) -> Iterator[pl.DataFrame]:
 
 def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,
                  batch_size: int = DEFAULT_BATCH) -> Iterator[Batch | LoadResult]:
-    """Validated batches of a contract-shaped events file, or one learners :class:`LoadResult`."""
+    """Validated batches of a contract-shaped events file, or one learners :class:`LoadResult`.
+
+    >>> from journeylib.model import load_map
+    >>> jm = load_map("tests/fixtures/sources/journey.yml")
+    >>> [type(b).__name__ for b in read_batches("data/sample/learners.csv", jm)]   # doctest: +SKIP
+    ['LoadResult']
+"""
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", file=path)

@@ -84,7 +84,11 @@ class _Strict(BaseModel):
 
 
 class Condition(_Strict):
-    """One match condition: exactly one of equals, prefix, pattern, one_of."""
+    """One match condition: exactly one of equals, prefix, pattern, one_of.
+
+    >>> Condition(prefix="http://adlnet.gov/").matches("http://adlnet.gov/expapi/verbs/passed")
+    True
+"""
 
     equals: str | None = None
     prefix: str | None = None
@@ -120,7 +124,11 @@ class Condition(_Strict):
         return self
 
     def expr(self, column: str) -> pl.Expr:
-        """A boolean polars expression (null-safe: a missing field never matches)."""
+        """A boolean polars expression (null-safe: a missing field never matches).
+
+        >>> pl.DataFrame({"v": ["ab", None]}).select(Condition(pattern="^a").expr("v"))["v"].to_list()
+        [True, False]
+"""
         c = pl.col(column).cast(pl.Utf8)
         if self.equals is not None:
             e = c == self.equals
@@ -133,7 +141,11 @@ class Condition(_Strict):
         return e.fill_null(False)
 
     def matches(self, value) -> bool:
-        """The same test on one Python value (used by the reference tests)."""
+        """The same test on one Python value (used by the reference tests).
+
+        >>> Condition(one_of=["a", "b"]).matches("c")
+        False
+"""
         if value is None:
             return False
         v = str(value)
@@ -147,7 +159,11 @@ class Condition(_Strict):
 
 
 class Rule(_Strict):
-    """Map records whose fields all match to ``touchpoint`` (and optionally an event kind)."""
+    """Map records whose fields all match to ``touchpoint`` (and optionally an event kind).
+
+    >>> Rule(match={"courseid": 7}, touchpoint="welcome").match["courseid"].equals
+    '7'
+"""
 
     match: dict[str, Union[Condition, str, int, float]] = Field(default_factory=dict)
     touchpoint: str
@@ -169,20 +185,32 @@ class Rule(_Strict):
 
 
 class Section(_Strict):
-    """The ordered rules of one source type."""
+    """The ordered rules of one source type.
+
+    >>> len(Section(rules=[{"touchpoint": "a"}]).rules)
+    1
+"""
 
     rules: list[Rule] = Field(default_factory=list)
 
 
 class XapiSection(Section):
-    """xAPI rules plus how the learner id is taken from an ``account``."""
+    """xAPI rules plus how the learner id is taken from an ``account``.
+
+    >>> XapiSection().learner_id
+    'account_name'
+"""
 
     #: account_name: the account's ``name``; account: ``homePage|name``
     learner_id: Literal["account_name", "account"] = "account_name"
 
 
 class SurveyRule(_Strict):
-    """One event per survey row: a fixed touchpoint or one named in a column."""
+    """One event per survey row: a fixed touchpoint or one named in a column.
+
+    >>> SurveyRule(touchpoint="welcome", rating="q1").event
+    'responded'
+"""
 
     touchpoint: str | None = None
     touchpoint_column: str | None = None
@@ -200,7 +228,11 @@ class SurveyRule(_Strict):
 
 
 class SurveySection(_Strict):
-    """Survey columns (learner, timestamp), the Excel sheet, and one rule per question group."""
+    """Survey columns (learner, timestamp), the Excel sheet, and one rule per question group.
+
+    >>> SurveySection().learner_column
+    'learner_id'
+"""
 
     learner_column: str = "learner_id"
     timestamp_column: str | None = "timestamp"
@@ -209,7 +241,11 @@ class SurveySection(_Strict):
 
 
 class SourceRules(_Strict):
-    """The whole ``sources.yml``."""
+    """The whole ``sources.yml``.
+
+    >>> SourceRules.model_validate({"timezone": "Europe/London"}).timezone
+    'Europe/London'
+"""
 
     timezone: str | None = None
     xapi: XapiSection = Field(default_factory=XapiSection)
@@ -244,7 +280,13 @@ class SourceRules(_Strict):
         return self
 
     def check_touchpoints(self, touchpoint_ids: list[str], file: str | Path = RULES_FILE, line_index: dict | None = None) -> None:
-        """Raise :class:`MapError` if a rule names a touchpoint the map does not have."""
+        """Raise :class:`MapError` if a rule names a touchpoint the map does not have.
+
+        >>> SourceRules.model_validate({"edx": {"rules": [{"touchpoint": "x"}]}}).check_touchpoints(["a"])
+        Traceback (most recent call last):
+        ...
+        journeylib.errors.MapError: sources.yml: edx.rules[0].touchpoint: unknown touchpoint 'x'
+"""
         known = set(touchpoint_ids)
         for section in (*MATCH_FIELDS, "survey"):
             for i, rule in enumerate(getattr(self, section).rules):
@@ -309,7 +351,11 @@ def load_rules(path: str | Path, touchpoint_ids: list[str] | None = None) -> Sou
 
 
 def find_rules(directory: str | Path, explicit: str | Path | None = None, touchpoint_ids: list[str] | None = None) -> SourceRules:
-    """``explicit`` if given, else ``DIR/sources.yml`` if present, else empty rules."""
+    """``explicit`` if given, else ``DIR/sources.yml`` if present, else empty rules.
+
+    >>> find_rules("tests/fixtures/sources").survey.learner_column
+    'learner'
+"""
     if explicit is not None:
         return load_rules(explicit, touchpoint_ids)
     p = Path(directory) / RULES_FILE
@@ -321,6 +367,8 @@ def apply_rules(df: pl.DataFrame, rules: list[Rule], source_type: str) -> pl.Dat
 
     A field a rule names but the frame lacks never matches. Rows matching no
     rule get nulls.
+
+    (Example in the module docstring.)
     """
     if not rules:
         return df.with_columns(pl.lit(None, dtype=pl.Int32).alias("__rule"), pl.lit(None, dtype=pl.Utf8).alias("__tp"),
@@ -339,7 +387,11 @@ def apply_rules(df: pl.DataFrame, rules: list[Rule], source_type: str) -> pl.Dat
 
 
 def first_matching_rule(record: dict, rules: list[Rule]) -> int | None:
-    """The index of the first rule matching a flat record dict (plain Python)."""
+    """The index of the first rule matching a flat record dict (plain Python).
+
+    >>> first_matching_rule({"verb": "v"}, [Rule(match={"verb": "w"}, touchpoint="a"), Rule(touchpoint="b")])
+    1
+"""
     for i, rule in enumerate(rules):
         if all(f in record and c.matches(record[f]) for f, c in rule.match.items()):
             return i

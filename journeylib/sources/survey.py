@@ -46,7 +46,9 @@ def _text(v) -> str | None:
 
 
 def survey_records(n: int, row: dict, sec: SurveySection, file: str) -> list[dict]:
-    """The raw records of one survey row: one per rule with an answer (or one rejected record)."""
+    """The raw records of one survey row: one per rule with an answer (or one rejected record).
+
+    (Example in the module docstring.)"""
     raw = clip(as_json({k: _text(v) for k, v in row.items()}))
     learner = _text(row.get(sec.learner_column))
     ts = _text(row.get(sec.timestamp_column)) if sec.timestamp_column else None
@@ -96,7 +98,13 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[tuple[int, dict]]:
 
 
 def iter_records(path: str | Path, sec: SurveySection, encoding: str = "utf-8") -> Iterator[dict]:
-    """Raw records of a survey file (CSV or ``.xlsx``), read incrementally."""
+    """Raw records of a survey file (CSV or ``.xlsx``), read incrementally.
+
+    >>> from journeylib.sources.rules import load_rules
+    >>> sec = load_rules("tests/fixtures/sources/sources.yml").survey
+    >>> sum(1 for _ in iter_records("tests/fixtures/sources/survey.csv", sec))
+    10
+"""
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", file=path)
@@ -124,7 +132,14 @@ def iter_records(path: str | Path, sec: SurveySection, encoding: str = "utf-8") 
 
 def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,
                  batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
-    """Validated batches of a survey export (rules are the survey section, not matching)."""
+    """Validated batches of a survey export (rules are the survey section, not matching).
+
+    >>> from journeylib.model import load_map
+    >>> from journeylib.sources.rules import load_rules
+    >>> jm = load_map("tests/fixtures/sources/journey.yml"); rules = load_rules("tests/fixtures/sources/sources.yml")
+    >>> [(b.read, b.events.height) for b in read_batches("tests/fixtures/sources/survey.csv", jm, rules)]
+    [(10, 5)]
+"""
     rules = rules or SourceRules()
     jmap = _with_zone(jmap, rules)
     for chunk in batched(iter_records(path, rules.survey, jmap.data.encoding), batch_size):

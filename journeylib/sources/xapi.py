@@ -78,7 +78,11 @@ def hash_mbox(mbox: str) -> str:
 
 
 def redact(obj: Any) -> Any:
-    """A copy with every ``mbox`` value replaced by its hash (for stored raw records)."""
+    """A copy with every ``mbox`` value replaced by its hash (for stored raw records).
+
+    >>> redact({"actor": {"mbox": "mailto:a@b.org"}})["actor"]["mbox"][:7]
+    'sha256:'
+"""
     if isinstance(obj, dict):
         return {k: (hash_mbox(v) if k == "mbox" and isinstance(v, str) else redact(v)) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -191,7 +195,11 @@ def strict_problem(s: dict) -> tuple[str, str] | None:
 
 def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: str = "account_name",
                      strict: bool = False) -> dict:
-    """One raw-batch record (see :mod:`journeylib.sources.base`) from a parsed statement."""
+    """One raw-batch record (see :mod:`journeylib.sources.base`) from a parsed statement.
+
+    >>> statement_record({"verb": {"id": "v"}, "object": {"id": "o"}}, row=3)["__error"]
+    'missing actor'
+"""
     rec: dict[str, Any] = {"__row": row}
     if not isinstance(s, dict):
         rec.update(__error="statement is not a JSON object", __field="", __raw=clip(raw if raw is not None else as_json(s)))
@@ -347,6 +355,9 @@ def iter_records(path: str | Path, rules: SourceRules | None = None, *, strict: 
     """Raw records of an xAPI file, one per statement, read incrementally.
 
     ``notes`` (a list) receives a sentence for every LRS page that names more pages.
+
+    >>> len(list(iter_records("tests/fixtures/sources/xapi_array.json")))
+    4
     """
     path = Path(path)
     if not path.exists():
