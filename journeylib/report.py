@@ -219,6 +219,7 @@ INDEX_TEMPLATE = """<!DOCTYPE html>
 <div class="journey-kpis">
 {% for label, value in headline %}<div class="journey-kpi-card"><div class="v">{{ value }}</div><div class="l">{{ label }}</div></div>
 {% endfor %}</div>
+{% if highlights %}{{ highlights }}{% endif %}
 <h2>Reports</h2>
 <ul class="journey-index-list">
 {% for r in reports %}<li><a href="{{ r.file }}">{{ r.title }}</a><div>{{ r.description }}</div><div class="journey-meta">{{ r.file }} · built in {{ r.seconds }} s</div></li>
@@ -250,10 +251,13 @@ def write_index(
     run_info: Sequence[tuple[str, str]] = (),
     period_label: str = "",
     generated: str | None = None,
+    highlights: str = "",
 ) -> Path:
     """Write the index page: headline numbers, links to every report, and what was run (all escaped).
 
     ``reports`` items have ``file``, ``title``, ``description`` and ``seconds``.
+    ``highlights`` is trusted HTML built by :mod:`journeylib.tables` (the
+    review's top findings box), shown above the links.
 
     >>> import tempfile, pathlib
     >>> p = write_index(pathlib.Path(tempfile.mkdtemp()) / "index.html", map_name="A <b>", reports=[{"file": "x.html", "title": "X", "description": "", "seconds": 1}])
@@ -266,6 +270,7 @@ def write_index(
     html = env.from_string(INDEX_TEMPLATE).render(
         css=Markup(page_css()), map_name=map_name, description=description, attribution=attribution, reports=list(reports),
         headline=list(headline), run_info=list(run_info), period_label=period_label, generated=generated or _generated_line(),
+        highlights=Markup(highlights),
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -432,6 +437,7 @@ def run_reports(
     started = dt.datetime.now(dt.timezone.utc)
     generated = f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}'."
     runs: list[NotebookRun] = []
+    highlights = ""
     ids = ws.learners["learner_id"].to_list() + ws.events["learner_id"].unique().to_list()
 
     bar = None
@@ -474,6 +480,7 @@ def run_reports(
                 kept = _keep_failed(executed, failed_dir, name)
                 raise ReportError(f"notebook '{name}' shows {len(leaked)} raw learner id(s) (e.g. {sorted(leaked)[0]}); reports must not — executed notebook kept at {kept}",
                                   notebook=name, kept=kept)
+            highlights = highlights or _findings_html(executed)
             executed.unlink()
             runs.append(NotebookRun(name, info.title, out / html.name, round(time.perf_counter() - t0, 1)))
             if bar is not None:
@@ -502,8 +509,11 @@ def run_reports(
         write_index(
             tmp / "index.html", map_name=jmap.name, description=jmap.description, attribution=jmap.attribution,
             reports=[{"file": r.html.name, "title": r.title, "description": REPORTS.get(r.name, ReportInfo("", "")).description, "seconds": r.seconds} for r in runs],
-            headline=headline, run_info=run_info, period_label=period_label, generated=generated,
+            headline=headline, run_info=run_info, period_label=period_label, generated=generated, highlights=highlights,
         )
+        leaked = find_ids((tmp / "index.html").read_text(encoding="utf-8"), ids)
+        if leaked:
+            raise ReportError(f"the index page shows {len(leaked)} raw learner id(s); reports must not", notebook="index")
         manifest = {"files": ["index.html", *(r.html.name for r in runs)], "parameters": params, "generated": started.isoformat()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _publish(tmp, out)
@@ -514,6 +524,25 @@ def run_reports(
     if failed_dir.exists():
         shutil.rmtree(failed_dir, ignore_errors=True)
     return ReportSet(out=out, index=out / "index.html", runs=runs, parameters=params)
+
+
+def _findings_html(executed: Path) -> str:
+    """The top-findings box (``tables.findings_box``) from an executed notebook's outputs, or ``""``.
+
+    The box is HTML that journeylib itself built with every text escaped; it
+    is recognised by its exact opening tag.
+    """
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+    except Exception:  # pragma: no cover - the page itself was exported fine
+        return ""
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            h = o.get("data", {}).get("text/html", "")
+            h = "".join(h) if isinstance(h, list) else h
+            if h.startswith('<div class="journey-findings">'):
+                return h
+    return ""
 
 
 def _keep_failed(executed: Path, failed_dir: Path, name: str) -> Path | None:

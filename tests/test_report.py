@@ -88,6 +88,7 @@ def test_happy_path_writes_every_page_and_index(report_dir):
     assert sample_period() in index                   # the period run
     for n in names:
         assert f'href="{n}.html"' in index
+    assert '<div class="journey-findings">' in index and "Top findings" in index   # the review's findings on the index
     manifest = json.loads((report_dir / MANIFEST).read_text())
     assert set(manifest["files"]) == {"index.html", *(f"{n}.html" for n in names)}
     assert manifest["parameters"]["period"] == sample_period()
