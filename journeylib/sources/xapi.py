@@ -204,7 +204,9 @@ def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: 
     if not isinstance(s, dict):
         rec.update(__error="statement is not a JSON object", __field="", __raw=clip(raw if raw is not None else as_json(s)))
         return rec
-    if raw is None or "mbox" in raw:
+    if raw is None:
+        raw = as_json(s)
+    if '"mbox"' in raw:
         raw = as_json(redact(s))
     rec["__raw"] = clip(raw)
     sid = s.get("id")
