@@ -189,12 +189,8 @@ def _persona_scale(jmap: JourneyMap, df: pl.DataFrame, by: str) -> alt.Scale:
 
 #: Panels per row in persona small multiples (they wrap beyond this).
 FACET_COLUMNS = 5
-def _panel_header(labels: Iterable[str], width: int = 18) -> alt.Header:
-    """Panel headers wrapped to lines of about ``width`` characters, so long persona names do not widen the panels."""
-    import textwrap
-
-    wrapped = {str(v): textwrap.wrap(str(v), width) or [str(v)] for v in labels if v is not None}
-    return alt.Header(labelFontSize=12, labelExpr=f"{json.dumps(wrapped)}[datum.label] || datum.label", labelLimit=160, labelBaseline="bottom")
+#: Panel headers: the ``panel`` field holds the title wrapped with newlines; one line each.
+PANEL_HEADER = alt.Header(labelFontSize=12, labelExpr="split(datum.label, '\\n')", labelLimit=160, labelBaseline="bottom")
 
 
 def _facet_order(jmap: JourneyMap, df: pl.DataFrame, by: str) -> list[str]:
@@ -206,6 +202,20 @@ def _facet_order(jmap: JourneyMap, df: pl.DataFrame, by: str) -> list[str]:
     else:
         first = []
     return first + sorted(v for v in present if v not in first)
+
+
+def _panels(df: pl.DataFrame, jmap: JourneyMap, by: str, width: int = 18) -> tuple[pl.DataFrame, list[str]]:
+    """Add ``panel``: the panel title wrapped to lines of about ``width`` characters (joined by a newline), and its order.
+
+    Long persona names then do not widen the panels; the header splits the lines.
+    """
+    import textwrap
+
+    def wrap(v: str | None) -> str | None:
+        return None if v is None else "\n".join(textwrap.wrap(v, width) or [v])
+
+    order = [wrap(v) for v in _facet_order(jmap, df, by)]
+    return df.with_columns(pl.col("by_name").map_elements(wrap, return_dtype=pl.Utf8).alias("panel")), order
 
 
 def no_data_chart(title: str, message: str = "No data to show for this selection.") -> alt.Chart:
@@ -275,8 +285,8 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     )
     layered = alt.layer(bars, rules, labels).properties(width=125 if by else 480, height=alt.Step(24))
     if by:
-        layered = layered.facet(facet=alt.Facet("by_name:N", title=None, header=_panel_header(df["by_name"].unique().to_list()),
-                                                sort=_facet_order(jmap, df, by)), columns=FACET_COLUMNS, data=df, spacing=14)
+        df, order_p = _panels(df, jmap, by)
+        layered = layered.facet(facet=alt.Facet("panel:N", title=None, header=PANEL_HEADER, sort=order_p), columns=FACET_COLUMNS, data=df, spacing=14)
     return layered.properties(title=alt.Title(title, subtitle="Bars: share of learners at step 1 who reached the step. Black line: 95% interval."))
 
 
@@ -300,7 +310,9 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
     df = _with_names(funnel, jmap, by if by in funnel.columns else None)
     if by not in df.columns:
         by = None
-    keys = ["step", "touchpoint_name"] + (["by_name"] if by else [])
+    if by:
+        df, order_p = _panels(df, jmap, by)
+    keys = ["step", "touchpoint_name"] + (["by_name", "panel"] if by else [])
     long = (
         df.select(keys + ["stopped", "in_progress"])
         .unpivot(index=keys, on=["stopped", "in_progress"], variable_name="state", value_name="learners")
@@ -318,8 +330,7 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
         tooltip=tips,
     ).properties(width=125 if by else 480, height=alt.Step(22))
     if by:
-        chart = chart.facet(facet=alt.Facet("by_name:N", title=None, header=_panel_header(df["by_name"].unique().to_list()),
-                                               sort=_facet_order(jmap, df, by)), columns=FACET_COLUMNS, spacing=14)
+        chart = chart.facet(facet=alt.Facet("panel:N", title=None, header=PANEL_HEADER, sort=order_p), columns=FACET_COLUMNS, spacing=14)
     return chart.properties(title=alt.Title(title, subtitle="Orange: no event for longer than the dormancy window. Blue: still active, may carry on."))
 
 
