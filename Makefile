@@ -49,7 +49,8 @@ bench: $(STAMP)
 ## Reports on the real OULAD data set in ../shared/data/oulad
 report-oulad: $(STAMP)
 	$(JOURNEY) oulad $(OULAD_DIR) --into build/oulad
-	$(JOURNEY) report build/oulad --out reports/oulad
+	$(JOURNEY) report build/oulad --out reports/oulad --period 2014 \
+		--segments gender,region,highest_education,imd_band,age_band,disability,code_module
 
 OULAD_DIR ?= ../shared/data/oulad
 
