@@ -6,7 +6,9 @@ be checked against each other before timing is trusted.
 
 * ``ours_polars`` / ``ours_duckdb`` – :func:`journeylib.metrics.funnel` on polars / a DuckDB table.
 * ``duckdb_sql`` – the same definition hand-written as one DuckDB SQL query.
-* ``pandas`` – a straightforward pandas implementation (step-by-step merges).
+* ``pandas`` – a pandas implementation with vectorised step-by-step merges.
+* ``pandas_apply`` – the straightforward pandas way: sort, then a Python function per learner
+  (``groupby().apply``) walking the learner's events.
 * ``retentioneering`` – run separately (see ``run.py``), its own funnel semantics.
 """
 
@@ -91,6 +93,48 @@ def pandas_funnel(events, learners, steps: list[str], dormancy_days: float, data
             gap = None
             if i > 1:
                 d = (g[f"t{i}"] - g[f"t{i-1}"]).dropna().dt.total_seconds() / 86400
+                gap = float(d.median()) if len(d) else None
+            rows.append({"persona": persona, "step": i, "learners": int((g["f"] >= i).sum()),
+                         "stopped": int(((g["f"] == i) & (g["state"] == "stopped")).sum()),
+                         "in_progress": int(((g["f"] == i) & (g["state"] == "in_progress")).sum()),
+                         "median_days_to_convert": gap})
+    return pl.DataFrame(rows, schema={"persona": pl.Utf8, "step": pl.Int64, "learners": pl.Int64, "stopped": pl.Int64,
+                                      "in_progress": pl.Int64, "median_days_to_convert": pl.Float64}).sort("persona", "step")
+
+
+def pandas_apply_funnel(events, learners, steps: list[str], dormancy_days: float, data_end) -> pl.DataFrame:
+    """The straightforward pandas way: one Python function per learner over their sorted events."""
+    import pandas as pd
+
+    ev = events[events["timestamp"] <= data_end].copy()
+    k = len(steps)
+    ev["_pos"] = ev["touchpoint_id"].map({s: i for i, s in enumerate(steps)}).fillna(k)  # equal times: funnel order
+    ev = ev.sort_values(["learner_id", "timestamp", "_pos"])
+
+    def walk(g):
+        times = []
+        i = 0
+        for tp, ts in zip(g["touchpoint_id"].to_numpy(), g["timestamp"]):
+            if i < k and tp == steps[i]:
+                times.append(ts)
+                i += 1
+        return pd.Series({"f": len(times), "last_at": g["timestamp"].iloc[-1],
+                          **{f"t{j + 1}": (times[j] if j < len(times) else pd.NaT) for j in range(k)}})
+
+    per = ev.groupby("learner_id").apply(walk, include_groups=False).reset_index()
+    df = learners[["learner_id", "persona"]].merge(per, on="learner_id", how="left")
+    df["f"] = df["f"].fillna(0).astype(int)
+    recent = df["last_at"] > (pd.Timestamp(data_end) - pd.Timedelta(days=dormancy_days))
+    df["state"] = "stopped"
+    df.loc[recent, "state"] = "in_progress"
+    df.loc[df["f"] == k, "state"] = "completed"
+    df.loc[df["f"] == 0, "state"] = "not_started"
+    rows = []
+    for persona, g in df.groupby("persona"):
+        for i in range(1, k + 1):
+            gap = None
+            if i > 1:
+                d = (pd.to_datetime(g[f"t{i}"]) - pd.to_datetime(g[f"t{i-1}"])).dropna().dt.total_seconds() / 86400
                 gap = float(d.median()) if len(d) else None
             rows.append({"persona": persona, "step": i, "learners": int((g["f"] >= i).sum()),
                          "stopped": int(((g["f"] == i) & (g["state"] == "stopped")).sum()),

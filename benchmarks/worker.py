@@ -20,7 +20,20 @@ sys.path.insert(0, str(HERE))
 FUNNEL = "course"
 
 
+def cpu_s() -> float:
+    """User + system CPU time of this process, all threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM; ``ru_maxrss`` survives exec on Linux, so it is not used)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -50,10 +63,10 @@ def main() -> None:
         ev = pd.read_parquet(data_dir / "events.parquet", columns=["learner_id", "touchpoint_id", "timestamp"])
         ev = ev.rename(columns={"learner_id": "user_id", "touchpoint_id": "event"})
         load = time.perf_counter() - t0
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), cpu_s()
         es = Eventstream(ev)
         res = es.funnel_data(steps=meta["steps"])
-        compute = time.perf_counter() - t1
+        compute, cpu = time.perf_counter() - t1, cpu_s() - c1
         out = pd.DataFrame({"step": list(range(1, len(res["steps"]) + 1)), "learners": [s["unique_paths"] for s in res["steps"]]})
     else:
         import datetime as dt
@@ -71,7 +84,7 @@ def main() -> None:
             ev = pl.read_parquet(data_dir / "events.parquet")
             lr = pl.read_parquet(data_dir / "learners.parquet")
             load = time.perf_counter() - t0
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), cpu_s()
             out = C.ours(ev, lr, jmap, steps, end)
         elif contender in ("ours_duckdb", "duckdb_sql"):
             import duckdb
@@ -81,18 +94,26 @@ def main() -> None:
             con.execute(f"CREATE TABLE ev AS SELECT * FROM read_parquet('{data_dir / 'events.parquet'}')")
             con.execute(f"CREATE TABLE lr AS SELECT * FROM read_parquet('{data_dir / 'learners.parquet'}')")
             load = time.perf_counter() - t0
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), cpu_s()
             if contender == "duckdb_sql":
                 out = C.duckdb_sql(con, steps, jmap.dormancy_days, end)
             else:
                 out = C.ours(con.table("ev"), con.table("lr"), jmap, steps, end)
+        elif contender == "pandas_apply":
+            import pandas as pd
+
+            ev = pd.read_parquet(data_dir / "events.parquet", columns=["learner_id", "touchpoint_id", "timestamp"])
+            lr = pd.read_parquet(data_dir / "learners.parquet", columns=["learner_id", "persona"])
+            load = time.perf_counter() - t0
+            t1, c1 = time.perf_counter(), cpu_s()
+            out = C.pandas_apply_funnel(ev, lr, steps, jmap.dormancy_days, end)
         elif contender == "pandas":
             import pandas as pd
 
             ev = pd.read_parquet(data_dir / "events.parquet", columns=["learner_id", "touchpoint_id", "timestamp"])
             lr = pd.read_parquet(data_dir / "learners.parquet", columns=["learner_id", "persona"])
             load = time.perf_counter() - t0
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), cpu_s()
             out = C.pandas_funnel(ev, lr, steps, jmap.dormancy_days, end)
         elif contender == "suite":
             from journeylib import metrics as jm
@@ -100,7 +121,7 @@ def main() -> None:
             ev = pl.read_parquet(data_dir / "events.parquet")
             lr = pl.read_parquet(data_dir / "learners.parquet")
             load = time.perf_counter() - t0
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), cpu_s()
             timings = {}
             calls = {
                 "journeys": lambda: jm.journeys(ev, lr, jmap, data_end=end),
@@ -123,12 +144,12 @@ def main() -> None:
             out = pl.DataFrame({"metric": list(timings), "seconds": list(timings.values())})
         else:
             raise SystemExit(f"unknown contender {contender}")
-        compute = time.perf_counter() - t1
+        compute, cpu = time.perf_counter() - t1, cpu_s() - c1
     if hasattr(out, "write_parquet"):
         out.write_parquet(f"{out_prefix}.parquet")
     else:
         out.to_parquet(f"{out_prefix}.parquet")
-    print(json.dumps({"contender": contender, "load_s": round(load, 3), "compute_s": round(compute, 3),
+    print(json.dumps({"contender": contender, "load_s": round(load, 3), "compute_s": round(compute, 3), "cpu_s": round(cpu, 3),
                       "peak_rss_mb": round(peak_rss_mb(), 1), "rows": len(out), **extra}))
 
 

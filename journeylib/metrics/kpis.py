@@ -23,9 +23,9 @@ score                  mean ``value`` of events here that are not ``responded`` 
 csat                   share of ``responded`` values in 1..5 that are 4 or 5        responses; Wilson
 nps                    % of ``responded`` values in 0..10 that are 9-10 minus % 0-6 responses; normal
 emotion                mean ``emotion`` (valence) of events here                    responses; Student t
-time_to_next           median days from the first event here to the earliest first  timed; order-
-                       event at a later touchpoint made at or after it (learners    statistic (binomial)
-                       who only revisit later touchpoints are not timed)
+time_to_next           median days from the first event here to the first event at  timed; order-
+                       any later touchpoint (learners who had been at a later       statistic (binomial)
+                       touchpoint before arriving here are not timed)
 events_per_learner     events here / reached learners                              reached; Student t
 =====================  ==========================================================  =====================
 
@@ -62,8 +62,14 @@ def _next_of(jmap) -> dict[str, str]:
 def learner_touchpoint_table(events: nw.LazyFrame, jmap, *, data_end) -> nw.LazyFrame:
     """Lazy: one row per (learner, touchpoint) with ``first_at, last_at, n_events,
     completed, passed, failed`` (0/1), ``converted`` (0/1: an event at any later
-    touchpoint of the map at or after ``first_at``) and ``next_at`` (the earliest
-    *first* event at a later touchpoint that is at or after ``first_at``)."""
+    touchpoint of the map at or after ``first_at``) and ``next_at`` (the first
+    event at any later touchpoint, when that came at or after ``first_at``; null
+    if the learner never went further, or had been at a later touchpoint before
+    arriving here).
+
+    Computed with window functions over each learner's touchpoints in map order
+    (suffix max of ``last_at``, suffix min of ``first_at``), not a self-join.
+    """
     ev = events.filter(nw.col(TS) <= data_end)
     cols = E.columns(ev)
     evt = nw.col("event") if "event" in cols else nw.lit("", dtype=nw.String)
@@ -75,18 +81,18 @@ def learner_touchpoint_table(events: nw.LazyFrame, jmap, *, data_end) -> nw.Lazy
         (evt == "passed").cast(nw.Int64).max().alias("passed"),
         (evt == "failed").cast(nw.Int64).max().alias("failed"),
     ).with_columns(E.lookup(TP, E.positions(jmap), 0).alias("_pos"))
-    later = per.select(LID, nw.col("_pos").alias("_qpos"), nw.col("first_at").alias("_qf"), nw.col("last_at").alias("_ql"))
-    pairs = (
-        per.select(LID, TP, "_pos", "first_at")
-        .join(later, on=LID, how="inner")
-        .filter(nw.col("_qpos") > nw.col("_pos"))
-        .group_by(LID, TP)
-        .agg(
-            (nw.col("_ql") >= nw.col("first_at")).cast(nw.Int64).max().alias("converted"),
-            nw.when(nw.col("_qf") >= nw.col("first_at")).then(nw.col("_qf")).min().alias("next_at"),
-        )
+    # suffix aggregates over the touchpoints at or after this one, then shifted to "strictly after"
+    per = per.with_columns(
+        nw.col("last_at").cum_max(reverse=True).over(LID, order_by="_pos").alias("_smax"),
+        nw.col("first_at").cum_min(reverse=True).over(LID, order_by="_pos").alias("_smin"),
+    ).with_columns(
+        nw.col("_smax").shift(-1).over(LID, order_by="_pos").alias("_later_last"),
+        nw.col("_smin").shift(-1).over(LID, order_by="_pos").alias("_later_first"),
     )
-    return per.join(pairs, on=[LID, TP], how="left").with_columns(nw.col("converted").fill_null(0))
+    return per.with_columns(
+        (nw.col("_later_last") >= nw.col("first_at")).fill_null(False).cast(nw.Int64).alias("converted"),
+        nw.when(nw.col("_later_first") >= nw.col("first_at")).then(nw.col("_later_first")).alias("next_at"),
+    ).drop("_smax", "_smin", "_later_last", "_later_first")
 
 
 def _mean_ci(n, s, ss):
@@ -329,6 +335,11 @@ def kpis(
     >>> kpis(events, learners, jmap, by="persona")    # doctest: +SKIP
     """
     m = measure(events, learners, jmap, by=by, data_end=data_end, period=period)
+    return kpis_from_measure(m, jmap, by=by)
+
+
+def kpis_from_measure(m: pl.DataFrame, jmap, *, by: str | Sequence[str] | None = None) -> pl.DataFrame:
+    """:func:`kpis` from an already computed :func:`measure` table (same ``by``)."""
     bys = E.by_list(by)
     targets = []
     for t in jmap.touchpoints:

@@ -20,7 +20,7 @@ from ..model import RATE_METRICS
 from . import engine as E
 from .engine import LID, TP, TS
 from .journeys import MAP_MODE, learner_table
-from .kpis import kpis, learner_touchpoint_table, measure
+from .kpis import kpis_from_measure, learner_touchpoint_table, measure
 from .periods import period_bounds, previous_period
 from .segments import segment_gaps
 from .stats import Z95, bh_fdr, newcombe_diff, two_by_two
@@ -186,13 +186,12 @@ def review(
     pstart, pend = previous_period(start, end)
     keys = [TP, "metric"]
     # scorecard
-    k_now = kpis(ev, ln, jmap, data_end=overall_end, period=(start, end))
-    k_before = kpis(ev, ln, jmap, data_end=overall_end, period=(pstart, pend))
+    m_now = measure(ev, ln, jmap, data_end=overall_end, period=(start, end))
+    m_before = measure(ev, ln, jmap, data_end=overall_end, period=(pstart, pend))
+    k_now, k_before = kpis_from_measure(m_now, jmap), kpis_from_measure(m_before, jmap)
     sc = _compare(k_now, k_before, keys)
     sc = sc.with_columns((pl.col("q_value") < fdr).fill_null(False).alias("changed_significantly"))
     # changes over every measure
-    m_now = measure(ev, ln, jmap, data_end=overall_end, period=(start, end))
-    m_before = measure(ev, ln, jmap, data_end=overall_end, period=(pstart, pend))
     ch = _compare(m_now, m_before, keys).filter(pl.col("q_value") < fdr)
     ch = ch.with_columns((pl.col("change") / pl.col("previous_value").abs()).alias("relative_change")).sort(
         pl.col("relative_change").abs(), descending=True, nulls_last=True)

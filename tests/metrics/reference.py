@@ -215,13 +215,11 @@ def measure(events, learners, tps, data_end, dormancy, by=None, period=None):
                 later = [e for e in le if pos[e["touchpoint_id"]] > p]
                 if any(e["timestamp"] >= f for e in later):
                     conv += 1
-                # earliest first-visit of a later touchpoint at or after f
-                firsts = {}
-                for e in later:
-                    firsts[e["touchpoint_id"]] = min(firsts.get(e["touchpoint_id"], e["timestamp"]), e["timestamp"])
-                ok = [t for t in firsts.values() if t >= f]
-                if ok:
-                    gaps_.append((min(ok) - f).total_seconds() / 86400)
+                # first event at any later touchpoint, timed only if it is not before f
+                if later:
+                    first_later = min(e["timestamp"] for e in later)
+                    if first_later >= f:
+                        gaps_.append((first_later - f).total_seconds() / 86400)
                 jj = jm[lid]
                 if jj["state"] == "stopped" and tps[jj["furthest_step"] - 1] == tp:
                     stopped += 1
