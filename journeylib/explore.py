@@ -21,8 +21,8 @@ from typing import Any, Sequence
 import polars as pl
 
 from .model import JourneyMap
-from .privacy import drop_ids, suppress
-from .tables import HTML, METRIC_LABELS, fmt_value, kpi_table, table
+from .privacy import suppress
+from .tables import HTML, fmt_value, kpi_table, table
 
 ALL = "(all)"
 
@@ -339,4 +339,4 @@ def _esc(s: Any) -> str:
     return str(escape("" if s is None else s))
 
 
-__all__ = ["ALL", "Explorer", "before_stop", "default_funnel", "month_options", "restrict", "segment_table", "drop_ids"]
+__all__ = ["ALL", "Explorer", "before_stop", "default_funnel", "month_options", "restrict", "segment_table"]
