@@ -943,3 +943,42 @@ def suppressed_groups_note(gaps: pl.DataFrame, *, min_count: int = 5, attributes
     return HTML(str(Markup('<p class="journey-meta"><span class="suppressed"><strong>Suppressed:</strong></span> {} group{} had fewer than {} learners at some touchpoint and '
                            'are not shown there (too small to report without identifying people): {}.</p>').format(
         len(groups), "s" if len(groups) != 1 else "", min_count, ", ".join(groups))))
+
+
+def segment_table(gaps: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5, significant_only: bool = False, max_rows: int | None = 20) -> HTML:
+    """Segment gaps as a stakeholder table: group, touchpoint, sizes, rates, difference, q-value; small groups suppressed.
+
+    Rows with ``suppressed`` show "fewer than N" instead of their counts and rates.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> g = pl.DataFrame({"attribute": ["device"], "value": ["tablet"], "touchpoint_id": ["a"], "segment_n": [3], "segment_converted": [1],
+    ...     "segment_rate": [0.33], "rest_n": [90], "rest_converted": [60], "rest_rate": [0.66], "difference": [-0.33], "effect_size": [-0.6],
+    ...     "test": ["fisher"], "p_value": [0.2], "q_value": [0.4], "significant": [False], "suppressed": [True]})
+    >>> "fewer than 5" in segment_table(g, jm).html
+    True
+    """
+    names = {t.id: t.name for t in jmap.touchpoints}
+    df = gaps
+    if significant_only:
+        df = df.filter(pl.col("significant") | pl.col("suppressed"))
+    from .privacy import suppress
+
+    df = suppress(df, count="segment_n", values=["segment_converted", "segment_rate", "difference", "effect_size", "p_value", "q_value"], min_count=min_count)
+    df = df.with_columns(
+        (pl.col("attribute") + " = " + pl.col("value").cast(pl.Utf8)).alias("group"),
+        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("touchpoint"),
+    ).sort([pl.col("suppressed"), pl.col("significant"), pl.col("difference").abs()], descending=[False, True, True], nulls_last=True)
+    return table(
+        df,
+        columns={"group": "Group", "touchpoint": "Converting from", "segment_n": "Group size", "segment_rate": "Group rate", "rest_rate": "Everyone else",
+                 "difference": "Difference", "q_value": "q-value", "significant": "Significant"},
+        formats={"segment_n": "int", "segment_rate": "pct", "rest_rate": "pct", "difference": "+pct", "q_value": "p",
+                 "significant": lambda v, r: "–" if r.get("suppressed") else ("yes" if v else "no")},
+        min_count=min_count, max_rows=max_rows,
+        caption="Groups converting differently from everyone else",
+        note=f"Groups smaller than {min_count} learners are suppressed (shown as 'fewer than {min_count}'). q-value: p-value corrected for the number of comparisons (false discovery rate).",
+        empty="No group differs from everyone else.",
+    )

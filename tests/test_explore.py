@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib import metrics as jm
-from journeylib.explore import ALL, Explorer, before_stop, default_funnel, month_options, restrict, segment_table
+from journeylib.explore import ALL, Explorer, before_stop, default_funnel, month_options, restrict
+from journeylib.tables import segment_table
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 1, 6, 9, 0, tzinfo=UTC)

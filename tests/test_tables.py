@@ -249,3 +249,20 @@ def test_scorecard_puts_what_needs_attention_first(jmap):
     assert [c for c in p.cells if c in ("Page <x>", "Enrol", "Lesson")] == ["Enrol", "Lesson", "Page <x>"]
     p = parse(tables.scorecard_table(sc, jmap, order_by="map").html)
     assert [c for c in p.cells if c in ("Page <x>", "Enrol", "Lesson")] == ["Page <x>", "Enrol", "Lesson"]
+
+
+@pytest.mark.parametrize("module", ["journeylib.charts", "journeylib.tables", "journeylib.privacy", "journeylib.report", "journeylib.explore"])
+def test_public_functions_have_docstrings_with_examples(module):
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(module)
+    missing = []
+    for name, obj in vars(mod).items():
+        if name.startswith("_") or getattr(obj, "__module__", None) != module:
+            continue
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            doc = inspect.getdoc(obj) or ""
+            if not doc or (inspect.isfunction(obj) and ">>>" not in doc):
+                missing.append(name)
+    assert not missing, f"{module}: document with an example: {missing}"
