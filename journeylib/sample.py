@@ -143,7 +143,7 @@ touchpoints:
     target_emotion: {{label: curious, valence: 1}}
     kpis:
       - {{metric: conversion, target: 0.60}}
-    pain_points: [Ad promises "no maths needed", which some find misleading.]
+    pain_points: ['Ad promises "no maths needed", which some find misleading.']
     opportunities: [Show a 30-second clip of a real lesson.]
   - id: newsletter
     name: Newsletter feature
