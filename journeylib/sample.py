@@ -180,7 +180,7 @@ touchpoints:
     kpis:
       - {{metric: csat, target: 0.80}}
       - {{metric: conversion, target: 0.75}}
-    pain_points: [Held at 17:00 UTC only, which suits some time zones badly.]
+    pain_points: ['Held at 17:00 UTC only, which suits some time zones badly.']
     opportunities: [Offer a recording with the Q&A.]
     expected_within_days: 7
 
@@ -348,7 +348,7 @@ touchpoints:
       - {{metric: pass_rate, target: 0.80}}
       - {{metric: score, target: 68}}
       - {{metric: time_to_next, target: 1}}
-    pain_points: [Only one retake, a week later.]
+    pain_points: ['Only one retake, a week later.']
     opportunities: [Allow a retake after a short revision module.]
     expected_within_days: 14
   - id: certificate
@@ -373,7 +373,7 @@ touchpoints:
     kpis:
       - {{metric: nps, target: 30}}
       - {{metric: emotion, target: 1.0}}
-    pain_points: [Sent once, with no reminder.]
+    pain_points: ['Sent once, with no reminder.']
     expected_within_days: 3
   - id: alumni_newsletter
     name: Alumni newsletter
