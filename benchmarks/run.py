@@ -11,6 +11,11 @@ learners, and is cached as Parquet under ``benchmarks/data/`` (git-ignored).
     python benchmarks/run.py --sizes 1e6           # quicker
     python benchmarks/run.py --huge                # also 100M events (needs ~64 GB RAM)
     python benchmarks/run.py --retentioneering-python /path/to/venv/bin/python
+    python benchmarks/run.py --rewrite             # re-render RESULTS.md from results.json
+
+retentioneering is not a project dependency (it pins its own stack); install it
+in a separate virtual environment and pass that Python (or set
+``RETENTIONEERING_PYTHON``).
 """
 
 from __future__ import annotations
@@ -160,6 +165,12 @@ def main() -> None:
         print("  suite", json.dumps(suite), flush=True)
     (HERE / "results.json").write_text(json.dumps({"machine": header, "results": results, "suite": suite}, indent=1))
     Path(args.out).write_text(report(header, results, suite, args), encoding="utf-8")
+
+
+def rewrite() -> None:
+    """Re-render RESULTS.md from results.json (e.g. after editing analysis.md)."""
+    data = json.loads((HERE / "results.json").read_text())
+    (HERE / "RESULTS.md").write_text(report(data["machine"], data["results"], data["suite"], None), encoding="utf-8")
     print(f"wrote {args.out}")
 
 
@@ -175,7 +186,7 @@ def report(header, results, suite, args) -> str:
     lines = [
         "# Benchmark results",
         "",
-        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC with `python benchmarks/run.py` "
+        f"Rendered {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC from `python benchmarks/run.py` "
         f"(sizes {', '.join(human(s) for s in sizes)}).",
         "",
         f"**Machine:** {header}.",
@@ -227,9 +238,15 @@ def report(header, results, suite, args) -> str:
                   f"Peak RSS of the suite process: {suite['peak_rss_mb']:.0f} MB."]
     elif suite:
         lines += ["", f"Metrics suite: failed ({suite.get('error')})."]
+    analysis = HERE / "analysis.md"
+    if analysis.exists():
+        lines += ["", analysis.read_text(encoding="utf-8").strip()]
     lines.append("")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--rewrite"]:
+        rewrite()
+    else:
+        main()
