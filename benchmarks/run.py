@@ -165,13 +165,13 @@ def main() -> None:
         print("  suite", json.dumps(suite), flush=True)
     (HERE / "results.json").write_text(json.dumps({"machine": header, "results": results, "suite": suite}, indent=1))
     Path(args.out).write_text(report(header, results, suite, args), encoding="utf-8")
+    print(f"wrote {args.out}")
 
 
 def rewrite() -> None:
     """Re-render RESULTS.md from results.json (e.g. after editing analysis.md)."""
     data = json.loads((HERE / "results.json").read_text())
     (HERE / "RESULTS.md").write_text(report(data["machine"], data["results"], data["suite"], None), encoding="utf-8")
-    print(f"wrote {args.out}")
 
 
 def _get(results, size, c, key):
