@@ -20,7 +20,10 @@ OUT_FORMATS = (".csv", ".parquet", ".json")
 
 
 def write_frame(df, out: Path) -> None:
-    """Write a polars frame as CSV, Parquet or JSON (records), by the file's suffix."""
+    """Write a polars frame as CSV, Parquet or JSON (records), by the file's suffix.
+
+    >>> write_frame(pl.DataFrame({"a": [1]}), Path("out/a.csv"))   # doctest: +SKIP
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     if suffix == ".csv":
@@ -49,6 +52,8 @@ def metrics_command(
 
     Exit code 0 on success, 2 on bad input (unknown metric, funnel or column,
     unreadable workspace) with one line on stderr.
+
+    >>> # journey metrics funnel data/sample --funnel course --by persona --out funnel.csv
     """
     from ..cli import EXIT_FATAL, console, err_console
     from ..errors import DataError, JourneyError

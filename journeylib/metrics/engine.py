@@ -97,6 +97,10 @@ def align(frame: Any, like: nw.LazyFrame) -> nw.LazyFrame:
     """``frame`` as a lazy frame on the same engine as ``like`` (small tables only).
 
     Used to bring a polars learners table next to DuckDB or Spark events.
+
+    >>> import polars as pl
+    >>> align(pl.DataFrame({"a": [1]}), lazy(pl.DataFrame({"b": [2]}))).implementation.is_polars()
+    True
     """
     f = lazy(frame)
     if f.implementation == like.implementation:
@@ -117,12 +121,23 @@ def align(frame: Any, like: nw.LazyFrame) -> nw.LazyFrame:
 
 
 def columns(lf: nw.LazyFrame) -> list[str]:
-    """Column names without running the query."""
+    """Column names without running the query.
+
+    >>> import polars as pl
+    >>> columns(lazy(pl.DataFrame({"a": [1], "b": [2]})))
+    ['a', 'b']
+    """
     return list(lf.collect_schema().names())
 
 
 def max_timestamp(events: nw.LazyFrame) -> dt.datetime | None:
-    """The latest event timestamp (UTC), or ``None`` for no events."""
+    """The latest event timestamp (UTC), or ``None`` for no events.
+
+    >>> import polars as pl, datetime as dt
+    >>> t = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    >>> max_timestamp(lazy(pl.DataFrame({"timestamp": [t]}))) == t
+    True
+    """
     v = collect(events.select(nw.col(TS).max())).item()
     return v
 
@@ -131,6 +146,10 @@ def resolve_data_end(events: nw.LazyFrame, data_end: Any = None) -> dt.datetime:
     """``data_end`` as a UTC datetime; default = the latest event timestamp.
 
     A date means the end of that day (midnight at the start of the next day).
+
+    >>> import polars as pl
+    >>> resolve_data_end(lazy(pl.DataFrame({"timestamp": [None]})), "2025-06-30")
+    datetime.datetime(2025, 7, 1, 0, 0, tzinfo=datetime.timezone.utc)
     """
     if data_end is None:
         v = max_timestamp(events)
@@ -147,7 +166,10 @@ def as_utc(v: Any, *, end_of_day: bool = False) -> dt.datetime:
     datetime.datetime(2025, 6, 1, 0, 0, tzinfo=datetime.timezone.utc)
     """
     if isinstance(v, str):
-        v = dt.datetime.fromisoformat(v)
+        try:
+            v = dt.date.fromisoformat(v) if len(v.strip()) == 10 else dt.datetime.fromisoformat(v)
+        except ValueError:
+            raise DataError(f"not a date or time: {v!r}") from None
     if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
         v = dt.datetime(v.year, v.month, v.day, tzinfo=dt.timezone.utc)
         if end_of_day:
@@ -178,6 +200,11 @@ def prepare(events: Any, learners: Any, *, by: str | Sequence[str] | None = None
 
     ``learners=None`` derives one learner per events ``learner_id`` with
     persona ``"unassigned"``.
+
+    >>> import polars as pl, datetime as dt
+    >>> ev = pl.DataFrame({"learner_id": ["u"], "touchpoint_id": ["a"], "timestamp": [dt.datetime(2025, 1, 1)]})
+    >>> prepare(ev, None, by="persona")[2]
+    ['persona']
     """
     ev = lazy(events)
     ev_cols = columns(ev)
@@ -202,7 +229,12 @@ def prepare(events: Any, learners: Any, *, by: str | Sequence[str] | None = None
 
 def attribute_columns(learners: nw.LazyFrame, *, max_values: int = 50) -> list[str]:
     """Learner columns usable as segments: all but ``learner_id``/``enrolled_at``,
-    non-temporal, with at most ``max_values`` distinct values."""
+    non-temporal, with at most ``max_values`` distinct values.
+
+    >>> import polars as pl
+    >>> attribute_columns(lazy(pl.DataFrame({"learner_id": ["u", "v"], "device": ["m", "d"]})))
+    ['device']
+    """
     schema = learners.collect_schema()
     cand = [c for c, t in schema.items() if c not in NON_ATTRIBUTES and not t.is_temporal()]
     if not cand:
@@ -212,7 +244,13 @@ def attribute_columns(learners: nw.LazyFrame, *, max_values: int = 50) -> list[s
 
 
 def days(expr: nw.Expr) -> nw.Expr:
-    """A duration expression in (fractional) days (polars, DuckDB; see :func:`with_days` for every engine)."""
+    """A duration expression in (fractional) days (polars, DuckDB; see :func:`with_days` for every engine).
+
+    >>> import polars as pl, datetime as dt
+    >>> df = pl.DataFrame({"d": [dt.timedelta(hours=12)]})
+    >>> collect(lazy(df).select(days(nw.col("d"))))["d"].to_list()
+    [0.5]
+    """
     return expr.dt.total_microseconds() / DAY_US
 
 
@@ -243,12 +281,21 @@ def with_days(lf: nw.LazyFrame, name: str, end: str, start: str) -> nw.LazyFrame
 
 
 def positions(jmap) -> dict[str, int]:
-    """Touchpoint id → 1-based position in the map."""
+    """Touchpoint id → 1-based position in the map.
+
+    >>> positions(ws.map)["course_page"]     # doctest: +SKIP
+    3
+    """
     return {t.id: i + 1 for i, t in enumerate(jmap.touchpoints)}
 
 
 def lookup(col: str, mapping: dict[str, Any], default: Any, dtype=nw.Int64) -> nw.Expr:
-    """Map the values of a column through a small dict inside the engine."""
+    """Map the values of a column through a small dict inside the engine.
+
+    >>> import polars as pl
+    >>> collect(lazy(pl.DataFrame({"t": ["a", "z"]})).select(lookup("t", {"a": 1}, 0)))["t"].to_list()
+    [1, 0]
+    """
     if not mapping:
         return nw.lit(default, dtype=dtype)
     return nw.col(col).replace_strict(
@@ -257,5 +304,10 @@ def lookup(col: str, mapping: dict[str, Any], default: Any, dtype=nw.Int64) -> n
 
 
 def cast_counts(df: pl.DataFrame, cols: Iterable[str]) -> pl.DataFrame:
-    """Cast the given columns to Int64 (nulls become 0)."""
+    """Cast the given columns to Int64 (nulls become 0).
+
+    >>> import polars as pl
+    >>> cast_counts(pl.DataFrame({"n": [None, 2]}), ["n"])["n"].to_list()
+    [0, 2]
+    """
     return df.with_columns([pl.col(c).fill_null(0).cast(pl.Int64) for c in cols if c in df.columns])

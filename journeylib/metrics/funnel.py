@@ -25,7 +25,10 @@ FUNNEL_COLUMNS = [
 
 
 def funnel_wide(lt: nw.LazyFrame, k: int, bys: list[str]) -> pl.DataFrame:
-    """Aggregate a per-learner table into one row per group (in the engine), then collect."""
+    """Aggregate a per-learner table into one row per group (in the engine), then collect.
+
+    >>> funnel_wide(learner_table(...), k=4, bys=["persona"])   # doctest: +SKIP
+    """
     f = nw.col("furthest_step")
     aggs: list[nw.Expr] = [nw.len().cast(nw.Int64).alias("_n")]
     for i in range(1, k + 1):
@@ -44,7 +47,11 @@ def funnel_wide(lt: nw.LazyFrame, k: int, bys: list[str]) -> pl.DataFrame:
 
 
 def funnel_long(wide: pl.DataFrame, jmap, steps: list[str], bys: list[str]) -> pl.DataFrame:
-    """Reshape the wide per-group counts into the long funnel table with Wilson intervals."""
+    """Reshape the wide per-group counts into the long funnel table with Wilson intervals.
+
+    >>> funnel_long(wide, jmap, ["a", "b"], ["persona"]).columns[:2]   # doctest: +SKIP
+    ['persona', 'step']
+    """
     k = len(steps)
     parts = []
     for i, s in enumerate(steps, start=1):

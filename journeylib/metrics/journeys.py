@@ -87,7 +87,11 @@ def resolve_steps(jmap, steps: str | Sequence[str] | None) -> list[str]:
 
 
 def default_mode(funnel, mode: str | None) -> str:
-    """``mode`` if given; else ``"map"`` without a funnel and ``"ordered"`` with one."""
+    """``mode`` if given; else ``"map"`` without a funnel and ``"ordered"`` with one.
+
+    >>> default_mode(None, None), default_mode("course", None), default_mode(None, "strict")
+    ('map', 'ordered', 'strict')
+    """
     if mode is not None:
         return mode
     return MAP_MODE if funnel is None else "ordered"
@@ -110,6 +114,8 @@ def step_times(
 
     ``t_i`` is null beyond the furthest step. See the module docstring for the
     exact rules of each mode.
+
+    >>> step_times(lazy(ws.events), ws.map, ["enrolment", "orientation"], data_end=end).collect()   # doctest: +SKIP
     """
     if mode not in MODES and mode != MAP_MODE:
         raise DataError(f"unknown funnel mode '{mode}'; modes: {', '.join(MODES)}")
@@ -199,7 +205,11 @@ def step_times(
 
 def add_gaps(lf: nw.LazyFrame, k: int) -> nw.LazyFrame:
     """Add ``d_2..d_k``: days to convert from step i-1 to i, as ``max(t1..ti) − max(t1..t(i-1))``
-    (equal to ``ti − t(i-1)`` for ordered and strict; ≥ 0 for any_order); null beyond the furthest step."""
+    (equal to ``ti − t(i-1)`` for ordered and strict; ≥ 0 for any_order); null beyond the furthest step.
+
+    >>> add_gaps(learner_table(...), k=3).collect_schema().names()[-2:]   # doctest: +SKIP
+    ['d_2', 'd_3']
+    """
     cum = [nw.col("t_1").alias("_c_1")]
     for i in range(2, k + 1):
         cum.append(nw.max_horizontal(*[nw.col(f"t_{j}") for j in range(1, i + 1)]).alias(f"_c_{i}"))
@@ -215,6 +225,8 @@ def activity(events: nw.LazyFrame, jmap, *, data_end: dt.datetime) -> nw.LazyFra
 
     ``last_touchpoint`` is the touchpoint of the latest event; among events at
     the same latest time, the one furthest along the map.
+
+    >>> activity(lazy(ws.events), ws.map, data_end=end).collect()   # doctest: +SKIP
     """
     pos = E.positions(jmap)
     ev = events.filter(nw.col(TS) <= data_end).select(LID, TP, TS)
@@ -246,7 +258,10 @@ def learner_table(
 ) -> nw.LazyFrame:
     """Lazy per-learner table (every learner in ``learners``): learner columns,
     ``first_at, last_at, n_events, last_touchpoint, furthest_step, t_1..t_k, state``
-    (and ``d_2..d_k`` with ``with_gaps``)."""
+    (and ``d_2..d_k`` with ``with_gaps``).
+
+    >>> learner_table(lazy(ws.events), lazy(ws.learners), ws.map, ["a", "b"], data_end=end)   # doctest: +SKIP
+    """
     k = len(steps)
     st = step_times(events, jmap, steps, mode=mode, window=window, data_end=data_end)
     act = activity(events, jmap, data_end=data_end)

@@ -69,6 +69,8 @@ def learner_touchpoint_table(events: nw.LazyFrame, jmap, *, data_end) -> nw.Lazy
 
     Computed with window functions over each learner's touchpoints in map order
     (suffix max of ``last_at``, suffix min of ``first_at``), not a self-join.
+
+    >>> learner_touchpoint_table(lazy(ws.events), ws.map, data_end=end).collect()   # doctest: +SKIP
     """
     ev = events.filter(nw.col(TS) <= data_end)
     cols = E.columns(ev)
@@ -339,7 +341,10 @@ def kpis(
 
 
 def kpis_from_measure(m: pl.DataFrame, jmap, *, by: str | Sequence[str] | None = None) -> pl.DataFrame:
-    """:func:`kpis` from an already computed :func:`measure` table (same ``by``)."""
+    """:func:`kpis` from an already computed :func:`measure` table (same ``by``).
+
+    >>> kpis_from_measure(measure(events, learners, jmap), jmap)   # doctest: +SKIP
+    """
     bys = E.by_list(by)
     targets = []
     for t in jmap.touchpoints:

@@ -36,7 +36,12 @@ INTERVENTION_COLUMNS = ["intervention_id", "touchpoint_id", "date", "before_n", 
 
 @dataclass
 class Review:
-    """The frames of a periodic review (all polars) and the findings, most important first."""
+    """The frames of a periodic review (all polars) and the findings, most important first.
+
+    >>> r = review(events, learners, jmap, period="2025-06")   # doctest: +SKIP
+    >>> sorted(r.frames())                                    # doctest: +SKIP
+    ['changes', 'hotspots', 'interventions', 'scorecard', 'segment_alerts']
+    """
 
     period: str
     start: dt.datetime

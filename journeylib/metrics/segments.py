@@ -54,6 +54,8 @@ def conversion_counts(ev: nw.LazyFrame, ln: nw.LazyFrame, jmap, attrs: list[str]
 
     One grouped query in the engine; the result has at most one row per
     combination of attribute values present (small).
+
+    >>> counts, tested = conversion_counts(ev, ln, jmap, ["device"], data_end=end)   # doctest: +SKIP
     """
     keys = [nw.col(a).cast(nw.String).fill_null(MISSING).alias(a) for a in attrs]
     if funnel is None:
