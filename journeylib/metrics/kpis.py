@@ -146,6 +146,16 @@ def _aggregates(ev, ln, jmap, bys, end, steps, period=None):
     )
     keys = [*bys, TP]
     ev_n = nw.col("n_events").cast(nw.Float64)
+    # order-statistic bounds for the median time to next: ranks among the timed learners, in the engine
+    lt_tp = lt_tp.with_columns(
+        nw.col("_gap").rank("ordinal").over(*keys).cast(nw.Int64).alias("_rk"),
+        nw.col("_gap").count().over(*keys).cast(nw.Int64).alias("_cnt"),
+    )
+    h = nw.col("_cnt").cast(nw.Float64).sqrt() * (Z95 / 2)
+    lo_rank = (nw.col("_cnt") / 2 - h).floor()
+    hi_x = nw.col("_cnt") / 2 + 1 + h
+    hi_rank = nw.when(hi_x.floor() == hi_x).then(hi_x.floor()).otherwise(hi_x.floor() + 1)  # ceil
+    timed = ~nw.col("_gap").is_null()
     per = lt_tp.group_by(*keys).agg(
         nw.len().cast(nw.Int64).alias("reach"),
         nw.col("converted").sum().cast(nw.Int64).alias("converted"),
@@ -157,19 +167,8 @@ def _aggregates(ev, ln, jmap, bys, end, steps, period=None):
         (ev_n * ev_n).sum().alias("ev_ss"),
         nw.col("_gap").median().alias("ttn_median"),
         nw.col("_stop").sum().cast(nw.Int64).alias("stopped"),
-    )
-    # order-statistic bounds for the median time to next, ranked in the engine
-    gaps = lt_tp.filter(~nw.col("_gap").is_null()).with_columns(
-        nw.col("_gap").rank("ordinal").over(*keys).cast(nw.Int64).alias("_rk"),
-        nw.len().over(*keys).cast(nw.Int64).alias("_cnt"),
-    )
-    h = (nw.col("_cnt").cast(nw.Float64).sqrt() * (Z95 / 2))
-    lo_rank = (nw.col("_cnt") / 2 - h).floor()
-    hi_rank = (nw.col("_cnt") / 2 + 1 + h).floor()  # ceil via floor(x) + (x not integer); see below
-    hi_rank_c = nw.when(hi_rank == (nw.col("_cnt") / 2 + 1 + h)).then(hi_rank).otherwise(hi_rank + 1)
-    ttn_ci = gaps.group_by(*keys).agg(
-        nw.when(nw.col("_rk") == lo_rank).then(nw.col("_gap")).min().alias("ttn_low"),
-        nw.when(nw.col("_rk") == hi_rank_c).then(nw.col("_gap")).min().alias("ttn_high"),
+        nw.when(timed & (nw.col("_rk") == lo_rank)).then(nw.col("_gap")).min().alias("ttn_low"),
+        nw.when(timed & (nw.col("_rk") == hi_rank)).then(nw.col("_gap")).min().alias("ttn_high"),
     )
     cols = E.columns(ev)
     evl = ev.filter(nw.col(TS) <= end).filter(nw.col(TP).is_in(steps))
@@ -200,7 +199,7 @@ def _aggregates(ev, ln, jmap, bys, end, steps, period=None):
         i64(nps_ok & (nw.col("_v") >= 9)).alias("nps_p"),
         i64(nps_ok & (nw.col("_v") <= 6)).alias("nps_d"),
     )
-    return E.collect(per), E.collect(ttn_ci), E.collect(evagg)
+    return E.collect(per), E.collect(evagg)
 
 
 def _f(x):
@@ -235,14 +234,14 @@ def measure(
     ev, ln, bys = E.prepare(events, learners, by=by)
     end = E.resolve_data_end(ev, data_end)
     steps = list(touchpoints) if touchpoints is not None else jmap.touchpoint_ids
-    per, ttn, evagg = _aggregates(ev, ln, jmap, bys, end, steps, _period(period, end))
+    per, evagg = _aggregates(ev, ln, jmap, bys, end, steps, _period(period, end))
     keys = [*bys, TP]
     # one row per (group, touchpoint): every group present in learners × every touchpoint
     groups = E.collect(ln.select(*bys).unique()) if bys else pl.DataFrame()
     tps = pl.DataFrame({TP: steps})
     grid = groups.join(tps, how="cross") if bys else tps
     t = grid
-    for other in (per, ttn, evagg):
+    for other in (per, evagg):
         t = t.join(other, on=keys, how="left", nulls_equal=True)
     nxt = _next_of(jmap)
     rows = []

@@ -144,46 +144,42 @@ def conformance(
     per = per.with_columns(
         nw.col("_step").max().over(LID).alias("_maxstep"),
         nw.col("first_at").cum_min(reverse=True).over(LID, order_by="_step").alias("_sufmin"),
+        nw.col("_step").shift(1).over(LID, order_by="_step").alias("_pstep"),
+        nw.col("first_at").shift(1).over(LID, order_by="_step").alias("_pfirst"),
     )
-    prev = per.select(LID, nw.col(TP).alias("_prevtp"), nw.col("first_at").alias("_prev_at"))
-    per = per.with_columns(E.lookup(TP, prev_of, None, dtype=nw.String).alias("_prevtp")).join(prev, on=[LID, "_prevtp"], how="left")
+    # the previous touchpoint of the order counts only if it is the one just before this one
+    per = per.with_columns(nw.when(nw.col("_pstep") == nw.col("_step") - 1).then(nw.col("_pfirst")).alias("_prev_at"))
     per = E.with_days(per, "_gap", "first_at", "_prev_at")
-    # later first arrival strictly before this one => out of order (suffix min includes this row itself)
-    later_min = nw.col("_sufmin")
-    agg_reached = E.collect(
+    expected = {s: float(jmap.touchpoint(s).expected_within_days) for s in steps
+                if jmap.touchpoint(s).expected_within_days is not None and s in prev_of}
+    exp = E.lookup(TP, expected, None, dtype=nw.Float64)
+    # one grouped query; a later first arrival strictly before this one (suffix min) => out of order
+    agg = E.collect(
         per.group_by(TP).agg(
             nw.len().cast(nw.Int64).alias("reached"),
-            (later_min < nw.col("first_at")).cast(nw.Int64).sum().alias("out_of_order"),
+            (nw.col("_sufmin") < nw.col("first_at")).cast(nw.Int64).sum().alias("out_of_order"),
             (~nw.col("_gap").is_null()).cast(nw.Int64).sum().alias("_both"),
+            (nw.col("_maxstep") > nw.col("_step")).cast(nw.Int64).sum().alias("_rl"),
+            (nw.col("_maxstep") == nw.col("_step")).cast(nw.Int64).sum().alias("_ends"),
+            (nw.col("_gap") > exp).fill_null(False).cast(nw.Int64).sum().alias("_late"),
         )
     )
-    maxstep = E.collect(per.group_by(LID).agg(nw.col("_step").max().alias("m")).group_by("m").agg(nw.len().cast(nw.Int64).alias("n")))
-    reached_with_later = E.collect(
-        per.filter(nw.col("_maxstep") > nw.col("_step")).group_by(TP).agg(nw.len().cast(nw.Int64).alias("_rl"))
-    )
-    late_aggs = []
-    for s in steps:
-        exp = jmap.touchpoint(s).expected_within_days
-        if exp is not None and s in prev_of:
-            late_aggs.append(((nw.col(TP) == s) & (nw.col("_gap") > exp)).cast(nw.Int64).sum().alias(s))
-    late = E.collect(per.select(*late_aggs)).row(0, named=True) if late_aggs else {}
-    mcount = dict(zip(maxstep["m"].to_list(), maxstep["n"].to_list()))
-    ra = {r[TP]: r for r in agg_reached.iter_rows(named=True)}
-    rl = dict(zip(reached_with_later[TP].to_list(), reached_with_later["_rl"].to_list()))
+    ra = {r[TP]: r for r in agg.iter_rows(named=True)}
+    ends = {step_of[t]: int(r["_ends"] or 0) for t, r in ra.items()}
     rows = []
     for i, s in enumerate(steps, start=1):
         r = ra.get(s, {})
         reached = int(r.get("reached") or 0)
-        beyond = sum(n for m, n in mcount.items() if m is not None and m > i)
-        skipped = beyond - int(rl.get(s, 0))
+        beyond = sum(n for m, n in ends.items() if m > i)
+        skipped = beyond - int(r.get("_rl") or 0)
         ooo = int(r.get("out_of_order") or 0)
         both = int(r.get("_both") or 0)
-        lt = late.get(s)
+        lt = int(r.get("_late") or 0) if s in expected else None
         rows.append({"touchpoint_id": s, "reached": reached, "skipped": skipped, "out_of_order": ooo,
-                     "late": None if lt is None else int(lt),
+                     "late": lt,
                      "skipped_share": skipped / (reached + skipped) if (reached + skipped) else None,
                      "out_of_order_share": ooo / reached if reached else None,
-                     "late_share": (int(lt) / both) if (lt is not None and both) else None})
+                     "late_share": (lt / both) if (lt is not None and both) else None})
     return pl.DataFrame(rows, schema={"touchpoint_id": pl.Utf8, "reached": pl.Int64, "skipped": pl.Int64, "out_of_order": pl.Int64,
                                       "late": pl.Int64, "skipped_share": pl.Float64, "out_of_order_share": pl.Float64,
                                       "late_share": pl.Float64})
