@@ -136,12 +136,16 @@ def main() -> None:
                     help="a Python with retentioneering installed (kept out of the project environment)")
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--no-suite", action="store_true")
+    ap.add_argument("--suite-only", action="store_true", help="re-measure only the metrics suite; keep the other results")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",")] + ([int(1e8)] if args.huge else [])
     header = machine()
     results = []
-    for size in sizes:
+    if args.suite_only:
+        old = json.loads((HERE / "results.json").read_text())
+        results, sizes = old["results"], sorted({r["size"] for r in old["results"]})
+    for size in ([] if args.suite_only else sizes):
         d = make_data(size)
         meta = json.loads((d / "meta.json").read_text())
         print(f"== {human(size)}: {meta['events']} events, {meta['learners']} learners, {meta['events_mb']} MB in memory", flush=True)
