@@ -113,7 +113,9 @@ def align(frame: Any, like: nw.LazyFrame) -> nw.LazyFrame:
     if impl.is_duckdb():
         import duckdb
 
-        return nw.from_native(duckdb.from_arrow(df.to_arrow()))
+        # the relation's own connection (DuckDB joins only relations of one connection)
+        con = getattr(native, "_con", None) or duckdb.default_connection()
+        return nw.from_native(con.from_arrow(df.to_arrow()))
     if impl.is_pyspark():
         spark = _spark_session(native)
         return nw.from_native(spark.createDataFrame(df.to_pandas()))

@@ -55,8 +55,10 @@ def test_duckdb(case, sample_ws, expected):
     same(got, expected[case])
 
 
-def test_duckdb_with_polars_learners(sample_ws, expected):
-    ev = duckdb.from_arrow(sample_ws.events.to_arrow())
+@pytest.mark.parametrize("own_connection", [False, True])
+def test_duckdb_with_polars_learners(sample_ws, expected, own_connection):
+    con = duckdb.connect() if own_connection else duckdb
+    ev = con.from_arrow(sample_ws.events.to_arrow())
     same(CASES["funnel_ordered_by"](ev, sample_ws.learners, sample_ws.map), expected["funnel_ordered_by"])
 
 
