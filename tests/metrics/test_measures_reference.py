@@ -166,3 +166,36 @@ def test_segment_small_group_flagged():
     sig = g.filter("significant")
     assert ("persona", "s", "b") in set(zip(sig["attribute"], sig["value"], sig["touchpoint_id"]))
     assert sig.filter(pl.col("attribute") == "device").height == 0
+
+
+@SETTINGS
+@given(data=datasets(max_learners=10, max_events=40), window=st.sampled_from([1, 3, 60]))
+def test_intervention_effects_match_reference(data, window):
+    rows, learners = data
+    ev, ln = frames(rows, learners)
+    end = data_end_of(rows, None)
+    got = jm.intervention_effects(ev, ln, MAP, window_days=window).row(0, named=True)
+    iv = MAP.interventions[0]
+    d = dt.datetime(iv.date.year, iv.date.month, iv.date.day, tzinfo=dt.timezone.utc)
+    j = ref.journeys(rows, learners, MAP.touchpoint_ids, "map", None, end, MAP.dormancy_days, POS)
+    counts = {"before": [0, 0], "after": [0, 0]}
+    for l in learners:
+        le = [e for e in rows if e["learner_id"] == l["learner_id"]]
+        here = [e["timestamp"] for e in le if e["touchpoint_id"] == iv.touchpoint]
+        if not here:
+            continue
+        f = min(here)
+        conv = any(POS[e["touchpoint_id"]] > POS[iv.touchpoint] and e["timestamp"] >= f for e in le)
+        if not conv and j[l["learner_id"]]["state"] == "in_progress":
+            continue
+        side = "before" if d - dt.timedelta(days=window) <= f < d else ("after" if d <= f < d + dt.timedelta(days=window) else None)
+        if side:
+            counts[side][0] += 1
+            counts[side][1] += conv
+    (bn, bx), (an, ax) = counts["before"], counts["after"]
+    assert (got["before_n"], got["after_n"]) == (bn, an)
+    assert close(got["before_rate"], bx / bn if bn else None) and close(got["after_rate"], ax / an if an else None)
+    _, p = ref.two_by_two(ax, an, bx, bn)
+    assert close(got["p_value"], p, 1e-9)
+    if bn and an:
+        assert got["low"] <= got["difference"] <= got["high"]

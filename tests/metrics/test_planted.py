@@ -81,3 +81,25 @@ def test_review_of_sample_period(sample_ws, truth):
     assert r.interventions.filter(pl.col("intervention_id") == truth["intervention"]["id"]).height == 1
     assert r.segment_alerts["significant"].all() if r.segment_alerts.height else True
     assert r.hotspots["reached"].min() > 0
+
+
+def test_review_scorecard_statistics(sample_ws, truth):
+    from journeylib.model import RATE_METRICS
+
+    from . import reference as ref
+
+    r = jm.review(sample_ws.events, sample_ws.learners, sample_ws.map, period=truth["sample_period"])
+    sc = r.scorecard
+    ps = []
+    for row in sc.iter_rows(named=True):
+        if row["metric"] in RATE_METRICS and row["n"] and row["previous_n"] and row["value"] is not None and row["previous_value"] is not None:
+            _, p = ref.two_by_two(round(row["value"] * row["n"]), row["n"], round(row["previous_value"] * row["previous_n"]), row["previous_n"])
+            assert row["p_value"] == pytest.approx(p, rel=1e-9, abs=1e-12)
+        ps.append(row["p_value"])
+    for row, q in zip(sc.iter_rows(named=True), ref.bh(ps)):
+        assert (row["q_value"] is None) == (q is None)
+        if q is not None:
+            assert row["q_value"] == pytest.approx(q, rel=1e-9)
+        assert row["changed_significantly"] == (q is not None and q < 0.05)
+    # the period is the one asked for, and the previous one ends where it starts
+    assert r.previous_end == r.start and r.start.strftime("%Y-%m") == truth["sample_period"]
