@@ -103,3 +103,22 @@ def test_spark_parity(spark, sample_ws, expected):
         ln = spark.createDataFrame(sample_ws.learners.to_pandas())
         for case in ("funnel_ordered_by", "funnel_strict", "journeys", "measure_by"):
             same(CASES[case](ev, ln, sample_ws.map), expected[case])
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.xdist_group("spark")
+@pytest.mark.skipif(not __import__("os").environ.get("JOURNEY_SPARK_ALL"), reason="set JOURNEY_SPARK_ALL=1 for every metric on Spark (~3 min)")
+def test_spark_parity_all(spark, sample_ws, expected, truth):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        ev = spark.createDataFrame(sample_ws.events.to_pandas())
+        ln = spark.createDataFrame(sample_ws.learners.to_pandas())
+        for case in CASES:
+            same(CASES[case](ev, ln, sample_ws.map), expected[case])
+        a = jm.review(ev, ln, sample_ws.map, period=truth["sample_period"])
+        b = jm.review(sample_ws.events, sample_ws.learners, sample_ws.map, period=truth["sample_period"])
+        for key in a.frames():
+            same(a.frames()[key], b.frames()[key])
