@@ -210,6 +210,10 @@ def report(header, results, suite, args) -> str:
         else:
             lines.append(f"| {human(r['size'])} | {r['contender']} | {r['compute_s']:.2f} | {r.get('cpu_s', 0):.2f} | {r['load_s']:.2f} | "
                          f"{r['peak_rss_mb']:.0f} | {r.get('baseline_rss_mb', 0):.0f} | {r['events_mb']} | {r['agrees']} |")
+    if not any(r["contender"] == "retentioneering" for r in results):
+        lines += ["", "retentioneering was not measured in this run: it is not a project dependency; install "
+                  "`retentioneering` in a separate virtual environment and pass `--retentioneering-python` "
+                  "(or set `RETENTIONEERING_PYTHON`)."]
     lines += ["", "## Against the targets", "", "Ratios of wall-clock compute time (CPU-time ratios in brackets).", "",
               "| events | ours ÷ DuckDB SQL (target ≤ 1.5) | pandas merges ÷ ours | pandas per-learner ÷ ours (target ≥ 10) | peak RSS ÷ events size (target < 3) | (peak − after imports) ÷ events size |",
               "|---:|---:|---:|---:|---:|---:|"]
