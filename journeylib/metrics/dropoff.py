@@ -22,12 +22,13 @@ DROPOFF_COLUMNS = [
 ]
 
 
-def _prepared(events, learners, jmap, by, funnel, mode, window, data_end):
+def _prepared(events, learners, jmap, by, funnel, mode, window, data_end, last_touchpoint=False):
     ev, ln, bys = E.prepare(events, learners, by=by)
     steps = resolve_steps(jmap, funnel)
     mode = default_mode(funnel, mode)
     end = E.resolve_data_end(ev, data_end)
-    lt = learner_table(ev, ln, jmap, steps, mode=mode, window=window, data_end=end, learner_cols=[LID, *bys])
+    lt = learner_table(ev, ln, jmap, steps, mode=mode, window=window, data_end=end, learner_cols=[LID, *bys],
+                       last_touchpoint=last_touchpoint)
     return ev, ln, bys, steps, end, lt
 
 
@@ -119,7 +120,7 @@ def stop_transitions(
 
     >>> stop_transitions(events, learners, jmap, funnel="course")   # doctest: +SKIP
     """
-    ev, ln, bys, steps, end, lt = _prepared(events, learners, jmap, by, funnel, mode, window, data_end)
+    ev, ln, bys, steps, end, lt = _prepared(events, learners, jmap, by, funnel, mode, window, data_end, last_touchpoint=True)
     tp_of = {i + 1: s for i, s in enumerate(steps)}
     q = (
         lt.filter(nw.col("state") == "stopped")

@@ -220,7 +220,7 @@ def add_gaps(lf: nw.LazyFrame, k: int) -> nw.LazyFrame:
     return lf.drop(*[f"_c_{i}" for i in range(1, k + 1)])
 
 
-def activity(events: nw.LazyFrame, jmap, *, data_end: dt.datetime) -> nw.LazyFrame:
+def activity(events: nw.LazyFrame, jmap, *, data_end: dt.datetime, last_touchpoint: bool = True) -> nw.LazyFrame:
     """Per learner: ``first_at, last_at, n_events, last_touchpoint`` over events up to ``data_end``.
 
     ``last_touchpoint`` is the touchpoint of the latest event; among events at
@@ -233,6 +233,8 @@ def activity(events: nw.LazyFrame, jmap, *, data_end: dt.datetime) -> nw.LazyFra
     agg = ev.group_by(LID).agg(
         nw.col(TS).min().alias("first_at"), nw.col(TS).max().alias("last_at"), nw.len().cast(nw.Int64).alias("n_events")
     )
+    if not last_touchpoint:
+        return agg
     last = (
         ev.join(agg.select(LID, nw.col("last_at").alias(TS)), on=[LID, TS], how="inner")
         .with_columns(E.lookup(TP, pos, 0).alias("_pos"))
@@ -255,6 +257,7 @@ def learner_table(
     data_end: dt.datetime,
     learner_cols: Sequence[str] | None = None,
     with_gaps: bool = False,
+    last_touchpoint: bool = False,
 ) -> nw.LazyFrame:
     """Lazy per-learner table (every learner in ``learners``): learner columns,
     ``first_at, last_at, n_events, last_touchpoint, furthest_step, t_1..t_k, state``
@@ -264,7 +267,7 @@ def learner_table(
     """
     k = len(steps)
     st = step_times(events, jmap, steps, mode=mode, window=window, data_end=data_end)
-    act = activity(events, jmap, data_end=data_end)
+    act = activity(events, jmap, data_end=data_end, last_touchpoint=last_touchpoint)
     lcols = list(learner_cols) if learner_cols is not None else E.columns(learners)
     if LID not in lcols:
         lcols = [LID, *lcols]
@@ -312,7 +315,7 @@ def journeys(
     steps = resolve_steps(jmap, funnel)
     mode = default_mode(funnel, mode)
     end = E.resolve_data_end(ev, data_end)
-    lt = learner_table(ev, ln, jmap, steps, mode=mode, window=window, data_end=end)
+    lt = learner_table(ev, ln, jmap, steps, mode=mode, window=window, data_end=end, last_touchpoint=True)
     df = E.collect(lt.drop(*_tcols(len(steps))))
     tp_of = {i + 1: s for i, s in enumerate(steps)}
     stage_of = {t.id: t.stage for t in jmap.touchpoints}
