@@ -249,6 +249,9 @@ def report(header, results, suite, args) -> str:
     analysis = HERE / "analysis.md"
     if analysis.exists():
         lines += ["", analysis.read_text(encoding="utf-8").strip()]
+    ingest = HERE / "INGEST.md"  # written by benchmarks/ingest_memory.py
+    if ingest.exists():
+        lines += ["", "#" + ingest.read_text(encoding="utf-8").strip().replace("\n## ", "\n### ")]
     lines.append("")
     return "\n".join(lines)
 
