@@ -7,7 +7,7 @@ JOURNEY := $(VENV)/bin/journey
 STAMP := $(VENV)/.installed-stamp
 WORKERS ?= 2
 
-.PHONY: install report test test-fast lab bench sample report-oulad system-deps clean
+.PHONY: install report test test-fast lab bench bench-ingest sample report-oulad system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ sample: $(STAMP)
 ## Performance benchmarks (writes benchmarks/RESULTS.md)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+## Ingest memory benchmark: 100k vs 1M xAPI statements (prints a table; results in benchmarks/INGEST.md)
+bench-ingest: $(STAMP)
+	$(PY) benchmarks/ingest_memory.py
 
 ## Reports on the real OULAD data set in ../shared/data/oulad
 report-oulad: $(STAMP)
