@@ -335,7 +335,7 @@ class JourneyMap(_Strict):
             if iv.touchpoint not in tp_ids:
                 errors.append((("interventions", i, "touchpoint"), f"unknown touchpoint '{iv.touchpoint}'"))
         if errors:
-            raise _CrossCheckError(errors)
+            raise CrossCheckError(errors)
         return self
 
     # -- convenience -------------------------------------------------------
@@ -373,7 +373,9 @@ class JourneyMap(_Strict):
         return [p.id for p in self.personas]
 
 
-class _CrossCheckError(ValueError):
+class CrossCheckError(ValueError):
+    """Cross-field problems of a model, each with its location: ``[(loc, message), …]``."""
+
     def __init__(self, errors: list[tuple[tuple, str]]):
         self.errors = errors
         super().__init__("; ".join(m for _, m in errors))
@@ -492,26 +494,37 @@ def map_from_dict(data: dict[str, Any], *, file: str | Path = "journey.yml", lin
     ...
     journeylib.errors.MapError: journey.yml: touchpoints[0].stage: unknown stage 'nowhere'; stages: s
     """
-    index = line_index or {}
     try:
         return JourneyMap.model_validate(data)
     except ValidationError as exc:
-        problems: list[tuple[tuple, str]] = []
-        for err in exc.errors():
-            ctx_err = (err.get("ctx") or {}).get("error")
-            if isinstance(ctx_err, _CrossCheckError):
-                problems.extend(ctx_err.errors)
-                continue
-            loc = tuple(p for p in err["loc"] if p not in ("function-after",))
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "missing":
-                msg = "required field is missing"
-            elif err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            problems.append((loc, msg))
-        loc, msg = problems[0]
-        first = MapError(msg, file=file, line=_line_for(index, loc), field=_field_name(loc) or None)
-        first.problems = [
-            str(MapError(m, file=file, line=_line_for(index, l), field=_field_name(l) or None)) for l, m in problems
-        ]
-        raise first from None
+        raise map_error_from_validation(exc, file=file, line_index=line_index) from None
+
+
+def map_error_from_validation(exc: ValidationError, *, file: str | Path, line_index: dict | None = None) -> MapError:
+    """One :class:`MapError` for a pydantic error: the first problem with its file,
+    line and field; every problem, formatted the same way, in ``.problems``.
+
+    Cross-checks raised as :class:`CrossCheckError` keep their own locations.
+    """
+    index = line_index or {}
+    problems: list[tuple[tuple, str]] = []
+    for err in exc.errors():
+        ctx_err = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_err, CrossCheckError):
+            problems.extend(ctx_err.errors)
+            continue
+        # drop pydantic's internal location parts (validator and union-member names)
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        problems.append((loc, msg))
+
+    def one(loc: tuple, msg: str) -> MapError:
+        return MapError(msg, file=file, line=_line_for(index, loc), field=_field_name(loc) or None)
+
+    first = one(*problems[0])
+    first.problems = [str(one(loc, msg)) for loc, msg in problems]
+    return first

@@ -63,7 +63,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import MapError
-from ..model import _field_name, _line_for, _line_index
+from ..model import CrossCheckError, _field_name, _line_for, _line_index, map_error_from_validation
 
 RULES_FILE = "sources.yml"
 
@@ -296,10 +296,7 @@ class SourceRules(_Strict):
                                    line=_line_for(line_index or {}, loc), field=_field_name(loc))
 
 
-class _RulesError(ValueError):
-    def __init__(self, errors: list[tuple[tuple, str]]):
-        self.errors = errors
-        super().__init__("; ".join(m for _, m in errors))
+_RulesError = CrossCheckError
 
 
 def load_rules(path: str | Path, touchpoint_ids: list[str] | None = None) -> SourceRules:
@@ -330,21 +327,7 @@ def load_rules(path: str | Path, touchpoint_ids: list[str] | None = None) -> Sou
     try:
         rules = SourceRules.model_validate(data)
     except ValidationError as exc:
-        problems: list[tuple[tuple, str]] = []
-        for err in exc.errors():
-            ctx_err = (err.get("ctx") or {}).get("error")
-            if isinstance(ctx_err, _RulesError):
-                problems.extend(ctx_err.errors)
-                continue
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "missing":
-                msg = "required field is missing"
-            elif err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            problems.append((loc, msg))
-        loc, msg = problems[0]
-        raise MapError(msg, file=path, line=_line_for(index, loc), field=_field_name(loc) or None) from None
+        raise map_error_from_validation(exc, file=path, line_index=index) from None
     if touchpoint_ids is not None:
         rules.check_touchpoints(touchpoint_ids, path, index)
     return rules
