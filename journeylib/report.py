@@ -356,6 +356,7 @@ def run_reports(
     funnel: str | None = None,
     personas: Sequence[str] | None = None,
     segment_attributes: Sequence[str] | None = None,
+    engine: str = "polars",
     kernel_name: str = "python3",
     timeout: int = 900,
     progress: bool = False,
@@ -366,9 +367,13 @@ def run_reports(
     Each notebook gets these papermill parameters (typed): ``workspace``
     (absolute path, str), ``period`` (str or None: "2025-06", "2025-Q2",
     "month", …), ``funnel`` (str or None), ``personas`` (list or None),
-    ``segment_attributes`` (list or None), ``min_count`` (int) and ``render``
-    ("report"). ``notebooks`` selects names (default: :data:`REPORTS` present
-    in ``notebooks_dir``).
+    ``segment_attributes`` (list or None), ``min_count`` (int), ``engine``
+    (str: ``"polars"``, ``"duckdb"`` or ``"spark"`` — where the notebooks run
+    the metrics, see :func:`journeylib.metrics.engine.to_engine`) and
+    ``render`` ("report"). ``notebooks`` selects names (default:
+    :data:`REPORTS` present in ``notebooks_dir``). Unknown segment
+    attributes, engines and a missing ``pyspark`` for ``engine="spark"`` stop
+    the run before any notebook starts.
 
     Atomic: everything is rendered into a temporary folder next to ``out`` and
     moved into place only when all notebooks succeeded; files of the previous
@@ -379,6 +384,7 @@ def run_reports(
     workspace is a failure too (privacy check).
 
     >>> run_reports("data/sample", "reports", period="2025-06")  # doctest: +SKIP
+    >>> run_reports("data/sample", "reports", engine="duckdb", notebooks=["persona_funnels"])  # doctest: +SKIP
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -402,6 +408,16 @@ def run_reports(
             raise JourneyError("no report notebooks found", file=nb_dir)
     if min_count < 1:
         raise JourneyError("--min-count must be at least 1")
+    from .metrics.engine import ENGINES
+
+    engine = (engine or "polars").strip().lower()
+    if engine not in ENGINES:
+        raise JourneyError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
+    if engine == "spark":
+        import importlib.util
+
+        if importlib.util.find_spec("pyspark") is None:
+            raise JourneyError("--engine spark needs pyspark (and Java): pip install 'journeylib[spark]'")
 
     ws = load_workspace(workspace)  # fails early, with one clear message, on bad input
     jmap = ws.map
@@ -411,6 +427,10 @@ def run_reports(
     bad = [p for p in (personas or []) if p not in known]
     if bad:
         raise JourneyError(f"unknown persona(s) {', '.join(bad)}; personas: {', '.join(sorted(known))}", file=workspace / "journey.yml")
+    bad = [a for a in (segment_attributes or []) if a not in ws.learners.columns or a == "learner_id"]
+    if bad:
+        choices = [c for c in ws.learners.columns if c != "learner_id"]
+        raise JourneyError(f"unknown segment attribute(s) {', '.join(bad)}; learner attributes: {', '.join(choices)}")
     data_end = ws.data_end
     if period:
         try:
@@ -427,6 +447,7 @@ def run_reports(
         "personas": list(personas) if personas else None,
         "segment_attributes": list(segment_attributes) if segment_attributes else None,
         "min_count": int(min_count),
+        "engine": engine,
         "render": "report",
     }
 
@@ -503,6 +524,7 @@ def run_reports(
             ("Personas", ", ".join(personas) if personas else "all"),
             ("Segment attributes", ", ".join(segment_attributes) if segment_attributes else "all"),
             ("Smallest group shown", f"{min_count} learners (smaller cells are suppressed)"),
+            ("Engine", engine),
             ("Notebooks", ", ".join(names)),
             ("Run at", f"{started:%Y-%m-%d %H:%M:%S} UTC"),
         ]

@@ -313,3 +313,102 @@ def cast_counts(df: pl.DataFrame, cols: Iterable[str]) -> pl.DataFrame:
     [0, 2]
     """
     return df.with_columns([pl.col(c).fill_null(0).cast(pl.Int64) for c in cols if c in df.columns])
+
+
+# --------------------------------------------------------------------------
+# Moving a table onto another engine
+# --------------------------------------------------------------------------
+
+#: the engines :func:`to_engine` can move a table onto
+ENGINES = ("polars", "duckdb", "spark")
+#: environment variable naming the Spark master used when no session is given
+SPARK_MASTER_ENV = "JOURNEY_SPARK_MASTER"
+_DUCKDB_CONNECTION = None
+
+
+def duckdb_connection():
+    """The in-memory DuckDB connection :func:`to_engine` uses when none is given
+    (one per process, so that tables moved separately can be joined).
+
+    >>> duckdb_connection() is duckdb_connection()
+    True
+    """
+    global _DUCKDB_CONNECTION
+    if _DUCKDB_CONNECTION is None:
+        import duckdb
+
+        _DUCKDB_CONNECTION = duckdb.connect()
+    return _DUCKDB_CONNECTION
+
+
+def spark_session(master: str | None = None):
+    """The active Spark session, or a new local one.
+
+    ``master`` default: the environment variable ``JOURNEY_SPARK_MASTER``, else
+    ``"local[*]"`` (every core of this machine). The session's time zone is
+    UTC, so timestamps keep their instant. ``getOrCreate`` returns an
+    existing session unchanged (its master included).
+
+    >>> spark_session().conf.get("spark.sql.session.timeZone")   # doctest: +SKIP
+    'UTC'
+    """
+    import os
+
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    master = master or os.environ.get(SPARK_MASTER_ENV) or "local[*]"
+    session = (
+        SparkSession.builder.master(master).appName("journeylib")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def to_engine(frame: Any, engine: str = "polars", *, session: Any = None) -> Any:
+    """``frame`` (polars, or any frame :func:`lazy` accepts) as a native table of ``engine``.
+
+    * ``"polars"`` — a polars ``DataFrame`` (a polars frame is returned as is);
+    * ``"duckdb"`` — a DuckDB relation on ``session`` (a ``duckdb``
+      connection; default :func:`duckdb_connection`, shared by every call so
+      events and learners can be joined);
+    * ``"spark"`` — a Spark ``DataFrame`` on ``session`` (a ``SparkSession``;
+      default :func:`spark_session`: the active session or a local one whose
+      master is ``$JOURNEY_SPARK_MASTER`` or ``local[*]``).
+
+    The rows, columns and types are kept (datetimes keep their instant).
+    Every ``journeylib.metrics`` function accepts the result and returns the
+    same polars tables as for the polars input.
+
+    >>> import polars as pl
+    >>> rel = to_engine(pl.DataFrame({"a": [1, 2]}), "duckdb")
+    >>> backend_of(rel), collect(lazy(rel))["a"].to_list()
+    ('duckdb', [1, 2])
+    >>> to_engine(pl.DataFrame({"a": [1]}), "pandas")
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.DataError: unknown engine 'pandas'; choose one of polars, duckdb, spark
+    """
+    name = (engine or "polars").strip().lower()
+    if name not in ENGINES:
+        raise DataError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if isinstance(frame, (pl.DataFrame, pl.LazyFrame)):
+        df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    else:
+        df = collect(lazy(frame))
+    if name == "polars":
+        return df
+    if name == "duckdb":
+        con = session if session is not None else duckdb_connection()
+        return con.from_arrow(df.to_arrow())
+    spark = session if session is not None else spark_session()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return spark.createDataFrame(df.to_pandas())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import narwhals as nw
 import polars as pl
@@ -55,6 +55,11 @@ class Review:
     interventions: pl.DataFrame
     findings: list[str] = field(default_factory=list)
     data_quality: pl.DataFrame | None = None
+    #: every row of :func:`~journeylib.metrics.segments.segment_gaps` behind ``segment_alerts``
+    #: (suppressed and non-significant cells included), over the same attributes
+    segment_gaps: pl.DataFrame | None = None
+    #: the learner attributes compared (``None``: every attribute column)
+    attributes: list[str] | None = None
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """The named frames (``data_quality`` only when set)."""
@@ -163,6 +168,7 @@ def review(
     fdr: float = 0.05,
     data_end: Any = None,
     intervention_window_days: float = 60,
+    attributes: str | Sequence[str] | None = None,
 ) -> Review:
     """The periodic review of ``period`` (see :func:`~journeylib.metrics.periods.period_bounds`)
     against the period just before it.
@@ -179,12 +185,21 @@ def review(
       stopped first.
     * ``segment_alerts`` — significant, non-suppressed rows of
       :func:`~journeylib.metrics.segments.segment_gaps` over events up to the
-      end of the period.
+      end of the period, comparing groups of the learner columns
+      ``attributes`` only (default ``None``: every attribute column with at
+      most 50 values, see :func:`~journeylib.metrics.engine.attribute_columns`).
+      Choose the segments here: an outcome column such as a final result is
+      not a segment, and a column left out never appears in
+      ``segment_alerts`` or ``findings``. The false-discovery correction runs
+      over the chosen attributes' cells only. All cells (suppressed ones
+      included) are kept in ``segment_gaps``.
     * ``interventions`` — :func:`intervention_effects`.
     * ``findings`` — short sentences, most important first.
 
     >>> review(events, learners, jmap, period="2025-06").scorecard   # doctest: +SKIP
+    >>> review(events, learners, jmap, period="2025-06", attributes=["region", "accessibility"]).findings   # doctest: +SKIP
     """
+    attrs = None if attributes is None else E.by_list(attributes)
     ev, ln, _ = E.prepare(events, learners)
     overall_end = E.resolve_data_end(ev, data_end)
     start, end = period_bounds(period, data_end=overall_end)
@@ -218,12 +233,13 @@ def review(
     hs = hs.filter(pl.col("reached") > 0).sort(["stopped", "stop_rate"], descending=True, nulls_last=True)
     # segment alerts as of the end of the period
     seg_end = min(end, overall_end) if isinstance(overall_end, dt.datetime) else end
-    sg = segment_gaps(ev.filter(nw.col(TS) < end), ln, jmap, min_count=min_count, fdr=fdr, data_end=seg_end)
+    sg = segment_gaps(ev.filter(nw.col(TS) < end), ln, jmap, attributes=attrs, min_count=min_count, fdr=fdr, data_end=seg_end)
     alerts = sg.filter(pl.col("significant") & ~pl.col("suppressed")).sort("q_value")
     iv = intervention_effects(ev, ln, jmap, window_days=intervention_window_days, data_end=overall_end)
     findings = _findings(jmap, period, sc, ch, hs, alerts, iv, fdr)
     return Review(period=period, start=start, end=end, previous_start=pstart, previous_end=pend, scorecard=sc, changes=ch,
-                  hotspots=hs, segment_alerts=alerts, interventions=iv, findings=findings)
+                  hotspots=hs, segment_alerts=alerts, interventions=iv, findings=findings, segment_gaps=sg,
+                  attributes=attrs)
 
 
 def _pct(v):
