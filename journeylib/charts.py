@@ -688,10 +688,11 @@ def segment_gap_chart(gaps: pl.DataFrame, jmap: JourneyMap | None = None, *, top
     order = df["segment"].to_list()
     tips = [alt.Tooltip("segment:N", title="Group → converting from"), alt.Tooltip("segment_n:Q", title="Group size"), _pct("segment_rate", "Group rate"),
             alt.Tooltip("rest_n:Q", title="Everyone else"), _pct("rest_rate", "Everyone else's rate"),
-            alt.Tooltip("difference:Q", title="Difference", format="+.1%"), alt.Tooltip("q_value:Q", title="q-value (FDR)", format=".3f")]
+            alt.Tooltip("difference:Q", title="Difference", format="+.1%"), alt.Tooltip("q_value:Q", title="q-value (FDR)", format=".2g")]
     y = alt.Y("segment:N", sort=order, title=None, axis=alt.Axis(labelLimit=420))
     base = alt.Chart(df)
-    line = base.mark_rule(color="#999999", strokeWidth=2).encode(y=y, x=alt.X("rest_rate:Q", title="Conversion", axis=alt.Axis(format="%")), x2="segment_rate:Q", tooltip=tips)
+    line = base.mark_rule(color="#999999", strokeWidth=2).encode(y=y, x=alt.X("rest_rate:Q", title="Conversion (axis starts near the lowest rate shown)", axis=alt.Axis(format="%"),
+                                                                                   scale=alt.Scale(zero=False, nice=True, padding=10)), x2="segment_rate:Q", tooltip=tips)
     rest = base.mark_point(filled=True, size=60, color=GREY).encode(y=y, x="rest_rate:Q", tooltip=tips)
     seg = base.mark_point(filled=True, size=90).encode(y=y, x="segment_rate:Q", tooltip=tips,
                                                        color=alt.Color("sig:N", title=None, scale=alt.Scale(domain=["significant", "not significant"], range=["#D55E00", "#0072B2"])))

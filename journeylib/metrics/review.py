@@ -246,6 +246,10 @@ def _pct(v):
     return "n/a" if v is None else f"{100 * v:.0f}%"
 
 
+def _q(q):
+    return "q < 0.001" if q < 0.001 else f"q = {q:.2g}"
+
+
 def _fmt(metric, v):
     if v is None:
         return "n/a"
@@ -283,7 +287,7 @@ def _findings(jmap, period, sc, ch, hs, alerts, iv, fdr) -> list[str]:
         direction = "less" if (r["difference"] or 0) < 0 else "more"
         out.append((3, f"Learners with {r['attribute']} = {r['value']} carried on {direction} often at "
                        f"{name.get(r['touchpoint_id'], r['touchpoint_id'])}: {_pct(r['segment_rate'])} vs "
-                       f"{_pct(r['rest_rate'])} for everyone else (n = {r['segment_n']}, q = {r['q_value']:.2g})."))
+                       f"{_pct(r['rest_rate'])} for everyone else (n = {r['segment_n']:,}, {_q(r['q_value'])})."))
     for r in sc.filter(pl.col("changed_significantly")).head(3).iter_rows(named=True):
         verb = "rose" if (r["change"] or 0) > 0 else "fell"
         out.append((4, f"{r['metric']} at {name.get(r['touchpoint_id'])} {verb} from {_fmt(r['metric'], r['previous_value'])} "
