@@ -228,6 +228,29 @@ def no_data_chart(title: str, message: str = "No data to show for this selection
         text="message:N").properties(width=480, height=40, title=alt.Title(title))
 
 
+#: the widest a legend row may be (px): the report page is about 1130 px wide at a 1200 px window
+LEGEND_ROW_WIDTH = 900
+
+
+def legend_columns(labels: Iterable[Any], *, row_width: int = LEGEND_ROW_WIDTH) -> int:
+    """How many legend entries fit on one row of ``row_width`` pixels, so a long legend wraps instead of widening the chart.
+
+    Estimate: ``7 px`` per character of the longest label (at most
+    ``labelLimit`` 220 px) plus ``30 px`` for the symbol and gap; at least 1,
+    at most the number of labels.
+
+    >>> legend_columns(["A", "B", "C"])
+    3
+    >>> legend_columns(["Persona number 1 with a long descriptive name"] * 9)
+    3
+    """
+    labels = [str(v) for v in labels]
+    if not labels:
+        return 1
+    entry = min(220, 7 * max(len(v) for v in labels)) + 30
+    return max(1, min(len(labels), row_width // entry))
+
+
 def _pct(field: str, title: str) -> alt.Tooltip:
     return alt.Tooltip(f"{field}:Q", title=title, format=".0%")
 
@@ -361,7 +384,8 @@ def time_to_convert_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | N
     ]
     if by:
         tips.insert(0, alt.Tooltip("by_name:N", title=by.replace("_", " ").capitalize()))
-        color = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=None)
+        color = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=None,
+                          legend=alt.Legend(columns=legend_columns(df["by_name"].unique())))
         yoff = alt.YOffset("by_name:N")
     else:
         color = alt.value(PALETTE[0])
@@ -413,7 +437,8 @@ def dropoff_chart(dropoff: pl.DataFrame, jmap: JourneyMap, *, title: str = "Stop
     x = alt.X("touchpoint_name:N", sort=order, title=None, axis=alt.Axis(labelAngle=-40))
     base = alt.Chart(df)
     bars = base.mark_bar().encode(x=x, y=alt.Y("stop_rate:Q", title="Stopped here / reached", axis=alt.Axis(format="%")),
-                                  color=alt.Color("stage_name:N", title="Stage", scale=_scale(sc), sort=list(sc)), tooltip=tips)
+                                  color=alt.Color("stage_name:N", title="Stage", scale=_scale(sc), sort=list(sc),
+                                                  legend=alt.Legend(columns=legend_columns(sc))), tooltip=tips)
     err = base.mark_rule(color="#222222").encode(x=x, y="stop_rate_low:Q", y2="stop_rate_high:Q", tooltip=tips)
     return alt.layer(bars, err).properties(width=alt.Step(34), height=260, title=alt.Title(title, subtitle="Bars: learners whose journey ended here, excluding those still in progress. Black line: 95% interval."))
 
@@ -527,7 +552,8 @@ def emotion_curve(emotion: pl.DataFrame, jmap: JourneyMap, *, by: str | None = N
         tips.insert(0, alt.Tooltip("by_name:N", title=by.replace("_", " ").capitalize()))
         color = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=None, legend=None)
         color_legend = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=None,
-                                 legend=alt.Legend(symbolOpacity=1, symbolType="circle", symbolSize=90, symbolStrokeWidth=0))
+                                 legend=alt.Legend(symbolOpacity=1, symbolType="circle", symbolSize=90, symbolStrokeWidth=0,
+                                                   columns=legend_columns(df["by_name"].unique())))
         detail = [alt.Detail("by_name:N")]
     else:
         color = color_legend = alt.value(PALETTE[0])
@@ -579,7 +605,7 @@ def emotion_gap_chart(frame: pl.DataFrame, jmap: JourneyMap, *, y: str = "stop_r
     pts = base.mark_point(filled=True, size=110, opacity=0.9).encode(
         x=alt.X("gap:Q", title="Emotion gap (measured − target; below 0 = worse than designed)"),
         y=alt.Y(f"{y}:Q", title=y_title, axis=alt.Axis(format=fmt.replace("+", ""))),
-        color=alt.Color("stage_name:N", title="Stage", scale=_scale(sc), sort=list(sc)), tooltip=tips,
+        color=alt.Color("stage_name:N", title="Stage", scale=_scale(sc), sort=list(sc), legend=alt.Legend(columns=legend_columns(sc))), tooltip=tips,
     )
     labels = base.mark_text(align="left", dx=7, fontSize=11, color="#333333").encode(x="gap:Q", y=f"{y}:Q", text="touchpoint_name:N")
     return alt.layer(zero, pts, labels).properties(width=520, height=320, title=alt.Title(title, subtitle=subtitle))

@@ -223,3 +223,78 @@ def test_panel_headers_wrap_long_names(jmap):
     spec = charts.funnel_chart(funnel_frame(), jm2, by="persona").to_dict()
     assert spec["facet"]["field"] == "panel" and "split(datum.label" in spec["facet"]["header"]["labelExpr"]
     assert spec["facet"]["sort"] == ["Employer-sponsored\nlearner", "Two"]
+
+
+# --------------------------------------------------------------------------
+# Readability at report width: nothing wider than the page, nothing cut off
+# --------------------------------------------------------------------------
+
+#: the chart area of a report page at a 1200 px browser window
+PAGE_WIDTH = 1130
+
+
+def _many_personas(n: int = 8):
+    tps = [{"id": f"t{i}", "name": f"Lesson {i}: a rather long touchpoint name", "stage": "s", "target_emotion": {"label": "curious"}}
+           for i in range(7)]
+    pers = [{"id": f"p{i}", "name": f"Persona {i} with a long descriptive name"} for i in range(n)]
+    jm2 = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}], "touchpoints": tps, "personas": pers})
+    rows = []
+    for p in [x["id"] for x in pers] + ["unassigned"]:
+        for s, t in enumerate(tps, start=1):
+            rows.append({"persona": p, "step": s, "touchpoint_id": t["id"], "learners": 100 - s, "conversion_from_start": 1 - s / 10,
+                         "conversion_from_start_low": 0.5, "conversion_from_start_high": 0.95, "conversion_from_previous": 0.9,
+                         "stopped": 3, "in_progress": 2, "median_days_to_convert": 1.0, "p90_days_to_convert": 3.0})
+    return jm2, pl.DataFrame(rows)
+
+
+def _svg(chart) -> str:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def _svg_width(svg: str) -> float:
+    return float(re.search(r'<svg[^>]*\swidth="([\d.]+)"', svg).group(1))
+
+
+@pytest.mark.parametrize("builder", ["funnel_chart", "stops_chart", "time_to_convert_chart"])
+def test_persona_charts_fit_the_page_with_many_personas(builder):
+    """Nine personas with long names: the chart is no wider than the page and shows every persona (no horizontal scrollbar)."""
+    jm2, f = _many_personas(8)
+    chart = getattr(charts, builder)(f, jm2, by="persona")
+    svg = _svg(chart)
+    assert _svg_width(svg) <= PAGE_WIDTH
+    texts = " ".join(re.sub(r"<[^>]+>", " ", t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S))
+    for i in range(8):
+        assert f"Persona {i}" in texts, i
+    assert "unassigned" in texts
+
+
+@pytest.mark.parametrize("builder", ["funnel_chart", "stops_chart"])
+def test_faceted_charts_wrap_and_keep_axis_titles_short(builder, jmap):
+    """Facets wrap into rows, and the x-axis title repeated under each panel is short enough not to overlap its neighbours."""
+    jm2, f = _many_personas(8)
+    spec = getattr(charts, builder)(f, jm2, by="persona").to_dict()
+    assert 1 <= spec["columns"] <= 5
+    inner = spec["spec"]
+    layers = inner.get("layer", [inner])
+    x_titles = [layer["encoding"]["x"].get("title") for layer in layers if "title" in layer.get("encoding", {}).get("x", {})]
+    panel_width = inner["width"]
+    assert x_titles and all(len(t) * 7 < panel_width for t in x_titles), (x_titles, panel_width)
+
+
+def test_legends_wrap_instead_of_widening_the_chart():
+    jm2, f = _many_personas(8)
+    spec = charts.time_to_convert_chart(f, jm2, by="persona").to_dict()
+    cols = [layer["encoding"]["color"]["legend"]["columns"] for layer in spec["layer"] if "legend" in layer["encoding"].get("color", {})]
+    assert cols and all(c < 9 for c in cols)
+
+
+@settings(max_examples=60, deadline=None)
+@given(labels=st.lists(st.text(min_size=1, max_size=60), min_size=1, max_size=30), row=st.integers(100, 2000))
+def test_legend_columns_fit_the_row(labels, row):
+    k = charts.legend_columns(labels, row_width=row)
+    entry = min(220, 7 * max(len(v) for v in labels)) + 30
+    assert 1 <= k <= len(labels)
+    assert k == 1 or k * entry <= row          # a row of k entries fits ...
+    assert k == len(labels) or (k + 1) * entry > row   # ... and one more would not
