@@ -687,6 +687,10 @@ def interventions_chart(effects: pl.DataFrame, jmap: JourneyMap | None = None, *
     return alt.layer(zero, pt, rule).properties(width=460, height=alt.Step(30), title=alt.Title(title, subtitle="Dot: estimated change. Line: 95% interval; if it crosses 0 the effect is not established."))
 
 
+#: colours of significant / not significant groups in :func:`segment_gap_chart`
+SIG_COLOURS = {"significant": "#D55E00", "not significant": "#0072B2"}
+
+
 def segment_gap_chart(gaps: pl.DataFrame, jmap: JourneyMap | None = None, *, top: int = 15, title: str = "Groups converting differently from everyone else") -> alt.Chart:
     """Segment rate vs everyone else's rate for the largest gaps (suppressed cells left out).
 
@@ -712,6 +716,8 @@ def segment_gap_chart(gaps: pl.DataFrame, jmap: JourneyMap | None = None, *, top
         .head(top)
     )
     order = df["segment"].to_list()
+    # the legend lists only what is drawn (colours stay fixed)
+    sig_domain = [v for v in SIG_COLOURS if v in set(df["sig"].to_list())]
     tips = [alt.Tooltip("segment:N", title="Group → converting from"), alt.Tooltip("segment_n:Q", title="Group size"), _pct("segment_rate", "Group rate"),
             alt.Tooltip("rest_n:Q", title="Everyone else"), _pct("rest_rate", "Everyone else's rate"),
             alt.Tooltip("difference:Q", title="Difference", format="+.1%"), alt.Tooltip("q_value:Q", title="q-value (FDR)", format=".2g")]
@@ -721,7 +727,7 @@ def segment_gap_chart(gaps: pl.DataFrame, jmap: JourneyMap | None = None, *, top
                                                                                    scale=alt.Scale(zero=False, nice=True, padding=10)), x2="segment_rate:Q", tooltip=tips)
     rest = base.mark_point(filled=True, size=60, color=GREY).encode(y=y, x="rest_rate:Q", tooltip=tips)
     seg = base.mark_point(filled=True, size=90).encode(y=y, x="segment_rate:Q", tooltip=tips,
-                                                       color=alt.Color("sig:N", title=None, scale=alt.Scale(domain=["significant", "not significant"], range=["#D55E00", "#0072B2"])))
+                                                       color=alt.Color("sig:N", title=None, scale=alt.Scale(domain=sig_domain, range=[SIG_COLOURS[v] for v in sig_domain])))
     return alt.layer(line, rest, seg).properties(width=420, height=alt.Step(22), title=alt.Title(title, subtitle="Grey: everyone else. Coloured: the group. Significant after false-discovery-rate correction in orange."))
 
 
