@@ -41,7 +41,7 @@ def metrics_command(
     workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml and the events/learners files."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .parquet or .json. For review: a .json file (one key per frame) or a folder."),
     funnel: Optional[str] = typer.Option(None, "--funnel", help="Named funnel of the map (default: every touchpoint)."),
-    by: Optional[List[str]] = typer.Option(None, "--by", help="Learner column to group by (repeatable). For segments: the attributes to test."),
+    by: Optional[List[str]] = typer.Option(None, "--by", help="Learner column to group by (repeatable). For segments and review: the attributes to test (default: all)."),
     period: Optional[str] = typer.Option(None, "--period", help="Period: 2025-06, 2025-Q2, 2025-W23, 2025, 2025-06-01..2025-06-30, month, quarter, week. Required for review; for kpis the period's arrivals; otherwise the cohort of learners whose first event is in the period."),
     mode: Optional[str] = typer.Option(None, "--mode", help="Funnel matching: ordered, strict or any_order."),
     window: Optional[float] = typer.Option(None, "--window", help="Conversion window in days from the first step."),
@@ -106,7 +106,7 @@ def metrics_command(
             df = jm.segment_gaps(ev, ln, jmap, attributes=b, funnel=funnel, mode=mode, window=window,
                                  min_count=min_count, fdr=fdr, data_end=data_end)
         else:
-            r = jm.review(ev, ln, jmap, period=period, min_count=min_count, fdr=fdr, data_end=data_end)
+            r = jm.review(ev, ln, jmap, period=period, attributes=b, min_count=min_count, fdr=fdr, data_end=data_end)
             if is_dir_out:
                 out.mkdir(parents=True, exist_ok=True)
                 for key, frame in r.frames().items():

@@ -47,6 +47,16 @@ def test_review_json_and_folder(sample_dir, tmp_path, truth):
     assert (folder / "scorecard.csv").exists() and (folder / "findings.txt").read_text().strip()
 
 
+def test_review_compares_only_the_given_attributes(sample_dir, tmp_path, truth):
+    out = tmp_path / "review.json"
+    res = runner.invoke(app, ["metrics", "review", str(sample_dir), "--period", truth["sample_period"],
+                              "--by", "region", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    alerts = json.loads(out.read_text())["segment_alerts"]
+    attributes = {row["attribute"] for row in alerts} if isinstance(alerts, list) else set(alerts.get("attribute", []))
+    assert attributes <= {"region"}
+
+
 @pytest.mark.parametrize("args, message", [
     (["metrics", "nope", "{d}", "--out", "{o}"], "unknown metric"),
     (["metrics", "funnel", "{d}", "--funnel", "nope", "--out", "{o}"], "unknown funnel"),
