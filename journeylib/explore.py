@@ -147,7 +147,9 @@ class Explorer:
     >>> Explorer(ws).widget  # doctest: +SKIP
     """
 
-    def __init__(self, ws, *, min_count: int = 5):
+    def __init__(self, ws, *, min_count: int = 5, attributes: list[str] | None = None):
+        """``attributes``: the learner attributes the Segment picker offers
+        (default: every attribute; leave out outcome columns such as a final result)."""
         import ipywidgets as w
 
         self.ws = ws
@@ -155,6 +157,11 @@ class Explorer:
         self.min_count = min_count
         jmap = self.jmap
         attrs = [c for c in ws.learners.columns if c not in ("learner_id", "persona", "enrolled_at")]
+        if attributes is not None:
+            unknown = [a for a in attributes if a not in attrs]
+            if unknown:
+                raise ValueError(f"unknown learner attribute(s): {', '.join(unknown)}; the learners have: {', '.join(attrs)}")
+            attrs = list(attributes)
         self.funnel = w.Dropdown(options=[("All touchpoints", ALL)] + [(k, k) for k in jmap.funnels], value=default_funnel(jmap) or ALL, description="Funnel")
         persona_opts = [("Everyone", ALL)] + [(p.name, p.id) for p in jmap.personas]
         if "unassigned" in set(ws.learners["persona"].unique().to_list()):

@@ -138,3 +138,12 @@ def test_segment_table_marks_suppressed_rows(tiny_ws):
         assert f"device = {r['value']}" in html
     if g.filter(pl.col("suppressed")).height:
         assert "fewer than 3" in html
+
+
+def test_explorer_segment_picker_offers_only_the_given_attributes(tiny_ws):
+    every = Explorer(tiny_ws, min_count=1)
+    assert "device" in [v for _, v in every.segment.options]
+    ex = Explorer(tiny_ws, min_count=1, attributes=["device"])
+    assert [v for _, v in ex.segment.options] == [ALL, "device"]
+    with pytest.raises(ValueError, match="no_such_column"):
+        Explorer(tiny_ws, attributes=["no_such_column"])
