@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,12 @@ _DDL = [
     """CREATE TABLE IF NOT EXISTS ingest_log (
         ingest_id INTEGER, file VARCHAR, sha256 VARCHAR, source_type VARCHAR, "table" VARCHAR,
         "read" BIGINT, accepted BIGINT, rejected BIGINT, unmapped BIGINT, duplicates BIGINT,
-        voided BIGINT, naive_timestamps BIGINT, unmapped_shapes VARCHAR, ingested_at TIMESTAMPTZ)""",
+        voided BIGINT, naive_timestamps BIGINT, unmapped_shapes VARCHAR, ingested_at TIMESTAMPTZ,
+        path VARCHAR, strict BOOLEAN, rules_digest VARCHAR)""",
+    # stores created before ``path``/``strict``/``rules_digest`` were logged (needed by rebuild)
+    "ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS path VARCHAR",
+    "ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS strict BOOLEAN",
+    "ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS rules_digest VARCHAR",
     """CREATE TABLE IF NOT EXISTS events (
         event_id VARCHAR, learner_id VARCHAR, touchpoint_id VARCHAR, "timestamp" TIMESTAMPTZ,
         event VARCHAR, value DOUBLE, emotion DOUBLE, ingest_id INTEGER)""",
@@ -228,7 +234,8 @@ def _insert_learners(con, learners: pl.DataFrame, ingest_id: int) -> None:
 
 
 def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, sha256: str,
-                before_commit: Callable[[], None] | None = None) -> IngestReport:
+                before_commit: Callable[[], None] | None = None, strict: bool | None = None,
+                rules_digest: str | None = None) -> IngestReport:
     """Ingest one file's batches; all of it becomes visible in one transaction, or none of it.
 
     Batches are staged (each in its own short transaction, so memory does not
@@ -238,7 +245,10 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
     :func:`connect` removes — the visible tables are never half-written.
 
     ``batches`` yields :class:`~journeylib.sources.base.Batch` objects (or
-    :class:`~journeylib.load.LoadResult` for a learners table).
+    :class:`~journeylib.load.LoadResult` for a learners table). ``strict`` and
+    ``rules_digest`` (how the batches were read) are kept in ``ingest_log``
+    with the file's absolute path, so that :func:`rebuild_store` can read the
+    file again the same way.
 
     >>> con = connect("ws/store.duckdb")                                                    # doctest: +SKIP
     >>> ingest_file(con, p, "xapi", read_source(p, "xapi", jmap), sha256=sha256_file(p))    # doctest: +SKIP
@@ -292,10 +302,12 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
             _insert_rejected(con, lr.rejected.with_columns(pl.lit("learners").alias("table")), ingest_id)
         _run(
             con,
-            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            """INSERT INTO ingest_log (ingest_id, file, sha256, source_type, "table", "read", accepted, rejected, unmapped,
+                   duplicates, voided, naive_timestamps, unmapped_shapes, ingested_at, path, strict, rules_digest)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
             [ingest_id, path, sha256, source_type, rep.table, rep.read, rep.accepted, rep.rejected, rep.unmapped,
              rep.duplicates, rep.naive_timestamps, json.dumps(dict(rep.shapes.most_common(20))),
-             dt.datetime.now(dt.timezone.utc)],
+             dt.datetime.now(dt.timezone.utc), str(Path(path).resolve()), strict, rules_digest],
         )
         rep.voided = _apply_voids(con)
         if rep.voided:
@@ -343,7 +355,8 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
                 raise DataError("file not found", file=p)
             kind = source_type or detect_type(p, rules)
             kwargs = {} if batch_size is None else {"batch_size": batch_size}
-            rep = ingest_file(con, p, kind, read_source(p, kind, jmap, rules, strict=strict, **kwargs), sha256=sha256_file(p))
+            rep = ingest_file(con, p, kind, read_source(p, kind, jmap, rules, strict=strict, **kwargs), sha256=sha256_file(p),
+                              strict=strict, rules_digest=rules_fingerprint(rules))
             reports.append(rep)
             if on_report:
                 on_report(rep)
@@ -363,6 +376,252 @@ def ingest_log(directory: str | Path) -> pl.DataFrame:
         return con.sql("SELECT * FROM ingest_log ORDER BY ingest_id").pl()
     finally:
         con.close()
+
+
+def rules_fingerprint(rules) -> str | None:
+    """SHA-256 of the mapping rules' canonical JSON (``None`` for no rules object).
+
+    Two rule sets that validate to the same model have the same fingerprint,
+    whatever their YAML layout; it is logged per file so a summary can tell
+    which files were read with other rules.
+
+    >>> from journeylib.sources.rules import SourceRules
+    >>> rules_fingerprint(SourceRules()) == rules_fingerprint(SourceRules())
+    True
+    """
+    if rules is None:
+        return None
+    from .sources.base import digest
+
+    return digest(rules.model_dump_json())
+
+
+# --------------------------------------------------------------------------
+# rebuild: read every logged file again with the current rules
+# --------------------------------------------------------------------------
+
+REBUILD_SUFFIX = ".rebuild"
+_VOIDED_PREFIX = "voided by statement "
+
+
+@dataclass
+class RecordedSource:
+    """One file of a store's ``ingest_log``, as :func:`rebuild_store` reads it again.
+
+    ``file`` is the name stored in the rows (as given to ``journey ingest``),
+    ``path`` the file to read, ``strict`` ``None`` when the store predates
+    the flag being logged.
+
+    >>> RecordedSource(1, "a.jsonl", Path("/data/a.jsonl"), "0" * 64, "xapi", False).source_type
+    'xapi'
+    """
+
+    ingest_id: int
+    file: str
+    path: Path
+    sha256: str
+    source_type: str
+    strict: bool | None
+
+
+@dataclass
+class StoreSummary:
+    """Counts of a store: events, learners, rejected rows by reason, and ``read`` over all files.
+
+    Reasons ``voided by statement <id>`` are counted together as
+    ``voided by statement …``.
+
+    >>> StoreSummary(events=5, learners=2, read=7, rejected=Counter({"no mapping rule": 2})).unmapped
+    2
+    """
+
+    events: int = 0
+    learners: int = 0
+    read: int = 0
+    rejected: Counter = field(default_factory=Counter)
+
+    @property
+    def unmapped(self) -> int:
+        """Rejected rows whose reason is ``no mapping rule`` (or starts with it)."""
+        from .sources.base import NO_RULE
+
+        return sum(n for why, n in self.rejected.items() if why.startswith(NO_RULE))
+
+    @property
+    def rejected_total(self) -> int:
+        """All rejected rows."""
+        return sum(self.rejected.values())
+
+
+@dataclass
+class RebuildReport:
+    """What :func:`rebuild_store` did: the store's counts before and after, one report per re-read file.
+
+    ``newly_mapped`` = unmapped rows before − unmapped rows after (negative
+    when the current rules map fewer records).
+
+    >>> RebuildReport(StoreSummary(rejected=Counter({"no mapping rule": 3})),
+    ...               StoreSummary(rejected=Counter({"no mapping rule": 1}))).newly_mapped
+    2
+    """
+
+    before: StoreSummary
+    after: StoreSummary
+    files: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    @property
+    def newly_mapped(self) -> int:
+        return self.before.unmapped - self.after.unmapped
+
+
+def store_summary(path: str | Path) -> StoreSummary:
+    """Count a store file's events, learners, ``read`` (sum over ``ingest_log``) and rejected rows by reason.
+
+    >>> store_summary("ws/store.duckdb").events          # doctest: +SKIP
+    1234
+    """
+    con = connect(path, read_only=True)
+    try:
+        ev = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+        lr = con.execute("SELECT count(*) FROM learners").fetchall()[0][0]
+        rd = con.execute('SELECT coalesce(sum("read"), 0) FROM ingest_log').fetchall()[0][0]
+        rows = con.execute(
+            f"""SELECT CASE WHEN starts_with(reason, '{_VOIDED_PREFIX}') THEN '{_VOIDED_PREFIX}…' ELSE reason END AS r,
+                       count(*) FROM rejected GROUP BY r"""
+        ).fetchall()
+    finally:
+        con.close()
+    return StoreSummary(int(ev), int(lr), int(rd), Counter({r: int(n) for r, n in rows}))
+
+
+def recorded_sources(directory: str | Path) -> list[RecordedSource]:
+    """The files of ``DIR/store.duckdb``'s ingest log, in ingest order, each located on disk.
+
+    A file is looked up at its logged name (relative to the current folder,
+    as ``journey ingest`` was given it), then at its logged absolute path (a
+    store written before absolute paths were logged has none), then relative
+    to ``DIR``. A file found nowhere keeps its logged name as ``path``;
+    :func:`rebuild_store` reports it as missing.
+
+    >>> [s.file for s in recorded_sources("ws")]          # doctest: +SKIP
+    ['statements.jsonl', 'moodle_log.csv']
+    """
+    directory = Path(directory)
+    con = connect(directory / STORE_FILE, read_only=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "ingest_log" not in tables:
+            raise DataError("not a journey store (no ingest_log); ingest with `journey ingest`", file=directory / STORE_FILE)
+        cols = {r[0] for r in con.execute("DESCRIBE ingest_log").fetchall()}
+        extra = ", ".join(c if c in cols else f"NULL AS {c}" for c in ("path", "strict"))
+        rows = con.execute(f"SELECT ingest_id, file, sha256, source_type, {extra} FROM ingest_log ORDER BY ingest_id").fetchall()
+    finally:
+        con.close()
+    out = []
+    for ingest_id, file, sha, kind, abs_path, strict in rows:
+        candidates = [Path(file)] + ([Path(abs_path)] if abs_path else []) + ([directory / file] if not Path(file).is_absolute() else [])
+        where = next((c for c in candidates if c.is_file()), Path(file))
+        out.append(RecordedSource(int(ingest_id), file, where, sha, kind, strict))
+    return out
+
+
+def _remove_store_file(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal")):
+        if p.exists():
+            p.unlink()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rebuild_store(directory: str | Path, jmap: JourneyMap, *, rules=None, strict: bool = False,
+                  batch_size: int | None = None, on_report: Callable[[IngestReport], None] | None = None,
+                  before_replace: Callable[[], None] | None = None) -> RebuildReport:
+    """Re-ingest every file of ``DIR/store.duckdb``'s ingest log with the current rules into a new store.
+
+    Definition: the files of the ingest log (:func:`recorded_sources`) are
+    checked first — each must exist and still have its logged SHA-256, else
+    :class:`~journeylib.errors.DataError` names the file and nothing is
+    written. They are then ingested, in the original order, with their logged
+    source type and ``--strict`` flag (``strict`` for a store that did not log
+    the flag) and the current ``rules`` (default: ``DIR/sources.yml``), into
+    ``DIR/store.duckdb.rebuild`` — exactly as :func:`ingest_files` would into
+    an empty store, so duplicates, voiding across files and
+    ``read = accepted + rejected`` hold as for any ingest. Only when every
+    file went in is the new file moved over ``DIR/store.duckdb`` with
+    :func:`os.replace` (atomic); an error or a crash before that leaves the
+    old store as it was, and a leftover ``.rebuild`` file is discarded by the
+    next rebuild.
+
+    >>> rep = rebuild_store("ws", load_map("ws/journey.yml"))   # doctest: +SKIP
+    >>> rep.newly_mapped, rep.after.events - rep.before.events    # doctest: +SKIP
+    (12, 12)
+    """
+    from .sources import read_source
+    from .sources.base import sha256_file
+    from .sources.rules import find_rules
+
+    directory = Path(directory)
+    store = directory / STORE_FILE
+    if not store.exists():
+        raise DataError("no store to rebuild; ingest files with `journey ingest` first", file=store)
+    if rules is None:
+        rules = find_rules(directory, None, jmap.touchpoint_ids)
+    # open the old store for writing once: replays a crashed writer's WAL into the file and
+    # clears dead staging, so the file moved aside later is complete on its own
+    con = connect(store)
+    try:
+        _run(con, "CHECKPOINT")
+    finally:
+        con.close()
+    sources = recorded_sources(directory)
+    for s in sources:
+        if not s.path.is_file():
+            raise DataError("a file recorded in the store's ingest log is missing; the store was left unchanged "
+                            "(restore the file, or delete store.duckdb and ingest again without it)", file=s.file)
+        if sha256_file(s.path) != s.sha256:
+            raise DataError("a file recorded in the store's ingest log has changed since it was ingested "
+                            f"(SHA-256 differs); the store was left unchanged", file=s.path)
+    before = store_summary(store)
+    report = RebuildReport(before, before)
+    if any(s.strict is None for s in sources):
+        report.notes.append(f"the store did not record --strict; files re-read {'strict' if strict else 'lenient'}")
+    tmp = directory / (STORE_FILE + REBUILD_SUFFIX)
+    _remove_store_file(tmp)  # a rebuild that died earlier
+    digest_now = rules_fingerprint(rules)
+    kwargs = {} if batch_size is None else {"batch_size": batch_size}
+    try:
+        con = connect(tmp)
+        try:
+            for s in sources:
+                st = strict if s.strict is None else bool(s.strict)
+                src = s.file if Path(s.file) == s.path else s.path  # keep the logged name when it still resolves
+                rep = ingest_file(con, src, s.source_type, read_source(src, s.source_type, jmap, rules, strict=st, **kwargs),
+                                  sha256=s.sha256, strict=st, rules_digest=digest_now)
+                if rep.skipped:  # the same checksum twice in a log: the second was never really ingested
+                    raise DataError("the ingest log names this file twice with the same SHA-256", file=s.file)
+                report.files.append(rep)
+                if on_report:
+                    on_report(rep)
+            _run(con, "CHECKPOINT")
+        finally:
+            con.close()
+        if before_replace is not None:
+            before_replace()
+        _fsync(tmp)
+        os.replace(tmp, store)
+        _fsync(directory)
+    except BaseException:
+        _remove_store_file(tmp)
+        raise
+    report.after = store_summary(store)
+    return report
 
 
 def _learners_frame(raw: pl.DataFrame) -> pl.DataFrame:
