@@ -147,17 +147,23 @@ def sample(
 
 @app.command()
 def ingest(
-    sources: list[Path] = typer.Argument(..., help="Source files (xAPI JSON/JSON lines, Moodle CSV, edX log, survey CSV/XLSX, plain CSV/Parquet/JSONL)."),
+    sources: Optional[list[Path]] = typer.Argument(None, help="Source files (xAPI JSON/JSON lines, Moodle CSV, edX log, survey CSV/XLSX, plain CSV/Parquet/JSONL)."),
     into: Path = typer.Option(..., "--into", help="Workspace folder with journey.yml; events go into DIR/store.duckdb."),
     source_type: Optional[str] = typer.Option(None, "--source-type", help="xapi | moodle | moodle-report | edx | survey | csv (default: detected per file)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Mapping rules file (default: DIR/sources.yml if present)."),
     strict: bool = typer.Option(False, "--strict", help="Reject xAPI statements that break the specification's required fields/types."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Re-read every file already in the store with the current rules into a new store, "
+                                 "then replace DIR/store.duckdb (new SOURCES are ingested after)."),
 ) -> None:
     """Validate source files and append them to the workspace store, one transaction per file.
 
     A file already ingested (same SHA-256) adds nothing; events whose id is
-    already stored are rejected as duplicates. Exit 0 when every record was
-    accepted, 1 when some were rejected (incl. unmapped), 2 on a fatal error.
+    already stored are rejected as duplicates. With --rebuild, every file of
+    the store's ingest log is read again (same order, source type and
+    --strict) with the current rules into DIR/store.duckdb.rebuild, which
+    replaces the store only when every file went in. Exit 0 when every record
+    was accepted, 1 when some were rejected (incl. unmapped), 2 on a fatal
+    error (e.g. a logged file missing or changed: the store is left as it was).
     """
     from .model import load_map
     from .sources import SOURCE_TYPES
@@ -196,13 +202,57 @@ def ingest(
                 t.add_row(shape, str(n))
             console.print(t)
 
+    sources = list(sources or [])
+    if not sources and not rebuild:
+        _fail(JourneyError("give source files to ingest, or --rebuild to re-read the files already in the store"))
     try:
         jmap = load_map(into / "journey.yml")
         rule_set = find_rules(into, rules, jmap.touchpoint_ids)
-        ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
+        if rebuild:
+            from .errors import DataError
+            from .store import rebuild_store
+
+            for p in sources:  # checked before the rebuild, so a typo does not come after the work
+                if not p.exists():
+                    raise DataError("file not found", file=p)
+            def brief(rep) -> None:  # one line per re-read file; the table after sums them up
+                nonlocal any_rejected
+                any_rejected = any_rejected or rep.rejected > 0
+                console.print(f"re-read {Path(rep.file).name} ({rep.source_type}): {rep.read} read = "
+                              f"{rep.accepted} accepted + {rep.rejected} rejected (incl. {rep.unmapped} with no mapping rule)")
+
+            rb = rebuild_store(into, jmap, rules=rule_set, strict=strict, on_report=brief)
+            _show_rebuild(rb)
+        if sources:
+            ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
     except JourneyError as exc:
         _fail(exc)
     raise typer.Exit(EXIT_REJECTED if any_rejected else EXIT_OK)
+
+
+def _show_rebuild(rb) -> None:
+    """Print a rebuild's before/after table (events, learners, read, rejected by reason)."""
+    b, a = rb.before, rb.after
+    t = Table("", "before", "after", "change", title=f"Store rebuilt from {len(rb.files)} file(s) with the current rules")
+
+    def row(label: str, x: int, y: int) -> None:
+        t.add_row(label, str(x), str(y), f"{y - x:+d}" if y != x else "")
+
+    row("records read", b.read, a.read)
+    row("events", b.events, a.events)
+    row("learners", b.learners, a.learners)
+    row("rejected", b.rejected_total, a.rejected_total)
+    for why in sorted(set(b.rejected) | set(a.rejected), key=lambda k: -max(b.rejected[k], a.rejected[k])):
+        row(f"  {why}", b.rejected[why], a.rejected[why])
+    console.print(t)
+    for note in rb.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if rb.newly_mapped > 0:
+        console.print(f"[green]{rb.newly_mapped} record(s) with no mapping rule before are now mapped[/]")
+    elif rb.newly_mapped < 0:
+        console.print(f"[yellow]{-rb.newly_mapped} record(s) mapped before now have no mapping rule[/]")
+    else:
+        console.print("no change in records with no mapping rule")
 
 
 @app.command()
