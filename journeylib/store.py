@@ -306,7 +306,7 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
                    duplicates, voided, naive_timestamps, unmapped_shapes, ingested_at, path, strict, rules_digest)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
             [ingest_id, path, sha256, source_type, rep.table, rep.read, rep.accepted, rep.rejected, rep.unmapped,
-             rep.duplicates, rep.naive_timestamps, json.dumps(dict(rep.shapes.most_common(20))),
+             rep.duplicates, rep.naive_timestamps, json.dumps(dict(sorted(rep.shapes.items(), key=lambda kv: (-kv[1], kv[0]))[:20])),
              dt.datetime.now(dt.timezone.utc), str(Path(path).resolve()), strict, rules_digest],
         )
         rep.voided = _apply_voids(con)
