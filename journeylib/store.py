@@ -557,14 +557,13 @@ def rebuild_store(directory: str | Path, jmap: JourneyMap, *, rules=None, strict
     file went in is the new file moved over ``DIR/store.duckdb`` with
     :func:`os.replace` (atomic); an error or a crash before that leaves the
     old store as it was, and a leftover ``.rebuild`` file is discarded by the
-    next rebuild.
+    next rebuild. While it runs the old store stays readable, but another
+    writer cannot open it (its ingest would be lost by the replace).
 
     >>> rep = rebuild_store("ws", load_map("ws/journey.yml"))   # doctest: +SKIP
     >>> rep.newly_mapped, rep.after.events - rep.before.events    # doctest: +SKIP
     (12, 12)
     """
-    from .sources import read_source
-    from .sources.base import sha256_file
     from .sources.rules import find_rules
 
     directory = Path(directory)
@@ -580,6 +579,22 @@ def rebuild_store(directory: str | Path, jmap: JourneyMap, *, rules=None, strict
         _run(con, "CHECKPOINT")
     finally:
         con.close()
+    # held until the new file is in place: readers may still open the store, a writer may not (its
+    # files would be lost by the replace), and `journey ingest` says so instead of waiting
+    guard = connect(store, read_only=True)
+    try:
+        report = _rebuild_into(directory, store, jmap, rules, strict, batch_size, on_report, before_replace)
+    finally:
+        guard.close()
+    report.after = store_summary(store)
+    return report
+
+
+def _rebuild_into(directory: Path, store: Path, jmap: JourneyMap, rules, strict: bool, batch_size: int | None,
+                  on_report, before_replace) -> RebuildReport:
+    from .sources import read_source
+    from .sources.base import sha256_file
+
     sources = recorded_sources(directory)
     for s in sources:
         if not s.path.is_file():
@@ -620,7 +635,6 @@ def rebuild_store(directory: str | Path, jmap: JourneyMap, *, rules=None, strict
     except BaseException:
         _remove_store_file(tmp)
         raise
-    report.after = store_summary(store)
     return report
 
 

@@ -30,7 +30,8 @@ from journeylib.workspace import load_workspace
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "sources"
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ["xapi_statements.jsonl", "moodle_logstore.csv", "xapi_array.json", "edx_tracking.log", "survey.csv"]
+FILES = ["xapi_statements.jsonl", "moodle_logstore.csv", "xapi_array.json", "edx_tracking.log", "survey.csv", "learners.csv"]
+LEARNERS = "learner_id,region,enrolled_at\n5,North,2025-03-01\n6,South,\n,East,\n1002,West,2025-02-01\n"
 NEW_RULES = {
     "moodle:\n  rules:\n": "    - match: {eventname: '\\core\\event\\course_viewed', courseid: 8}\n      touchpoint: welcome\n",
     "xapi:\n  rules:\n": "    - match: {verb: http://example.org/verbs/bookmarked}\n      touchpoint: lesson_1\n",
@@ -50,8 +51,9 @@ def ws(tmp_path):
     shutil.copy(FIX / "sources.yml", d)
     src = tmp_path / "src"
     src.mkdir()
-    for f in FILES:
+    for f in FILES[:-1]:
         shutil.copy(FIX / f, src)
+    (src / "learners.csv").write_text(LEARNERS)  # a learners table: its attributes are stored too
     return d
 
 
@@ -221,6 +223,10 @@ def test_sigkill_mid_rebuild_keeps_old_store_and_next_rebuild_works(ws, when):
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert proc.stdout.readline().strip() == "MIDWAY"
+        # while the rebuild runs the old store can be read, but not written (that ingest would be lost)
+        assert load_workspace(ws).events.height == len(before["events"])
+        r = CliRunner().invoke(app, ["ingest", str(FIX / "moodle_report.csv"), "--into", str(ws)])
+        assert r.exit_code == 2 and "cannot open the store" in r.output, r.output
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
