@@ -10,7 +10,9 @@ Tables:
 * ``voids`` — xAPI voiding: ``target_id`` voided by ``voided_by``
 * ``ingest_log`` — one row per ingested file: file, sha256, source type, rows
   read / accepted / rejected / unmapped / duplicates / voided, naive
-  timestamps, the most common unmapped shapes, and the time
+  timestamps, the most common unmapped shapes, the time, and how to read it
+  again: absolute ``path``, ``strict`` flag, ``rules_digest`` (columns added
+  to older stores when they are opened for writing)
 
 Each file becomes visible in **one transaction**: its batches are first staged
 (``staging_*`` tables, committed batch by batch so that memory stays flat),
@@ -21,6 +23,10 @@ of a dead ingest are removed by the next writer). A file whose SHA-256 is alread
 is rejected as ``duplicate event_id (already in store)``, so re-ingesting adds
 nothing. A voided event is moved from ``events`` to ``rejected`` (reason
 ``voided by statement <id>``), whichever of the two statements came first.
+
+After the mapping rules change, :func:`rebuild_store` (``journey ingest
+--rebuild``) reads every logged file again with the current rules into
+``DIR/store.duckdb.rebuild`` and moves it over the store only when all went in.
 
 For every ingested file ``read == accepted + rejected`` (unmapped, duplicate
 and voiding records are rejected rows with their reason), and stays so when a
