@@ -258,6 +258,10 @@ def test_cli_rebuild_summary_and_new_sources_after(ws):
     finally:
         con.close()
     assert [Path(f).name for (f,) in log] == FILES
+    # --rules: another rules file instead of DIR/sources.yml (here: the old rules, so the two records are unmapped again)
+    (ws.parent / "old.yml").write_text((FIX / "sources.yml").read_text())
+    r = run(app, ["ingest", "--rebuild", "--into", str(ws), "--rules", str(ws.parent / "old.yml")])
+    assert r.exit_code == 1 and "2 record(s) mapped before now have no mapping rule" in r.output, r.output
     r = run(app, ["ingest", "--into", str(ws)])
     assert r.exit_code == 2 and "--rebuild" in r.output
     r = run(app, ["ingest", "--rebuild", str(ws / "nope.csv"), "--into", str(ws)])
@@ -326,3 +330,50 @@ def test_rebuild_equals_replay(tmp_path_factory, files):
     assert {r["event_id"]: (r["learner_id"], r["touchpoint_id"]) for r in w.events.to_dicts()} == stored
     assert rep.after.read == read and rep.after.events == len(stored)
     assert rep.after.rejected_total == read - len(stored)
+
+
+VERBS = ["http://adlnet.gov/expapi/verbs/experienced", "http://example.org/verbs/bookmarked", "http://example.org/verbs/shared"]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.tuples(st.sampled_from(VERBS), st.integers(0, 4)), min_size=1, max_size=10), min_size=1, max_size=3),
+       st.sets(st.sampled_from(VERBS)))
+def test_rebuild_with_added_rules_equals_per_statement_reference(tmp_path_factory, files, added):
+    """Random xAPI files, then rules for a random set of verbs: each statement is mapped exactly as a plain loop says."""
+    import json
+
+    d = tmp_path_factory.mktemp("rv")
+    shutil.copy(FIX / "journey.yml", d)
+    shutil.copy(FIX / "sources.yml", d)
+    jmap = load_map(d / "journey.yml")
+    paths, n = [], 0
+    for k, stmts in enumerate(files):
+        p = d / f"s{k}.jsonl"
+        with open(p, "w") as f:
+            for verb, u in stmts:
+                n += 1
+                f.write(json.dumps({"id": sid(n), "actor": {"account": {"homePage": "h", "name": f"u{u}"}}, "verb": {"id": verb},
+                                    "object": {"id": "https://lms.example.org/course/42/welcome"},
+                                    "timestamp": "2025-03-03T09:00:00Z"}) + "\n")
+        paths.append(p)
+    ingest_files(paths, d, jmap)
+    text = (d / "sources.yml").read_text()
+    new = "".join(f"    - match: {{verb: {v}}}\n      touchpoint: lesson_1\n" for v in sorted(added))
+    (d / "sources.yml").write_text(text.replace("xapi:\n  rules:\n", "xapi:\n  rules:\n" + new))
+    rep = rebuild_store(d, jmap)
+    # reference: the added rules come first; the old rule maps only "experienced" (to welcome)
+    expected, i, before_mapped = {}, 0, 0
+    for stmts in files:
+        for verb, u in stmts:
+            i += 1
+            before_mapped += verb == VERBS[0]
+            if verb in added:
+                expected[sid(i)] = (f"u{u}", "lesson_1")
+            elif verb == VERBS[0]:
+                expected[sid(i)] = (f"u{u}", "welcome")
+    w = load_workspace(d)
+    assert {r["event_id"]: (r["learner_id"], r["touchpoint_id"]) for r in w.events.to_dicts()} == expected
+    assert rep.before.events == before_mapped and rep.after.events == len(expected)
+    assert rep.newly_mapped == len(expected) - before_mapped
+    assert rep.after.read == rep.before.read == n
+    assert rep.after.rejected_total == n - len(expected) == rep.after.unmapped
