@@ -608,7 +608,7 @@ def _rebuild_into(directory: Path, store: Path, jmap: JourneyMap, rules, strict:
                             "(restore the file, or delete store.duckdb and ingest again without it)", file=s.file)
         if sha256_file(s.path) != s.sha256:
             raise DataError("a file recorded in the store's ingest log has changed since it was ingested "
-                            f"(SHA-256 differs); the store was left unchanged", file=s.path)
+                            "(SHA-256 differs); the store was left unchanged", file=s.path)
     before = store_summary(store)
     report = RebuildReport(before, before)
     if any(s.strict is None for s in sources):
