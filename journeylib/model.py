@@ -46,6 +46,9 @@ KPI_METRICS: dict[str, str] = {
     "events_per_learner": "higher",
 }
 
+#: Length in days of the spans a count target may be given ``per``.
+PER_DAYS: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "quarter": 365.25 / 4, "year": 365.25}
+
 #: Metrics measured as shares in 0..1 (default tolerance 0.05 absolute).
 RATE_METRICS = {"conversion", "stopped", "completion", "pass_rate", "csat"}
 
@@ -167,9 +170,18 @@ class KPI(_Strict):
     (the "near" band) to 0.05 for shares and 10% of the target otherwise;
     ``min_n`` is the smallest count for which a status is given.
 
+    ``per`` (``reach`` only) makes a count target a rate: ``{metric: reach,
+    target: 80, per: month}`` means 80 learners a month, and is compared with
+    the learners reached in the span measured (a review period, or the data's
+    whole span) after scaling the target and its tolerance to that span's
+    length (see :meth:`for_span`). Without ``per`` a reach target is for
+    whatever span is measured.
+
     >>> k = KPI(metric="score", target=70)
     >>> (k.direction, k.tolerance, k.min_n)
     ('higher', 7.0, 20)
+    >>> KPI(metric="reach", target=80, per="month").for_span(days=365.25 / 6).target
+    160.0
     """
 
     metric: str
@@ -177,6 +189,23 @@ class KPI(_Strict):
     direction: Literal["higher", "lower"] | None = None
     tolerance: float | None = Field(default=None, ge=0)
     min_n: int = Field(default=20, ge=1)
+    per: Literal["day", "week", "month", "quarter", "year"] | None = None
+
+    @model_validator(mode="after")
+    def _per_for_counts(self) -> KPI:
+        if self.per is not None and self.metric != "reach":
+            raise ValueError(f"'per' applies to reach targets (counts), not to {self.metric}")
+        return self
+
+    def for_span(self, days: float | None) -> KPI:
+        """This KPI with its target and tolerance scaled from ``per`` to a span of ``days``.
+
+        Unchanged without ``per`` or without a span.
+        """
+        if self.per is None or days is None:
+            return self
+        factor = days / PER_DAYS[self.per]
+        return self.model_copy(update={"target": self.target * factor, "tolerance": (self.tolerance or 0) * factor})
 
     @field_validator("metric")
     @classmethod

@@ -129,7 +129,8 @@ stages:
 #   target_emotion  how we want learners to feel (label; valence on the scale)
 #   kpis            metric + target; optional direction (higher/lower),
 #                   tolerance (the "near" band; default 0.05 for shares,
-#                   10% of the target otherwise) and min_n (default 20).
+#                   10% of the target otherwise) and min_n (default 20);
+#                   reach targets may be given per day/week/month/quarter/year.
 #                   Metrics: reach, conversion, stopped, completion, pass_rate,
 #                   score, csat, nps, emotion, time_to_next, events_per_learner
 #   expected_within_days  expected time since the previous touchpoint
@@ -267,7 +268,7 @@ touchpoints:
     target_emotion: {{label: motivated, valence: 1}}
     kpis:
       - {{metric: csat, target: 0.85}}
-      - {{metric: reach, target: 1200}}
+      - {{metric: reach, target: 80, per: month}}
     pain_points: [One time slot per cohort.]
     opportunities: [Record it and share the timestamps of each question.]
   - id: quiz_2
@@ -359,7 +360,7 @@ touchpoints:
     target_emotion: {{label: proud, valence: 2}}
     kpis:
       - {{metric: emotion, target: 1.5}}
-      - {{metric: reach, target: 500}}
+      - {{metric: reach, target: 60, per: month}}
     opportunities: [One-click sharing to professional networks.]
     expected_within_days: 2
 
@@ -391,7 +392,7 @@ touchpoints:
     purpose: Invite alumni to the intermediate course.
     target_emotion: {{label: excited, valence: 2}}
     kpis:
-      - {{metric: reach, target: 800}}
+      - {{metric: reach, target: 80, per: month}}
     expected_within_days: 21
 
 # Personas: the first persona whose rule matches a learner wins; learners that

@@ -332,25 +332,52 @@ def kpis(
     low, high, target, direction, tolerance, status`` where status is
     ``met`` / ``near`` (within tolerance) / ``missed`` / ``not enough data``
     (``n < min_n`` or no value), by :meth:`journeylib.model.KPI.status`.
+    A reach target given ``per`` a span (e.g. ``per: month``) is scaled to the
+    span measured: the period's length, or without a period the days from the
+    first event to ``data_end``; ``target`` and ``tolerance`` show the scaled values.
 
     >>> kpis(events, learners, jmap, by="persona")    # doctest: +SKIP
     """
     m = measure(events, learners, jmap, by=by, data_end=data_end, period=period)
-    return kpis_from_measure(m, jmap, by=by)
+    span = None
+    if any(kp.per for t in jmap.touchpoints for kp in t.kpis):
+        ev, _, _ = E.prepare(events, learners)
+        end = E.resolve_data_end(ev, data_end)
+        bounds = _period(period, end)
+        if bounds is not None:
+            span = span_days(*bounds)
+        else:
+            first = E.collect(ev.select(nw.col(E.TS).min())).item()
+            span = span_days(first, end) if first is not None else None
+    return kpis_from_measure(m, jmap, by=by, span_days=span)
 
 
-def kpis_from_measure(m: pl.DataFrame, jmap, *, by: str | Sequence[str] | None = None) -> pl.DataFrame:
-    """:func:`kpis` from an already computed :func:`measure` table (same ``by``).
+def span_days(start, end) -> float:
+    """Length of ``[start, end)`` in days (fractional).
+
+    >>> import datetime as dt
+    >>> span_days(dt.datetime(2025, 6, 1), dt.datetime(2025, 7, 1))
+    30.0
+    """
+    return (end - start).total_seconds() / 86400
+
+
+def kpis_from_measure(m: pl.DataFrame, jmap, *, by: str | Sequence[str] | None = None,
+                      span_days: float | None = None) -> pl.DataFrame:
+    """:func:`kpis` from an already computed :func:`measure` table (same ``by``);
+    ``span_days`` is the length of the span measured, for targets given ``per`` a span.
 
     >>> kpis_from_measure(measure(events, learners, jmap), jmap)   # doctest: +SKIP
     """
     bys = E.by_list(by)
     targets = []
+    kp_objs = []
     for t in jmap.touchpoints:
         for kp in t.kpis:
+            kp = kp.for_span(span_days)
             targets.append({TP: t.id, "metric": kp.metric, "target": float(kp.target), "direction": kp.direction,
                             "tolerance": float(kp.tolerance), "_kpi": len(targets)})
-    kp_objs = [kp for t in jmap.touchpoints for kp in t.kpis]
+            kp_objs.append(kp)
     tdf = pl.DataFrame(targets, schema={TP: pl.Utf8, "metric": pl.Utf8, "target": pl.Float64, "direction": pl.Utf8, "tolerance": pl.Float64, "_kpi": pl.Int64})
     df = m.join(tdf, on=[TP, "metric"], how="inner")
     status = [kp_objs[i].status(v, n) for i, v, n in zip(df["_kpi"], df["value"], df["n"])]

@@ -20,7 +20,7 @@ from ..model import RATE_METRICS
 from . import engine as E
 from .engine import LID, TP, TS
 from .journeys import MAP_MODE, learner_table
-from .kpis import kpis_from_measure, learner_touchpoint_table, measure
+from .kpis import kpis_from_measure, learner_touchpoint_table, measure, span_days
 from .periods import period_bounds, previous_period
 from .segments import segment_gaps
 from .stats import Z95, bh_fdr, newcombe_diff, two_by_two
@@ -208,7 +208,8 @@ def review(
     # scorecard
     m_now = measure(ev, ln, jmap, data_end=overall_end, period=(start, end))
     m_before = measure(ev, ln, jmap, data_end=overall_end, period=(pstart, pend))
-    k_now, k_before = kpis_from_measure(m_now, jmap), kpis_from_measure(m_before, jmap)
+    k_now = kpis_from_measure(m_now, jmap, span_days=span_days(start, end))
+    k_before = kpis_from_measure(m_before, jmap, span_days=span_days(pstart, pend))
     sc = _compare(k_now, k_before, keys)
     sc = sc.with_columns((pl.col("q_value") < fdr).fill_null(False).alias("changed_significantly"))
     # changes over every measure
