@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from journeylib.model import load_map
 from journeylib.store import STORE_FILE, connect, ingest_file, ingest_files, ingest_log
 from journeylib.workspace import load_workspace
+from store_replay import EVENT_FILES, replay, write_event_files
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "sources"
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,30 +233,12 @@ def test_cli_ingest_exit_codes_and_fatal_message(ws, tmp_path):
 # -- property: store contents equal a plain-Python replay of the ingests ------------------
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.lists(st.tuples(st.integers(1, 12), st.sampled_from(["welcome", "lesson_1", "nowhere"]), st.integers(0, 3)),
-                         min_size=1, max_size=8), min_size=1, max_size=4))
+@given(EVENT_FILES)
 def test_store_equals_replay(tmp_path_factory, files):
     d = tmp_path_factory.mktemp("st")
-    shutil.copy(FIX / "journey.yml", d)
-    jmap = load_map(d / "journey.yml")
-    paths = []
-    for k, rows in enumerate(files):
-        p = d / f"f{k}.csv"
-        p.write_text("event_id,learner_id,touchpoint_id,timestamp\n"
-                     + "".join(f"e{e},u{u},{tp},2025-01-0{u + 1}T00:00:00Z\n" for e, tp, u in rows))
-        paths.append(p)
+    jmap, paths = write_event_files(d, files)
     ingest_files(paths, d, jmap)
-    # reference: files in order, a file identical to an earlier one is skipped, first event id wins
-    stored: dict[str, tuple] = {}
-    seen_content: set[str] = set()
-    for p in paths:
-        content = p.read_text()
-        if content in seen_content:
-            continue
-        seen_content.add(content)
-        for e, tp, u in files[paths.index(p)]:
-            if tp != "nowhere":
-                stored.setdefault(f"e{e}", (f"u{u}", tp))
+    stored, _ = replay(paths, files)
     w = load_workspace(d)
     got = {r["event_id"]: (r["learner_id"], r["touchpoint_id"]) for r in w.events.to_dicts()}
     assert got == stored

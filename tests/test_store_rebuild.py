@@ -27,6 +27,7 @@ from journeylib.model import load_map
 from journeylib.sources.base import NO_RULE
 from journeylib.store import REBUILD_SUFFIX, STORE_FILE, ingest_files, rebuild_store
 from journeylib.workspace import load_workspace
+from store_replay import EVENT_FILES, replay, write_event_files
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "sources"
 ROOT = Path(__file__).resolve().parents[1]
@@ -298,34 +299,16 @@ def test_store_from_before_path_and_strict_were_logged(ws, monkeypatch):
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.lists(st.tuples(st.integers(1, 12), st.sampled_from(["welcome", "lesson_1", "nowhere"]), st.integers(0, 3)),
-                         min_size=1, max_size=8), min_size=1, max_size=4))
+@given(EVENT_FILES)
 def test_rebuild_equals_replay(tmp_path_factory, files):
     """Ingest then rebuild: the store is unchanged and equals a plain-Python replay (first event id wins)."""
     d = tmp_path_factory.mktemp("rb")
-    shutil.copy(FIX / "journey.yml", d)
-    jmap = load_map(d / "journey.yml")
-    paths = []
-    for k, rows in enumerate(files):
-        p = d / f"f{k}.csv"
-        p.write_text("event_id,learner_id,touchpoint_id,timestamp\n"
-                     + "".join(f"e{e},u{u},{tp},2025-01-0{u + 1}T00:00:00Z\n" for e, tp, u in rows))
-        paths.append(p)
+    jmap, paths = write_event_files(d, files)
     ingest_files(paths, d, jmap)
     before = tables(d)
     rep = rebuild_store(d, jmap)
     assert tables(d) == before
-    stored: dict[str, tuple] = {}
-    seen: set[str] = set()
-    read = 0
-    for p, rows in zip(paths, files):
-        if p.read_text() in seen:
-            continue
-        seen.add(p.read_text())
-        read += len(rows)
-        for e, tp, u in rows:
-            if tp != "nowhere":
-                stored.setdefault(f"e{e}", (f"u{u}", tp))
+    stored, read = replay(paths, files)
     w = load_workspace(d)
     assert {r["event_id"]: (r["learner_id"], r["touchpoint_id"]) for r in w.events.to_dicts()} == stored
     assert rep.after.read == read and rep.after.events == len(stored)
