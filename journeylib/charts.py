@@ -154,6 +154,14 @@ def _by_col(by: str | Sequence[str] | None) -> str | None:
     return by[0] if len(by) else None
 
 
+def _named_by(frame: pl.DataFrame, jmap: JourneyMap, by) -> tuple[pl.DataFrame, str | None]:
+    """``frame`` with display columns (:func:`_with_names`) and the grouping column,
+    or ``None`` when the frame is not grouped by it."""
+    by = _by_col(by)
+    by = by if by in frame.columns else None
+    return _with_names(frame, jmap, by), by
+
+
 def _with_names(df: pl.DataFrame, jmap: JourneyMap, by: str | None = None) -> pl.DataFrame:
     """Add display columns: touchpoint_name, stage_name, order, and by_name for personas."""
     names, stages = _names(jmap), _stage_names(jmap)
@@ -278,10 +286,7 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     """
     if not funnel.height:
         return no_data_chart(title)
-    by = _by_col(by)
-    df = _with_names(funnel, jmap, by if by in funnel.columns else None)
-    if by not in df.columns:
-        by = None
+    df, by = _named_by(funnel, jmap, by)
     order = df.sort("step")["touchpoint_name"].unique(maintain_order=True).to_list()
     y = alt.Y("touchpoint_name:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
     tips = [
@@ -329,10 +334,7 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
     """
     if not funnel.height:
         return no_data_chart(title)
-    by = _by_col(by)
-    df = _with_names(funnel, jmap, by if by in funnel.columns else None)
-    if by not in df.columns:
-        by = None
+    df, by = _named_by(funnel, jmap, by)
     if by:
         df, order_p = _panels(df, jmap, by)
     keys = ["step", "touchpoint_name"] + (["by_name", "panel"] if by else [])
@@ -370,12 +372,10 @@ def time_to_convert_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | N
     >>> time_to_convert_chart(f, jm, by=None).to_dict()["layer"][1]["mark"]["type"]
     'point'
     """
-    by = _by_col(by)
-    df = _with_names(funnel, jmap, by if by in funnel.columns else None).filter(pl.col("step") > 1) if funnel.height else funnel
+    df, by = _named_by(funnel, jmap, by)
+    df = df.filter(pl.col("step") > 1) if df.height else df
     if not df.height:
         return no_data_chart(title)
-    if by not in df.columns:
-        by = None
     order = df.sort("step")["touchpoint_name"].unique(maintain_order=True).to_list()
     tips = [
         alt.Tooltip("touchpoint_name:N", title="Step"),
