@@ -64,6 +64,31 @@ def duckdb_sql(con, steps: list[str], dormancy_days: float, data_end: dt.datetim
     ).select(COLUMNS)
 
 
+def _pandas_summary(df, k: int, dormancy_days: float, data_end) -> pl.DataFrame:
+    """Both pandas contenders end alike: from one row per learner (persona, furthest
+    step ``f``, ``last_at``, step times ``t1..tk``) to the funnel table by persona."""
+    import pandas as pd
+
+    recent = df["last_at"] > (pd.Timestamp(data_end) - pd.Timedelta(days=dormancy_days))
+    df["state"] = "stopped"
+    df.loc[recent, "state"] = "in_progress"
+    df.loc[df["f"] == k, "state"] = "completed"
+    df.loc[df["f"] == 0, "state"] = "not_started"
+    rows = []
+    for persona, g in df.groupby("persona"):
+        for i in range(1, k + 1):
+            gap = None
+            if i > 1:
+                d = (pd.to_datetime(g[f"t{i}"]) - pd.to_datetime(g[f"t{i-1}"])).dropna().dt.total_seconds() / 86400
+                gap = float(d.median()) if len(d) else None
+            rows.append({"persona": persona, "step": i, "learners": int((g["f"] >= i).sum()),
+                         "stopped": int(((g["f"] == i) & (g["state"] == "stopped")).sum()),
+                         "in_progress": int(((g["f"] == i) & (g["state"] == "in_progress")).sum()),
+                         "median_days_to_convert": gap})
+    return pl.DataFrame(rows, schema={"persona": pl.Utf8, "step": pl.Int64, "learners": pl.Int64, "stopped": pl.Int64,
+                                      "in_progress": pl.Int64, "median_days_to_convert": pl.Float64}).sort("persona", "step")
+
+
 def pandas_funnel(events, learners, steps: list[str], dormancy_days: float, data_end) -> pl.DataFrame:
     """A straightforward pandas implementation: one merge per step, then groupby."""
     import pandas as pd
@@ -82,24 +107,7 @@ def pandas_funnel(events, learners, steps: list[str], dormancy_days: float, data
     k = len(steps)
     tcols = [f"t{i}" for i in range(1, k + 1)]
     df["f"] = df[tcols].notna().sum(axis=1)
-    recent = df["last_at"] > (pd.Timestamp(data_end) - pd.Timedelta(days=dormancy_days))
-    df["state"] = "stopped"
-    df.loc[recent, "state"] = "in_progress"
-    df.loc[df["f"] == k, "state"] = "completed"
-    df.loc[df["f"] == 0, "state"] = "not_started"
-    rows = []
-    for persona, g in df.groupby("persona"):
-        for i in range(1, k + 1):
-            gap = None
-            if i > 1:
-                d = (g[f"t{i}"] - g[f"t{i-1}"]).dropna().dt.total_seconds() / 86400
-                gap = float(d.median()) if len(d) else None
-            rows.append({"persona": persona, "step": i, "learners": int((g["f"] >= i).sum()),
-                         "stopped": int(((g["f"] == i) & (g["state"] == "stopped")).sum()),
-                         "in_progress": int(((g["f"] == i) & (g["state"] == "in_progress")).sum()),
-                         "median_days_to_convert": gap})
-    return pl.DataFrame(rows, schema={"persona": pl.Utf8, "step": pl.Int64, "learners": pl.Int64, "stopped": pl.Int64,
-                                      "in_progress": pl.Int64, "median_days_to_convert": pl.Float64}).sort("persona", "step")
+    return _pandas_summary(df, k, dormancy_days, data_end)
 
 
 def pandas_apply_funnel(events, learners, steps: list[str], dormancy_days: float, data_end) -> pl.DataFrame:
@@ -124,21 +132,4 @@ def pandas_apply_funnel(events, learners, steps: list[str], dormancy_days: float
     per = ev.groupby("learner_id").apply(walk, include_groups=False).reset_index()
     df = learners[["learner_id", "persona"]].merge(per, on="learner_id", how="left")
     df["f"] = df["f"].fillna(0).astype(int)
-    recent = df["last_at"] > (pd.Timestamp(data_end) - pd.Timedelta(days=dormancy_days))
-    df["state"] = "stopped"
-    df.loc[recent, "state"] = "in_progress"
-    df.loc[df["f"] == k, "state"] = "completed"
-    df.loc[df["f"] == 0, "state"] = "not_started"
-    rows = []
-    for persona, g in df.groupby("persona"):
-        for i in range(1, k + 1):
-            gap = None
-            if i > 1:
-                d = (pd.to_datetime(g[f"t{i}"]) - pd.to_datetime(g[f"t{i-1}"])).dropna().dt.total_seconds() / 86400
-                gap = float(d.median()) if len(d) else None
-            rows.append({"persona": persona, "step": i, "learners": int((g["f"] >= i).sum()),
-                         "stopped": int(((g["f"] == i) & (g["state"] == "stopped")).sum()),
-                         "in_progress": int(((g["f"] == i) & (g["state"] == "in_progress")).sum()),
-                         "median_days_to_convert": gap})
-    return pl.DataFrame(rows, schema={"persona": pl.Utf8, "step": pl.Int64, "learners": pl.Int64, "stopped": pl.Int64,
-                                      "in_progress": pl.Int64, "median_days_to_convert": pl.Float64}).sort("persona", "step")
+    return _pandas_summary(df, k, dormancy_days, data_end)
