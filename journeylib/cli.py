@@ -70,13 +70,22 @@ def validate(
         rt = Table("table", "reason", "rows", "examples (row: field)", title="Rejected rows by reason")
         grouped = (
             rej.group_by(["table", "reason"], maintain_order=True)
-            .agg(pl.len().alias("rows"), pl.col("row").head(examples), pl.col("field").first())
+            .agg(pl.len().alias("rows"), pl.col("row").head(examples), pl.col("field").first(),
+                 pl.col("record").head(examples).map_elements(_record_id, return_dtype=pl.List(pl.Utf8)))
             .sort("rows", descending=True)
         )
         for g in grouped.iter_rows(named=True):
-            ex = ", ".join(f"row {r}" for r in g["row"]) + (f": {g['field']}" if g["field"] else "")
+            ex = ", ".join(f"row {r}" if r is not None else f"record {rec}" for r, rec in zip(g["row"], g["record"]))
+            ex += f": {g['field']}" if g["field"] else ""
             rt.add_row(g["table"], g["reason"], str(g["rows"]), ex)
         console.print(rt)
+    if ws.source == "store":
+        from .store import outside_counts
+
+        other = outside_counts(workspace)
+        if other:
+            console.print(f"Set aside at ingest as other courses (not part of this workspace): {sum(other.values())} records"
+                          f" — {', '.join(f'{c} ({n})' for c, n in other.most_common(5))}")
     reached = set(ws.events["touchpoint_id"].unique().to_list())
     silent = [t.id for t in ws.map.touchpoints if t.id not in reached]
     console.print(f"Touchpoints with no events: {', '.join(silent) if silent else 'none'}")
@@ -101,6 +110,20 @@ def validate(
         f"{total_read - rej.height} accepted + {rej.height} rejected[/]"
     )
     raise typer.Exit(EXIT_REJECTED if rej.height else EXIT_OK)
+
+
+def _record_id(records) -> list[str]:
+    """A short name for rejected records without a row number: their event or statement id."""
+    import json
+
+    out = []
+    for text in records:
+        try:
+            doc = json.loads(text) if text else {}
+        except ValueError:
+            doc = {}
+        out.append(str(doc.get("event_id") or doc.get("id") or "?") if isinstance(doc, dict) else "?")
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -184,9 +207,14 @@ def ingest(
         colour = "yellow" if rep.rejected else "green"
         console.print(
             f"[{colour}]{name}[/] ({rep.source_type}): {rep.read} read = {rep.accepted} accepted + {rep.rejected} rejected"
+            + (f" + {rep.other_course} of other courses (set aside, not stored)" if rep.other_course else "")
             + (f" (incl. {rep.unmapped} with no mapping rule, {rep.duplicates} already stored)" if rep.unmapped or rep.duplicates else "")
             + (f"; {rep.voided} voided events removed" if rep.voided else "")
         )
+        if rep.repeated:
+            console.print(f"  {rep.repeated} rejected rows were already in the store from an earlier file (not stored again)")
+        if rep.courses:
+            console.print("  other courses: " + ", ".join(f"{c} ({n})" for c, n in rep.courses.most_common(5)))
         if rep.naive_timestamps:
             console.print(f"  {rep.naive_timestamps} timestamps had no time zone and were read in the declared zone")
         for note in rep.notes:
