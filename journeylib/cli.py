@@ -284,6 +284,59 @@ def _show_rebuild(rb) -> None:
 
 
 @app.command()
+def init(
+    directory: Path = typer.Argument(..., help="Workspace folder to write journey.yml and sources.yml into (created if missing)."),
+    files: Optional[list[Path]] = typer.Argument(None, help="More export files (after --from)."),
+    from_: Optional[list[Path]] = typer.Option(None, "--from", help="Raw export to draft from: Open edX tracking log, Moodle log, xAPI statements."),
+    source_type: Optional[str] = typer.Option(None, "--source-type", help="edx | moodle | moodle-report | xapi (default: detected)."),
+    course: Optional[str] = typer.Option(None, "--course", help="The course to draft (default: the one with most learners)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name of the journey map (default: from the course)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing journey.yml / sources.yml."),
+) -> None:
+    """Draft journey.yml and sources.yml from what learners did in raw exports (placeholders marked 'to review').
+
+    Then: journey ingest FILES --into DIR, and journey report DIR.
+    """
+    from .draft import draft, write_draft
+
+    paths = list(from_ or []) + list(files or [])
+    if not paths:
+        _fail(JourneyError("give the exports to draft from with --from FILE"))
+    try:
+        d = draft(paths, source_type=source_type, course=course)
+        written = write_draft(directory, d, force=force, name=name)
+    except JourneyError as exc:
+        _fail(exc)
+    for line in d.summary():
+        console.print(line, highlight=False, markup=False)
+    console.print(f"[green]Wrote {', '.join(str(p) for p in written)}[/] — review the placeholders marked 'to review'.")
+    console.print(f"Next: journey ingest {' '.join(str(p) for p in paths)} --into {directory} && journey report {directory}",
+                  markup=False)
+
+
+sources_app = typer.Typer(help="Mapping rules for raw sources (sources.yml).", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("suggest")
+def sources_suggest(
+    workspace: Path = typer.Argument(..., help="Workspace folder with an ingested store.duckdb."),
+) -> None:
+    """Propose ready-to-paste rules (full ids, counts) for the records the current rules did not map."""
+    from .draft import suggest, suggestion_yaml
+
+    try:
+        found = suggest(workspace)
+    except JourneyError as exc:
+        _fail(exc)
+    if not found:
+        console.print("Every ingested record that belongs to a learner is mapped; nothing to suggest.")
+        return
+    for section, cands in found:
+        console.print(suggestion_yaml(section, cands), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
 def oulad(
     oulad_dir: Path = typer.Argument(..., help="Folder with the OULAD CSV files (courses.csv, studentInfo.csv, …)."),
     into: Path = typer.Option(..., "--into", help="Workspace folder to write (journey.yml, learners.parquet, events.parquet)."),

@@ -66,6 +66,7 @@ RAW_COLUMNS: dict[str, pl.DataType] = {
     "__course": pl.Utf8,
     "__outside": pl.Utf8,
     "__details": pl.Utf8,
+    "__names": pl.Utf8,
     "learner_id": pl.Utf8,
     "timestamp": pl.Utf8,
     "event": pl.Utf8,

@@ -92,7 +92,7 @@ _NAVIGATION = ("seq_goto", "seq_next", "seq_prev", "edx.ui.lms.sequence.", "edx.
 _KIND_BY_TYPE = {
     "edx.course.enrollment.activated": "enrolment", "edx.course.enrollment.deactivated": "unenrolment",
     "edx.course.enrollment.mode_changed": "enrolment", "edx.grades.subsection.grade_calculated": "grade",
-    "edx.grades.course.grade_calculated": "course_grade", "edx.course.grade.passed.first_time": "course_grade",
+    "edx.grades.course.grade_calculated": "grade_update", "edx.course.grade.passed.first_time": "course_grade",
     "edx.course.grade.now_passed": "course_grade", "edx.course.grade.now_failed": "course_grade",
     "edx.certificate.created": "certificate", "edx.certificate.shared": "certificate_shared",
     "edx.certificate.evidence_visited": "certificate_shared", "edx.course.completed": "completion",
@@ -340,6 +340,8 @@ def edx_record(n: int, line: str, staff: set[str] | frozenset = frozenset(), sco
     rec["__outside"] = scope_state(r.get("course"), scope) if "event_type" in r else None
     rec["__details"] = json.dumps(r["details"], sort_keys=True) if r.get("details") else None
     rec["__naive"] = False
+    names = {k: r[k] for k in ("block_name", "subsection_name") if r.get(k)}
+    rec["__names"] = json.dumps(names) if names else None
     rec["__shape"] = f"{r.get('event_type', '?')} {r.get('block') or r.get('subsection') or r.get('section') or ''} ({r.get('course') or 'no course'})".replace("  ", " ")
     for p in event_paths:
         rec[p] = _path_value(r.get("data") or {}, p[len("event."):])

@@ -89,7 +89,7 @@ _KIND_BY_EVENT = {
     "\\core\\event\\user_enrolment_created": "enrolment", "\\core\\event\\user_enrolment_updated": "enrolment",
     "\\core\\event\\user_enrolment_deleted": "unenrolment", "\\core\\event\\course_viewed": "course",
     "\\core\\event\\course_information_viewed": "about", "\\core\\event\\course_completed": "completion",
-    "\\core\\event\\badge_awarded": "badge", "\\core\\event\\user_graded": "course_grade",
+    "\\core\\event\\badge_awarded": "badge", "\\core\\event\\user_graded": "grade_update",
     "\\mod_customcert\\event\\issue_created": "certificate", "\\tool_certificate\\event\\certificate_issued": "certificate",
 }
 #: The kind of an activity, by its plugin (component).
@@ -102,7 +102,7 @@ KIND_OF_MODULE = {
 }
 _REPORT_KIND = {"User enrolled in course": "enrolment", "User unenrolled from course": "unenrolment",
                 "Course viewed": "course", "Course completed": "completion", "Badge awarded": "badge",
-                "User graded": "course_grade", "Certificate issued": "certificate", "Custom certificate issued": "certificate"}
+                "User graded": "grade_update", "Certificate issued": "certificate", "Custom certificate issued": "certificate"}
 
 LOGSTORE_REQUIRED = ("id", "eventname", "component", "action", "userid", "timecreated")
 REPORT_REQUIRED = ("Time", "Event context", "Component", "Event name", "Description")

@@ -34,7 +34,7 @@ from typing import Iterable
 #: Touchpoint kinds, in the order of the journey stage they usually belong to.
 KINDS = (
     "about", "enrolment", "course", "section", "content", "video", "problem", "quiz", "assignment",
-    "forum", "survey", "grade", "course_grade", "completion", "certificate", "badge", "certificate_shared",
+    "forum", "survey", "grade", "grade_update", "course_grade", "completion", "certificate", "badge", "certificate_shared",
     "unenrolment", "navigation", "site", "other",
 )
 

@@ -71,7 +71,7 @@ RULES_FILE = "sources.yml"
 MATCH_FIELDS: dict[str, tuple[str, ...]] = {
     "xapi": ("verb", "object", "activity_type", "parent", "grouping", "kind", "course", "section"),
     "moodle": ("eventname", "component", "action", "target", "contextinstanceid", "courseid", "crud", "edulevel",
-               "objecttable", "objectid", "kind"),
+               "objecttable", "objectid", "contextlevel", "kind"),
     "moodle_report": ("event_name", "component", "event_context", "description", "origin", "kind"),
     "edx": ("event_type", "page", "course_id", "event_source", "kind", "block", "section", "subsection"),
 }

@@ -111,6 +111,16 @@ def unwrap(doc: Any) -> Any:
     return doc
 
 
+def _name(act: Any) -> str | None:
+    """An activity's display name (``en-US``, ``en``, else the first language)."""
+    d = act.get("definition") if isinstance(act, dict) and isinstance(act.get("definition"), dict) else {}
+    names = d.get("name") if isinstance(d.get("name"), dict) else {}
+    for lang in ("en-US", "en", "en-GB"):
+        if isinstance(names.get(lang), str):
+            return names[lang]
+    return next((v for v in names.values() if isinstance(v, str)), None)
+
+
 def _typed(act: Any) -> str | None:
     if isinstance(act, dict) and isinstance(act.get("definition"), dict):
         t = act["definition"].get("type")
@@ -174,7 +184,9 @@ def kind_of(verb: str, obj: dict, course: str | None) -> str:
     if is_course:
         if seg in ("completed",):
             return "completion"
-        if seg in ("passed", "failed", "earned", "scored"):
+        if seg in ("earned", "scored"):
+            return "grade_update"
+        if seg in ("passed", "failed"):
             return "course_grade"
         return _KIND_BY_VERB.get(seg, "course") if seg in ("registered", "unregistered") else "course"
     if "video" in otype or "/video/" in verb:
@@ -395,6 +407,9 @@ def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: 
         event = _VERB_EVENT.get(seg, re.sub(r"[^a-z0-9_]", "", seg) or "reached")
     course = rec.get("__course")
     section = section_of(s, course)
+    names = {"object": _name(obj), "section": next((_name(a) for k, a in _context_acts(s) if a["id"] == section), None)}
+    names = {k: v for k, v in names.items() if v}
+    rec["__names"] = json.dumps(names) if names else None
     rec.update(
         kind=kind_of(verb, obj, course), course=course, section=section,
         __details=json.dumps(details, sort_keys=True) if details else None,
