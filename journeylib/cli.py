@@ -177,6 +177,12 @@ def ingest(
     strict: bool = typer.Option(False, "--strict", help="Reject xAPI statements that break the specification's required fields/types."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-read every file already in the store with the current rules into a new store, "
                                  "then replace DIR/store.duckdb (new SOURCES are ingested after)."),
+    lrs: Optional[str] = typer.Option(None, "--lrs", help="Pull new statements from this LRS endpoint (xAPI statements resource). "
+                                      "Credentials: JOURNEY_LRS_USERNAME/JOURNEY_LRS_PASSWORD or JOURNEY_LRS_TOKEN, or --credentials."),
+    credentials: Optional[Path] = typer.Option(None, "--credentials", help="YAML credentials file for --lrs (entries: url, username, password | token)."),
+    page_size: int = typer.Option(1000, "--page-size", min=1, help="Statements per LRS page (--lrs)."),
+    retries: int = typer.Option(5, "--retries", min=0, help="Retries with back-off for an unreachable or busy LRS (--lrs)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Read the whole LRS again and keep the statements stored since the last pull (--lrs)."),
 ) -> None:
     """Validate source files and append them to the workspace store, one transaction per file.
 
@@ -231,8 +237,8 @@ def ingest(
             console.print(t)
 
     sources = list(sources or [])
-    if not sources and not rebuild:
-        _fail(JourneyError("give source files to ingest, or --rebuild to re-read the files already in the store"))
+    if not sources and not rebuild and not lrs:
+        _fail(JourneyError("give source files to ingest, --lrs URL to pull from an LRS, or --rebuild to re-read the files already in the store"))
     try:
         jmap = load_map(into / "journey.yml")
         rule_set = find_rules(into, rules, jmap.touchpoint_ids)
@@ -253,6 +259,15 @@ def ingest(
             _show_rebuild(rb)
         if sources:
             ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
+        if lrs:
+            from .sources.lrs import credentials_for, pull, statements_url
+
+            creds = credentials_for(statements_url(lrs), credentials)
+            pr = pull(lrs, into, jmap, rule_set, credentials=creds, page_size=page_size, retries=retries, rescan=rescan, strict=strict)
+            console.print(f"{pr.lrs}: {pr.statements} new statement(s) in {pr.pages} page(s)"
+                          + (f" since {pr.since}" if pr.since else "") + (f"; last stored {pr.last_stored}" if pr.last_stored else ""))
+            if pr.ingest is not None:
+                show(pr.ingest)
     except JourneyError as exc:
         _fail(exc)
     raise typer.Exit(EXIT_REJECTED if any_rejected else EXIT_OK)
