@@ -192,6 +192,27 @@ def scrub_text(text: str) -> str:
     return text
 
 
+_PAIR = r'\s*"(?:{keys})"\s*:\s*(?:"(?:[^"\\]|\\.)*"?|null|-?[\d.]+)\s*,?'
+_PERSONAL_PAIR_RE = re.compile(_PAIR.format(keys="|".join(re.escape(k) for k in sorted(PERSONAL_KEYS))), re.IGNORECASE)
+_NAME_PAIR_RE = re.compile(_PAIR.format(keys="name|" + "|".join(re.escape(k) for k in sorted(PERSONAL_KEYS))), re.IGNORECASE)
+
+
+def scrub_raw_text(text: str, *, unparsed: bool = False) -> str:
+    """Raw record text without personal ``"key": value`` pairs, e-mail or IP addresses.
+
+    For a record that could not be parsed (a broken JSON line) ``unparsed``
+    also removes every ``"name"`` pair, since it cannot be told whether it
+    names a person.
+
+    >>> scrub_raw_text('{"username": "ann", "agent": "Mozilla/5.0", "event_type": "x", "ip": "10.0.0.1"')
+    '{ "event_type": "x",'
+    >>> scrub_raw_text('{"actor": {"name": "Ann Lee", "mbox": "mailto:a@b.org"', unparsed=True)
+    '{"actor": { "mbox": "mailto:<email>"'
+    """
+    text = (_NAME_PAIR_RE if unparsed else _PERSONAL_PAIR_RE).sub("", text)
+    return scrub_text(text)
+
+
 def _is_agent(obj: dict) -> bool:
     return obj.get("objectType") in ("Agent", "Group") or any(k in obj for k in _AGENT_KEYS)
 

@@ -251,9 +251,9 @@ def finish_batch(raw: pl.DataFrame, rules: list[Rule], source_type: str, jmap: J
         events = validate_events(pl.DataFrame(schema={c: pl.Utf8 for c in ("learner_id", "touchpoint_id", "timestamp")}), jmap, file=file).accepted
     rejected = pl.concat([p.cast(REJECTED_SCHEMA) for p in parts], how="vertical") if parts else empty_rejected()
     if rejected.height:
-        from ..privacy import scrub_text
+        from ..privacy import scrub_raw_text
 
-        rejected = rejected.with_columns(pl.col("record").map_elements(scrub_text, return_dtype=pl.Utf8, skip_nulls=True))
+        rejected = rejected.with_columns(pl.col("record").map_elements(scrub_raw_text, return_dtype=pl.Utf8, skip_nulls=True))
     return Batch(read, events, rejected, unmapped, shapes, voids, naive, outside=outside, event_rows=event_rows)
 
 

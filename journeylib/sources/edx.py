@@ -349,10 +349,14 @@ def edx_record(n: int, line: str, staff: set[str] | frozenset = frozenset(), sco
 
 
 def scrub_text_only(text: str) -> str:
-    """A line that is not JSON, with e-mail and IP addresses removed (see :func:`journeylib.privacy.scrub_text`)."""
-    from ..privacy import scrub_text
+    """A line that could not be parsed, without personal pairs, e-mail or IP addresses.
 
-    return scrub_text(text)
+    >>> scrub_text_only('{"username": "ann", "event_type": "play_video", "ip": "10.0.0.1", "name": "A')
+    '{ "event_type": "play_video",'
+    """
+    from ..privacy import scrub_raw_text
+
+    return scrub_raw_text(text, unparsed=True)
 
 
 def iter_lines_of(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, str | None, str | None]]:

@@ -350,7 +350,9 @@ def iter_report(path: str | Path, encoding: str = "utf-8", rules: SourceRules | 
 """
     seen: Counter = Counter()
     for n, row, err, raw in _csv_rows(Path(path), encoding, REPORT_REQUIRED, "Moodle log report CSV"):
-        yield {"__row": n, "__error": err, "__field": "", "__raw": clip(raw)} if err else report_record(n, row, raw, seen, rules)
+        # a malformed report row cannot be split into its columns, so its names cannot be removed: it is not kept
+        yield ({"__row": n, "__error": err, "__field": "", "__raw": f"(a row of {raw.count(',') + 1} fields, not kept: it may hold names)"}
+               if err else report_record(n, row, raw, seen, rules))
 
 
 def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,

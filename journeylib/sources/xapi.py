@@ -84,7 +84,7 @@ _VERB_EVENT = {
 }
 
 
-from ..privacy import hash_mbox, scrub_record  # noqa: E402  (hash_mbox is part of this module's API)
+from ..privacy import hash_mbox, scrub_raw_text, scrub_record  # noqa: E402  (hash_mbox is part of this module's API)
 from .presets import details_of, iso_duration_seconds, number, scope_state  # noqa: E402
 
 COURSE_TYPES = ("http://adlnet.gov/expapi/activities/course", "http://id.tincanapi.com/activitytype/lms/course")
@@ -493,12 +493,12 @@ def _stream_lines(path: Path, rules: SourceRules, strict: bool, encoding: str, n
     learner_mode = rules.xapi.learner_id
     for i, text, err, last in iter_lines(path, encoding, mark_last=True):
         if err:
-            yield {"__row": i, "__error": err, "__field": "", "__raw": clip(text)}
+            yield {"__row": i, "__error": err, "__field": "", "__raw": clip(scrub_raw_text(text, unparsed=True))}
             continue
         try:
             doc = json.loads(text)
         except ValueError as exc:
-            yield {"__row": i, "__error": json_problem(exc, last), "__field": "", "__raw": clip(text)}
+            yield {"__row": i, "__error": json_problem(exc, last), "__field": "", "__raw": clip(scrub_raw_text(text, unparsed=True))}
             continue
         if isinstance(doc, dict) and isinstance(doc.get("statements"), list):
             if doc.get("more") and notes is not None:
