@@ -530,8 +530,13 @@ def suggest(directory: str | Path) -> list[tuple[str, list[Candidate]]]:
     way :func:`draft` groups them (Open edX sections with their subsections and
     blocks, Moodle activities, xAPI modules or activities), with full ids.
 
-    >>> suggest("my_workspace")          # doctest: +SKIP
-    [('edx', [Candidate(key='block-v1:…+type@chapter+block@week_4', …)])]
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> from journeylib.store import ingest_files
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = ingest_files(["tests/fixtures/sources/xapi_course.jsonl"], ws, load_map(ws / "journey.yml"))
+    >>> [(section, [c.name for c in cands][:2]) for section, cands in suggest(ws)]
+    [('xapi', ['Enrolment', 'Module 1: Orientation'])]
     """
     from .sources import edx, moodle, xapi
     from .sources.base import NO_RULE

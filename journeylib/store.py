@@ -727,8 +727,14 @@ def read_store(directory: str | Path, jmap: JourneyMap) -> StoreContents:
     ``unknown touchpoint``). :func:`journeylib.workspace.load_workspace` reads
     a store through this function.
 
-    >>> read_store("ws", load_map("ws/journey.yml")).events.columns   # doctest: +SKIP
-    ['learner_id', 'touchpoint_id', 'timestamp', 'event', 'value', 'emotion', 'event_id']
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+    >>> _ = ingest_files(["tests/fixtures/sources/moodle_logstore.csv"], ws, load_map(ws / "journey.yml"))
+    >>> contents = read_store(ws, load_map(ws / "journey.yml"))
+    >>> contents.events.columns, [ld.read for ld in contents.loads]
+    (['learner_id', 'touchpoint_id', 'timestamp', 'event', 'value', 'emotion', 'event_id'], [2, 11])
     """
     directory = Path(directory)
     con = connect(directory / STORE_FILE, read_only=True)
@@ -776,8 +782,13 @@ def read_store(directory: str | Path, jmap: JourneyMap) -> StoreContents:
 def outside_counts(directory: str | Path) -> Counter:
     """Records set aside by course scoping over all ingested files, per course (empty for an unscoped store).
 
-    >>> outside_counts("ws")          # doctest: +SKIP
-    Counter({'course-v1:Other+X+2025': 120, '(no course)': 14})
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = (ws / "sources.yml").write_text("course: '12'")
+    >>> _ = ingest_files(["tests/fixtures/sources/moodle_course_logstore.csv"], ws, load_map(ws / "journey.yml"))
+    >>> outside_counts(ws)
+    Counter({'(no course)': 51, '13': 4})
     """
     con = connect(Path(directory) / STORE_FILE, read_only=True)
     try:
@@ -797,8 +808,13 @@ def event_details(directory: str | Path) -> pl.DataFrame:
     See :data:`journeylib.sources.presets.DETAIL_FIELDS` (score raw/min/max,
     success, completion, duration, Open edX grade earned/possible, video positions).
 
-    >>> event_details("ws").columns[:3]          # doctest: +SKIP
-    ['event_id', 'score_raw', 'score_max']
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+    >>> _ = ingest_files(["tests/fixtures/sources/edx_tracking.log"], ws, load_map(ws / "journey.yml"))
+    >>> event_details(ws).drop_nulls("score_raw").sort("score_raw").select("score_raw", "score_max", "success").rows()
+    [(1.0, 4.0, False), (3.0, 4.0, True)]
     """
     from .sources.presets import DETAIL_FIELDS
 

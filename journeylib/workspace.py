@@ -141,9 +141,14 @@ def load_store_workspace(directory: str | Path, jmap: JourneyMap) -> Workspace:
     Learner attributes are expanded from JSON and personas assigned from the
     map's rules.
 
-    >>> ws = load_store_workspace(Path("ws"), load_map("ws/journey.yml"))   # doctest: +SKIP
-    >>> ws.source                                                           # doctest: +SKIP
-    'store'
+    >>> import shutil, tempfile
+    >>> from journeylib.store import ingest_files
+    >>> d = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", d)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", d)
+    >>> _ = ingest_files(["tests/fixtures/sources/edx_tracking.log"], d, load_map(d / "journey.yml"))
+    >>> ws = load_store_workspace(d, load_map(d / "journey.yml"))
+    >>> ws.source, ws.events.height, ws.learners["persona"].to_list()
+    ('store', 4, ['unassigned', 'unassigned'])
     """
     from .store import read_store  # the store (DuckDB) is only imported when a workspace has one
 
