@@ -369,8 +369,8 @@ def draft(paths: list[str | Path], *, source_type: str | None = None, course: st
     """Read exports with the presets and draft the touchpoints of one course (see the module docstring).
 
     ``min_share``: a candidate reached by fewer than this share of the
-    course's learners (and by fewer than 2) is left out and listed as not
-    placed; so are candidates past ``max_touchpoints`` (the least reached).
+    course's learners (or by one learner, when there are 5 or more) is left
+    out and listed as not placed; so are candidates past ``max_touchpoints`` (the least reached).
     """
     from .sources import detect_type
 
@@ -402,7 +402,8 @@ def draft(paths: list[str | Path], *, source_type: str | None = None, course: st
     rejected = Counter(r["__error"] for r in records if r.get("__error")
                        and (chosen is None or not r.get("__course") or course_matches(r.get("__course"), [chosen])))
     n_learners = len({r["learner_id"] for r in good})
-    keep = [c for c in cands.values() if c.learners >= max(2, min_share * n_learners)]
+    floor = 1 if n_learners < 5 else 2  # a handful of learners: every touchpoint any of them reached
+    keep = [c for c in cands.values() if c.learners >= max(floor, min_share * n_learners)]
     keep = sorted(keep, key=lambda c: -c.learners)[:max_touchpoints]
     left_out = sorted((c for c in cands.values() if c not in keep), key=lambda c: -c.learners)
     return Draft(kind, chosen, courses, typical_order(keep), n_learners, len(records), rejected, unplaced, left_out,
@@ -616,7 +617,7 @@ def write_draft(directory: str | Path, d: Draft, *, force: bool = False, name: s
     if existing and not force:
         raise DataError("a map is already there; use --force to replace it with a new draft", file=existing[0])
     if not d.touchpoints:
-        raise DataError("found no touchpoint reached by at least two learners; check the course and the source type",
+        raise DataError("found no touchpoint learners reached; check the course and the source type",
                         file=d.files[0] if d.files else None)
     jtext, stext = journey_yaml(d, name), sources_yaml(d)
     jmap = map_from_dict(yaml.safe_load(jtext))

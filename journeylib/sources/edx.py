@@ -117,11 +117,15 @@ def usage_key(course: str | None, block_type: str, url_name: str) -> str:
 
     >>> usage_key("course-v1:OrgX+C1+2025", "chapter", "week_1")
     'block-v1:OrgX+C1+2025+type@chapter+block@week_1'
+    >>> usage_key("ccx-v1:OrgX+C1+2025+ccx@1", "video", "v1")
+    'ccx-block-v1:OrgX+C1+2025+ccx@1+type@video+block@v1'
     """
-    if url_name.startswith(("block-v1:", "i4x://")):
+    if url_name.startswith(("block-v1:", "ccx-block-v1:", "i4x://")):
         return url_name
     if course and course.startswith("course-v1:"):
         return f"block-v1:{course[len('course-v1:'):]}+type@{block_type}+block@{url_name}"
+    if course and course.startswith("ccx-v1:"):  # a custom course (CCX): ccx-block-v1 keys
+        return f"ccx-block-v1:{course[len('ccx-v1:'):]}+type@{block_type}+block@{url_name}"
     if course and course.count("/") == 2:
         org, num, _ = course.split("/")
         return f"i4x://{org}/{num}/{block_type}/{url_name}"

@@ -99,7 +99,9 @@ def course_matches(course: str | None, wanted: Iterable[str]) -> bool:
     """
     if course is None:
         return False
+    course = course.rstrip("/")
     for w in wanted:
+        w = w.rstrip("/")
         if course == w or course.endswith("/" + w) or course.endswith("=" + w):
             return True
     return False

@@ -90,6 +90,7 @@ from .presets import details_of, iso_duration_seconds, number, scope_state  # no
 COURSE_TYPES = ("http://adlnet.gov/expapi/activities/course", "http://id.tincanapi.com/activitytype/lms/course")
 _VIDEO_EXT = "https://w3id.org/xapi/video/extensions/"
 _SYSTEM_ACCOUNTS = ("", "anonymous", "-1")
+_OPENEDX_COURSE = re.compile(r"/courses?/(?P<key>(?:course|ccx)-v1:[^/]+)/?$")
 _KIND_BY_VERB = {
     "registered": "enrolment", "unregistered": "unenrolment", "evaluated": "problem", "answered": "problem",
     "attempted": "problem", "asked": "problem", "navigated": "navigation", "posted": "forum", "edited": "forum",
@@ -140,19 +141,22 @@ def _context_acts(s: dict) -> list[dict]:
 
 
 def course_of(s: dict) -> str | None:
-    """The course activity id of a statement: the object or a context activity typed as a course.
+    """The course of a statement: the object or a context activity typed as a course — for an Open edX
+    course IRI (``…/course/<key>`` or, in older event-routing-backends, ``…/courses/<key>/``) the course key.
 
     >>> course_of({"object": {"id": "https://lms/x"}, "context": {"contextActivities": {"parent": [
     ...     {"id": "https://lms/course/course-v1:O+C+R", "definition": {"type": "http://adlnet.gov/expapi/activities/course"}}]}}})
-    'https://lms/course/course-v1:O+C+R'
+    'course-v1:O+C+R'
     """
     obj = s.get("object") if isinstance(s.get("object"), dict) else {}
-    if _typed(obj) in COURSE_TYPES and isinstance(obj.get("id"), str):
-        return obj["id"]
-    for _, act in _context_acts(s):
-        if _typed(act) in COURSE_TYPES:
-            return act["id"]
-    return None
+    found = obj.get("id") if _typed(obj) in COURSE_TYPES and isinstance(obj.get("id"), str) else None
+    if found is None:
+        found = next((act["id"] for _, act in _context_acts(s) if _typed(act) in COURSE_TYPES), None)
+    if found is None:  # untyped Open edX course IRIs (older event-routing-backends)
+        found = next((a["id"] for a in [obj] + [a for _, a in _context_acts(s)]
+                      if isinstance(a.get("id"), str) and _OPENEDX_COURSE.search(a["id"])), None)
+    m = _OPENEDX_COURSE.search(found) if found else None
+    return m["key"] if m else found
 
 
 def section_of(s: dict, course: str | None) -> str | None:
@@ -162,7 +166,9 @@ def section_of(s: dict, course: str | None) -> str | None:
     'https://lms/m1'
     """
     for key, act in _context_acts(s):
-        if key == "parent" and act["id"] != course and _typed(act) not in COURSE_TYPES:
+        is_course = (course and act["id"].rstrip("/").endswith(course)) or _typed(act) in COURSE_TYPES \
+            or _OPENEDX_COURSE.search(act["id"])
+        if key == "parent" and not is_course:
             return act["id"]
     obj = s.get("object") if isinstance(s.get("object"), dict) else {}
     return obj.get("id") if isinstance(obj.get("id"), str) else None
@@ -176,7 +182,8 @@ def kind_of(verb: str, obj: dict, course: str | None) -> str:
     """
     seg = re.split(r"[/#]", verb.rstrip("/"))[-1].lower()
     otype = (_typed(obj) or "").lower()
-    is_course = obj.get("id") == course or otype in COURSE_TYPES
+    is_course = otype in COURSE_TYPES or (course is not None and isinstance(obj.get("id"), str)
+                                          and obj["id"].rstrip("/").endswith(course))
     if "certificate" in otype:
         return "certificate"
     if "badge" in otype:
@@ -200,6 +207,12 @@ def kind_of(verb: str, obj: dict, course: str | None) -> str:
     return _KIND_BY_VERB.get(seg, "content")
 
 
+def _seconds(x) -> float | None:
+    """A video position in seconds: a number, or an ISO 8601 duration as older event-routing-backends wrote it."""
+    v = number(x)
+    return v if v is not None else iso_duration_seconds(x)
+
+
 def _result_details(s: dict) -> tuple[float | None, dict | None]:
     result = s.get("result") if isinstance(s.get("result"), dict) else {}
     score = result.get("score") if isinstance(result.get("score"), dict) else {}
@@ -213,8 +226,8 @@ def _result_details(s: dict) -> tuple[float | None, dict | None]:
         success=result.get("success") if isinstance(result.get("success"), bool) else None,
         completion=result.get("completion") if isinstance(result.get("completion"), bool) else None,
         duration_s=iso_duration_seconds(result.get("duration")),
-        video_time=number(ext.get(_VIDEO_EXT + "time")), video_time_from=number(ext.get(_VIDEO_EXT + "time-from")),
-        video_time_to=number(ext.get(_VIDEO_EXT + "time-to")), video_length=number(ctx_ext.get(_VIDEO_EXT + "length")),
+        video_time=_seconds(ext.get(_VIDEO_EXT + "time")), video_time_from=_seconds(ext.get(_VIDEO_EXT + "time-from")),
+        video_time_to=_seconds(ext.get(_VIDEO_EXT + "time-to")), video_length=_seconds(ctx_ext.get(_VIDEO_EXT + "length")),
     )
     return value, details
 

@@ -203,7 +203,7 @@ def test_openedx_xapi_preset():
     kinds = {r["kind"] for r in recs}
     assert {"enrolment", "problem", "video", "grade_update"} <= kinds
     problem = next(r for r in recs if r["kind"] == "problem")
-    assert problem["course"].endswith("/course/course-v1:JourneyX+JL101+2026_T1")
+    assert problem["course"] == "course-v1:JourneyX+JL101+2026_T1"  # the course key of the parent course IRI
     assert "+type@problem+block@" in problem["section"] and "/xblock/" in problem["__shape"]
     assert json.loads(problem["__details"])["score_max"] == 2.0
 
@@ -251,3 +251,19 @@ def test_kpi_details_are_stored(tmp_path):
     det = event_details(ws)
     assert {"score_raw", "score_max", "duration_s", "success", "completion"} <= set(det.columns)
     assert det.filter(pl.col("score_max") == 10).height > 0 and det["duration_s"].drop_nulls().min() > 0
+
+
+def test_custom_courses_and_older_event_routing_backends_statements():
+    """Shapes seen in event-routing-backends' own fixtures: CCX courses, untyped ``/courses/<key>/`` IRIs, ISO durations."""
+    page = "http://lms/courses/ccx-block-v1:O+C+R+ccx@1/courseware/ch1/seq1/"
+    r = edx.interpret({"name": "play_video", "data": {"id": "v1", "currentTime": 3}, "timestamp": "2020-07-15T06:52:55Z",
+                       "context": {"course_id": "ccx-v1:O+C+R+ccx@1", "user_id": 3, "page": page, "event_source": "browser"}})
+    assert r["section"] == "ccx-block-v1:O+C+R+ccx@1+type@chapter+block@ch1"
+    assert r["block"] == "ccx-block-v1:O+C+R+ccx@1+type@video+block@v1"
+    s = {"actor": {"openid": "https://openedx.org/users/user-v1/32e0"}, "verb": {"id": "https://w3id.org/xapi/video/verbs/played"},
+         "object": {"id": "block-v1:course-v1:O+C+R+type@video+block@v1", "definition": {"type": "https://w3id.org/xapi/video/activity-type/video"}},
+         "context": {"contextActivities": {"parent": [{"id": "http://lms/courses/course-v1:O+C+R/"}]}},
+         "result": {"extensions": {"https://w3id.org/xapi/video/extensions/time": "PT0.5S"}}, "timestamp": "2020-07-15T06:52:55Z"}
+    rec = xapi.statement_record(s, 1, rules=SourceRules(course="course-v1:O+C+R"))
+    assert (rec["course"], rec["__outside"], rec["kind"]) == ("course-v1:O+C+R", None, "video")
+    assert json.loads(rec["__details"]) == {"video_time": 0.5}
