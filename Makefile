@@ -23,7 +23,8 @@ install: $(STAMP)
 $(LRS_STAMP): pyproject.toml $(STAMP)
 	test -x $(LRS_VENV)/bin/python || $(PYTHON) -m venv $(LRS_VENV)
 	$(LRS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LRS_VENV)/bin/python -m pip install --quiet $$($(PY) scripts/extra_requirements.py lrs-server)
+	$(PY) scripts/extra_requirements.py lrs-server > $(LRS_VENV)/requirements.txt
+	$(LRS_VENV)/bin/python -m pip install --quiet -r $(LRS_VENV)/requirements.txt
 	touch $(LRS_STAMP)
 
 lrs-venv: $(LRS_STAMP)

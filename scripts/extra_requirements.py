@@ -1,13 +1,12 @@
-"""Print the requirements of one optional extra of pyproject.toml, shell-quoted (used by the Makefile).
+"""Print the requirements of one optional extra of pyproject.toml, one per line (a pip requirements file).
 
     python scripts/extra_requirements.py lrs-server
 """
 
-import shlex
 import sys
 import tomllib
 from pathlib import Path
 
 extra = sys.argv[1]
 deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"][extra]
-print(" ".join(shlex.quote(d) for d in deps))
+print("\n".join(deps))
