@@ -72,6 +72,8 @@ class Candidate:
     rules: list[dict] = field(default_factory=list)
     first: dict = field(default_factory=dict)  # learner -> first reach (epoch seconds)
     records: int = 0
+    events: Counter = field(default_factory=Counter)  # event kinds seen (passed, completed, viewed, …)
+    valued: int = 0  # records with a value (a score)
 
     @property
     def learners(self) -> int:
@@ -320,6 +322,8 @@ def _kind_name(kind: str) -> str:
 def _reach(c: Candidate, r: dict) -> None:
     t = _epoch(r.get("timestamp"))
     c.records += 1
+    c.events[r.get("event") or "reached"] += 1
+    c.valued += r.get("value") is not None
     if t is not None:
         prev = c.first.get(r["learner_id"])
         if prev is None or t < prev:
@@ -433,12 +437,28 @@ def dormancy_from(cands: list[Candidate]) -> int:
 # writing journey.yml and sources.yml
 # --------------------------------------------------------------------------
 
-_KPIS = {
-    "enrolment": [("conversion", 0.8)], "about": [("conversion", 0.3)], "course": [("conversion", 0.85)],
-    "problem": [("pass_rate", 0.7), ("score", 0.7)], "quiz": [("pass_rate", 0.7), ("score", 0.7)],
-    "assignment": [("completion", 0.8)], "completion": [("reach", 10)], "certificate": [("reach", 10)],
-    "course_grade": [("reach", 10)], "badge": [("reach", 10)],
-}
+_CONVERSION = {"enrolment": 0.8, "about": 0.3, "course": 0.85}
+
+
+def draft_kpis(c: Candidate) -> list[tuple[str, float]]:
+    """Placeholder KPIs that the data can measure: pass rate and score where results were recorded,
+    completion where completions were, reach at the end of the course, conversion otherwise.
+
+    >>> draft_kpis(Candidate("q", "quiz", "Quiz", "engagement", events=Counter(passed=3, failed=1), valued=4))
+    [('pass_rate', 0.7), ('score', 0.7)]
+    """
+    if c.stage in ("completion", "after"):
+        return [("reach", max(1, len(c.first)))]
+    if c.kind in _CONVERSION:
+        return [("conversion", _CONVERSION[c.kind])]
+    out = [("conversion", 0.7)] if c.kind == "section" else []
+    if c.events["passed"] + c.events["failed"]:
+        out.append(("pass_rate", 0.7))
+    if c.valued:
+        out.append(("score", 0.7))
+    if len(out) <= (c.kind == "section") and c.events["completed"]:
+        out.append(("completion", 0.8))
+    return out or [("conversion", 0.7)]
 
 
 def _q(text: str) -> str:
@@ -480,7 +500,7 @@ def journey_yaml(d: Draft, name: str | None = None) -> str:
                   f"    purpose: {_q('to review: why learners meet ' + c.name)}",
                   f"    target_emotion: {{label: {_EMOTION[c.stage]}}}   # to review",
                   f"    # reached by {c.learners} learners in the drafted data ({c.records} records)"]
-        kpis = _KPIS.get(c.kind, [("conversion", 0.7)])
+        kpis = draft_kpis(c)
         lines.append("    kpis:   # targets to review")
         lines += [f"      - {{metric: {m}, target: {t}}}" for m, t in kpis]
     path = [tid for tid, c in zip(ids, d.touchpoints) if c.stage not in ("before", "after")]
