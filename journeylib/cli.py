@@ -322,6 +322,87 @@ def report(
 
 
 # --------------------------------------------------------------------------
+# map export|import (journeylib.spreadsheet), personas suggest (journeylib.personas)
+# --------------------------------------------------------------------------
+
+map_app = typer.Typer(help="The designed map as a spreadsheet: export it for the course team, import their edits.",
+                      no_args_is_help=True)
+app.add_typer(map_app, name="map")
+personas_app = typer.Typer(help="Personas from the data, as suggestions for the analyst.", no_args_is_help=True)
+app.add_typer(personas_app, name="personas")
+
+
+@map_app.command("export")
+def map_export(
+    workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml."),
+    xlsx: Optional[Path] = typer.Option(None, "--xlsx", help="Write the map as an Excel workbook (.xlsx)."),
+    csv_dir: Optional[Path] = typer.Option(None, "--csv", help="Write the map as a folder of CSV files (one per sheet)."),
+) -> None:
+    """Write the map as a spreadsheet: stages, touchpoints, KPIs, personas, funnels, interventions, emotions.
+
+    Cells have drop-down lists (stages, touchpoints, emotions, metrics) and
+    text a spreadsheet would run as a formula is written with a leading quote.
+    """
+    from .spreadsheet import map_data_from_file, write_csv_folder, write_workbook
+
+    if xlsx is None and csv_dir is None:
+        _fail(JourneyError("give --xlsx FILE.xlsx and/or --csv FOLDER"))
+    try:
+        data = map_data_from_file(workspace / "journey.yml")
+        if xlsx is not None:
+            console.print(f"Wrote {write_workbook(data, xlsx)}")
+        if csv_dir is not None:
+            files = write_csv_folder(data, csv_dir)
+            console.print(f"Wrote {len(files)} CSV files to {csv_dir}")
+    except JourneyError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(JourneyError(f"cannot write: {exc.strerror}", file=exc.filename or xlsx or csv_dir))
+
+
+@map_app.command("import")
+def map_import(
+    source: Path = typer.Argument(..., help="A workbook (.xlsx) or a folder of CSV files written by `journey map export`."),
+    into: Path = typer.Option(..., "--into", help="Workspace folder whose journey.yml is replaced."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check and list the changes; write nothing."),
+) -> None:
+    """Read an edited spreadsheet back into DIR/journey.yml, listing what changed in the design.
+
+    The spreadsheet is validated like journey.yml; an error names the sheet,
+    the row and the column, and nothing is written. The previous journey.yml
+    is kept in DIR/map_history/.
+    """
+    from .model import load_map
+    from .spreadsheet import map_yaml, read_map_data
+    from .versions import design_diff, record_version
+
+    target = into / "journey.yml"
+    try:
+        data, new = read_map_data(source)
+        old = load_map(target) if target.exists() else None
+    except JourneyError as exc:
+        _fail(exc)
+    diff = design_diff(old, new) if old is not None else None
+    if diff is not None and not diff.height:
+        console.print(f"No change to the design of {target}.")
+    for sentence in (diff["sentence"].to_list() if diff is not None else []):
+        console.print(f"  {sentence}")
+    if dry_run or (diff is not None and not diff.height):
+        return
+    try:
+        into.mkdir(parents=True, exist_ok=True)
+        if old is not None:
+            record_version(into, recorded_by="journey map import (before)")
+        tmp = target.with_name(".journey.yml.import")
+        tmp.write_text(map_yaml(data, source=source), encoding="utf-8")
+        tmp.replace(target)
+        record_version(into, recorded_by="journey map import")
+    except OSError as exc:
+        _fail(JourneyError(f"cannot write: {exc.strerror}", file=target))
+    console.print(f"[green]Wrote {target}[/]" + (f" ({diff.height} change(s))" if diff is not None else ""))
+
+
+# --------------------------------------------------------------------------
 # metrics (implementation in journeylib/metrics/command.py)
 # --------------------------------------------------------------------------
 

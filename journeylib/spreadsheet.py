@@ -20,7 +20,8 @@ so every field — including fields added to the model later — has a place:
 The same tables can be written as a folder of CSV files (``stages.csv``,
 ``touchpoints.csv``, …). Reading back validates the map with the same rules as
 ``journey.yml``; every problem names the sheet (or CSV file), the row and the
-column. Text cells that a spreadsheet would run as a formula are written with a
+column. A carriage return in text becomes a line break in a workbook (XML keeps
+no carriage returns; CSV does). Text cells that a spreadsheet would run as a formula are written with a
 leading quote (:mod:`journeylib.safecells`) and restored on import; a formula
 typed into a cell is refused. Export writes the fields as they are written in
 ``journey.yml`` (a field left out stays left out, so its default still follows
@@ -251,8 +252,8 @@ def to_cell(value: Any, kind: str) -> Any:
         return _list_cell(list(value)) if value else None
     if kind == "yaml":
         return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=10**9).strip()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+    if isinstance(value, float) and (not math.isfinite(value) or float(f"{value:.16g}") != value):
+        return repr(value)  # a workbook keeps 16 digits: text keeps every bit (the model reads it back as a number)
     if isinstance(value, dt.datetime):
         return value.isoformat()
     return value
@@ -293,7 +294,7 @@ def from_cell(value: Any, kind: str, annotation: Any) -> Any:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() == "")
+    return value is None or value == ""
 
 
 # --------------------------------------------------------------------------
@@ -404,6 +405,7 @@ def write_workbook(jmap: JourneyMap | dict, path: str | Path) -> Path:
             for c, value in enumerate(row, start=1):
                 cell = ws.cell(row=r, column=c)
                 if isinstance(value, str):
+                    value = value.replace("\r\n", "\n").replace("\r", "\n")  # a workbook cannot hold a carriage return
                     try:
                         cell.value = neutralise(value)
                     except ValueError as exc:  # characters a workbook cannot hold
@@ -429,14 +431,14 @@ def write_workbook(jmap: JourneyMap | dict, path: str | Path) -> Path:
             ref = REFERENCES.get((t.path, header))
             if ref and ref in first_col:
                 target = first_col[ref].sheet
-                formula = f"='{target}'!$A$2:$A${LIST_ROWS}"
+                formula = f"'{target}'!$A$2:$A${LIST_ROWS}"
             elif header in (fixed := _choices(t)):
                 list_col += 1
                 lc = get_column_letter(list_col)
                 lists.cell(row=1, column=list_col, value=f"{t.sheet}.{header}")
                 for i, choice in enumerate(fixed[header], start=2):
                     lists.cell(row=i, column=list_col, value=choice)
-                formula = f"=Lists!${lc}$2:${lc}${len(fixed[header]) + 1}"
+                formula = f"Lists!${lc}$2:${lc}${len(fixed[header]) + 1}"
             else:
                 continue
             dv = DataValidation(type="list", formula1=formula, allow_blank=True, showErrorMessage=True,
@@ -645,6 +647,7 @@ class _Reader:
         for r, values in rows:
             name = self.value(values, pos, "field")
             cell = self.cell(sheet, pos, r, "value")
+            cell.header = str(name).strip() if not _blank(name) else "value"
             if _blank(name):
                 raise self.fail("a value without a field name", self.cell(sheet, pos, r, "field"))
             name = str(name).strip()
