@@ -91,6 +91,8 @@ def validate(
     console.print(f"Personas with no learners: {', '.join(empty) if empty else 'none'}")
     if "unassigned" in have:
         console.print(f"Learners matching no persona: {have['unassigned']}")
+    _show_coverage(ws)
+    _record_map_version(workspace, "journey validate")
     if rejected is not None:
         rejected.parent.mkdir(parents=True, exist_ok=True)
         rej.write_csv(rejected)
@@ -101,6 +103,36 @@ def validate(
         f"{total_read - rej.height} accepted + {rej.height} rejected[/]"
     )
     raise typer.Exit(EXIT_REJECTED if rej.height else EXIT_OK)
+
+
+def _show_coverage(ws) -> None:
+    """Coverage and freshness per source (last 7 days against the 7 before) and probable tracking problems."""
+    if not ws.events.height:
+        return
+    from .metrics.coverage import coverage
+
+    cov = coverage(ws.events, ws.map)
+    t = Table("source", "touchpoints", "last event", "events a day (last 7 d)", "usual (7 d before)", "status",
+              title="Coverage and freshness by source")
+    for r in cov.sources.iter_rows(named=True):
+        last = f"{r['last_event']:%Y-%m-%d %H:%M}" if r["last_event"] is not None else "never"
+        t.add_row(r["source"], str(len(r["touchpoints"])), last, f"{r['daily']:,.1f}", f"{r['usual_daily']:,.1f}", r["status"])
+    console.print(t)
+    for sentence in cov.sentences:
+        warn = sentence.startswith(("Probable", "No data"))
+        console.print(f"[yellow]{sentence}[/]" if warn else sentence)
+
+
+def _record_map_version(workspace: Path, by: str) -> None:
+    """Keep the map's version in DIR/map_history/ when it is new (see journeylib.versions)."""
+    from .versions import record_version
+
+    try:
+        v = record_version(workspace, recorded_by=by)
+    except (OSError, JourneyError):
+        return
+    if v is not None:
+        console.print(f"Recorded map version {v.short} in {workspace / 'map_history'}")
 
 
 # --------------------------------------------------------------------------
@@ -227,6 +259,7 @@ def ingest(
             ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
     except JourneyError as exc:
         _fail(exc)
+    _record_map_version(into, "journey ingest")
     raise typer.Exit(EXIT_REJECTED if any_rejected else EXIT_OK)
 
 
