@@ -435,6 +435,60 @@ def map_import(
     console.print(f"[green]Wrote {target}[/]" + (f" ({diff.height} change(s))" if diff is not None else ""))
 
 
+@personas_app.command("suggest")
+def personas_suggest(
+    workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml, events and learners."),
+    attributes: Optional[str] = typer.Option(None, "--attributes", help="Comma-separated learner attributes to use (default: all suitable)."),
+    min_size: int = typer.Option(30, "--min-size", min=1, help="Smallest group suggested (learners)."),
+    depth: int = typer.Option(3, "--depth", min=1, max=6, help="Most conditions in one rule (depth of the decision tree)."),
+    yaml_out: Optional[Path] = typer.Option(None, "--yaml", help="Write the candidates as a `personas:` list to paste into journey.yml."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the candidates table to a CSV file."),
+) -> None:
+    """Suggest personas from the data: groups of learners, by attributes, whose journeys end differently.
+
+    Each candidate has its size, a rule in the map's `where` language and how
+    its journey differs, and the existing persona it overlaps most — for you
+    to adopt, rename or discard. Nothing in the workspace is changed.
+    """
+    from .personas import suggest_personas
+    from .safecells import neutralise_frame
+    from .workspace import load_workspace
+
+    try:
+        ws = load_workspace(workspace)
+        bad = [a for a in (_csv_list(attributes) or []) if a not in ws.learners.columns]
+        if bad:
+            raise JourneyError(f"unknown learner attribute(s) {', '.join(bad)}; attributes: "
+                               f"{', '.join(c for c in ws.learners.columns if c != 'learner_id')}")
+        sug = suggest_personas(ws.events, ws.learners, ws.map, attributes=_csv_list(attributes), min_size=min_size, max_depth=depth)
+    except JourneyError as exc:
+        _fail(exc)
+    console.print(f"{sug.learners:,} learners, {sug.decided:,} whose journey has ended (completed or stopped); "
+                  f"attributes used: {', '.join(sug.attributes) or 'none'}")
+    if not sug.candidates:
+        console.print("No group of learners, by these attributes, ends its journey clearly differently from the others.")
+    t = Table("#", "rule (where)", "learners", "how the journey differs", "closest persona", title="Candidate personas")
+    for i, c in enumerate(sug.candidates, start=1):
+        close = c.closest_persona
+        how = c.summary.split("; ", 1)[-1]
+        t.add_row(str(i), c.rule, f"{c.size:,} ({c.share:.0%})", how[:1].upper() + how[1:],
+                  f"{close[0]} ({close[1]:.0%} overlap)" if close else "–")
+    if sug.candidates:
+        console.print(t)
+    try:
+        if yaml_out is not None:
+            yaml_out.parent.mkdir(parents=True, exist_ok=True)
+            yaml_out.write_text("personas:\n" + "".join("  " + line + "\n" for c in sug.candidates for line in c.as_yaml().splitlines()),
+                                encoding="utf-8")
+            console.print(f"Wrote {len(sug.candidates)} candidate(s) to {yaml_out}")
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            neutralise_frame(sug.frame).write_csv(out)
+            console.print(f"Wrote {out}")
+    except OSError as exc:
+        _fail(JourneyError(f"cannot write: {exc.strerror}", file=exc.filename))
+
+
 # --------------------------------------------------------------------------
 # metrics (implementation in journeylib/metrics/command.py)
 # --------------------------------------------------------------------------
