@@ -14,8 +14,8 @@ its map: ``journey validate``, ``journey report``, ``journey ingest`` and
 took effect — is the file's modification time when that is earlier than the
 moment it was first seen, else the moment it was first seen. When the
 workspace is in git, the commits that changed ``journey.yml`` are versions
-too (effective from their commit time); a version found both ways keeps the
-earlier time. :func:`map_versions` lists them all, :func:`version_at` finds the
+too (effective from their commit time) for the time before the history
+folder begins; a version found both ways keeps the earlier time. :func:`map_versions` lists them all, :func:`version_at` finds the
 one in effect at a moment, :func:`design_diff` compares two maps, and
 :func:`design_changes` gives the periodic review's section "Changes to the
 design since the previous period".
@@ -232,6 +232,7 @@ def write_snapshot(workspace: str | Path, text: str, version: MapVersion, *, rec
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(content)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, folder / (stem + suffix))
     return folder / (stem + ".yml")
 
@@ -274,7 +275,9 @@ def map_versions(workspace: str | Path, *, use_git: bool = True) -> list[MapVers
     """Every known version of the workspace's map, oldest first, one per content hash.
 
     Sources: ``DIR/map_history/``, the git history of ``journey.yml`` (when
-    ``use_git`` and the workspace is in git) and the current file. A version
+    ``use_git`` and the workspace is in git; only for the time before the
+    recorded history begins, which is the authority after that) and the
+    current file. A version
     known from several sources keeps the earliest *since*. When a content
     comes back after another version (an edit undone), both moments count:
     the list then holds the same hash twice, at each moment it took effect.
@@ -284,8 +287,9 @@ def map_versions(workspace: str | Path, *, use_git: bool = True) -> list[MapVers
     """
     workspace = Path(workspace)
     found = history_versions(workspace)
-    if use_git:
-        found += _git_versions(workspace / MAP_FILE)
+    if use_git:  # git fills in the time before the recorded history begins
+        begins = found[0].since if found else None
+        found += [v for v in _git_versions(workspace / MAP_FILE) if begins is None or v.since < begins]
     if (workspace / MAP_FILE).exists():
         cur = current_version(workspace)
         if cur.hash not in {v.hash for v in found}:
@@ -433,7 +437,7 @@ def _diff_touchpoint(x, y, add) -> None:
             continue
         old = ka[key]
         if old.target != k.target:
-            add("KPI target changed", y.id, f"Target for {key} at {name} changed from {_fmt_target(k.metric, old.target)} "
+            add("KPI target changed", y.id, f"Target for {key.replace('_', ' ')} at {name} changed from {_fmt_target(k.metric, old.target)} "
                                             f"to {_fmt_target(k.metric, k.target)}.", key, old.target, k.target)
         for attr in ("direction", "tolerance", "min_n"):
             if getattr(old, attr) != getattr(k, attr):
@@ -483,7 +487,7 @@ def _diff_interventions(old: JourneyMap, new: JourneyMap, add, names: dict[str, 
     for x in new.interventions:
         if x.id not in a:
             add("intervention added", x.id, f"Intervention added: {x.id} on {x.date} at {names.get(x.touchpoint, x.touchpoint)}"
-                                            + (f" — {x.description.strip()}" if x.description.strip() else "") + ".",
+                                            + (f" — {x.description.strip().rstrip('.')}" if x.description.strip() else "") + ".",
                 "", None, x.date)
         elif (a[x.id].date, a[x.id].touchpoint, a[x.id].description) != (x.date, x.touchpoint, x.description):
             add("intervention changed", x.id, f"Intervention {x.id} changed.", "", a[x.id].date, x.date)
@@ -525,7 +529,13 @@ def design_changes(workspace: str | Path, jmap: JourneyMap, start: Any, end: Any
     before ``start`` is recorded, ``before`` is ``None`` and the sentence says
     where the history begins.
 
-    >>> dc = design_changes("data/sample", load_map("data/sample/journey.yml"), "2025-07-01", "2025-08-01", use_git=False)  # doctest: +SKIP
+    >>> from journeylib.model import load_map
+    >>> dc = design_changes("data/sample", load_map("data/sample/journey.yml"), "2025-07-01", "2025-08-01")
+    >>> print("\n".join(dc.sentences))
+    3 changes to the design since the previous period: 1 touchpoint added, 1 KPI target changed, 1 intervention added.
+    2025-07-14: Touchpoint added: Practice assessment (engagement, after Lesson 3: Introduction to Python).
+    2025-07-14: Target for pass rate at Mid-course assessment changed from 75% to 80%.
+    2025-07-14: Intervention added: iv_mid_practice on 2025-07-14 at Mid-course assessment — Added a practice assessment with worked solutions.
     """
     start = _utc(start)
     end = _utc(end) if end is not None else None
@@ -578,12 +588,20 @@ def _sentences(changes: pl.DataFrame, before: MapVersion, end: dt.datetime | Non
         return [f"No changes to the design since the previous period (map version {before.short}, in effect since "
                 f"{before.since:%Y-%m-%d})."]
     kinds = changes.group_by("change", maintain_order=True).len()
-    summary = ", ".join(f"{n} {k}" for k, n in kinds.iter_rows())
+    summary = ", ".join(f"{n} {_plural(k) if n != 1 else k}" for k, n in kinds.iter_rows())
     out = [f"{changes.height} change{'s' if changes.height != 1 else ''} to the design since the previous period: {summary}."]
     for r in changes.iter_rows(named=True):
         late = end is not None and r["date"] is not None and dt.datetime(r["date"].year, r["date"].month, r["date"].day, tzinfo=UTC) >= end
         out.append(f"{r['date']:%Y-%m-%d}: {r['sentence']}" + (" (after this period)" if late else ""))
     return out
+
+
+def _plural(kind: str) -> str:
+    """'KPI target changed' -> 'KPI targets changed' (the noun before the verb)."""
+    words = kind.split(" ")
+    if len(words) >= 2:
+        words[-2] += "s"
+    return " ".join(words)
 
 
 def annotate_scorecard(scorecard: pl.DataFrame, changes: DesignChanges) -> pl.DataFrame:
