@@ -238,6 +238,10 @@ class _Path:
 
     def _numeric(self, c: str, lo, hi, null) -> str:
         name = _name(c)
+        if lo is not None and lo == float("inf"):  # a split on missingness: no value passes, only missing ones
+            return f"{name} IS NULL"
+        if hi is not None and hi == float("inf"):
+            hi = None
         conds = ([f"{name} > {lo!r}"] if lo is not None else []) + ([f"{name} <= {hi!r}"] if hi is not None else [])
         cond = " AND ".join(conds)
         if not cond:
