@@ -904,13 +904,28 @@ def coverage_table(cov: Any, extra: Sequence[str | None] = (), *, caption: str |
     lis = "".join(str(Markup("<li><strong>{}</strong></li>" if x.startswith(("Probable", "No data from")) else "<li>{}</li>").format(x))
                   for x in items)
     df = cov.sources.with_columns(pl.col("touchpoints").list.len().alias("_n"))
-    body = table(df, columns={"source": "Source", "_n": "Touchpoints", "last_event": "Last event", "daily": "Events a day",
+    body = table(df, columns={"source": "Source", "_n": "Touchpoints", "last_event": "Last event (all data)", "daily": "Events a day",
                               "usual_daily": "Usual (period before)", "status": "Status"},
                  formats={"last_event": lambda v, r: "never" if v is None else f"{v:%Y-%m-%d %H:%M}", "daily": "float1",
                           "usual_daily": "float1", "_n": "int", "status": lambda v, r: _coverage_badge(v)}, caption=caption,
                  note="A touchpoint's source is its channel in the map. A probable tracking problem: a source silent for days although it "
                       "rarely is, while learners kept arriving before its touchpoints and carrying on after them.")
     return HTML(f'<div class="journey-coverage"><ul>{lis}</ul></div>{body.html}')
+
+
+def withheld_hotspots_note(withheld: pl.DataFrame | None, jmap: JourneyMap) -> HTML:
+    """A line naming the touchpoints left out of the hot spots because of a probable tracking problem (empty if none).
+
+    >>> from journeylib.model import load_map
+    >>> withheld_hotspots_note(pl.DataFrame({"touchpoint_id": ["orientation"]}), load_map("data/sample/journey.yml")).html
+    '<p class="journey-note">Not shown as hot spots: Orientation — a probable tracking problem (see Data coverage and freshness) makes their counts incomplete.</p>'
+    """
+    if withheld is None or not withheld.height:
+        return HTML("")
+    names = _tp_names(jmap)
+    listed = ", ".join(names.get(t, t) for t in withheld["touchpoint_id"].to_list())
+    return HTML(str(Markup('<p class="journey-note">Not shown as hot spots: {} — a probable tracking problem (see Data coverage '
+                           'and freshness) makes their counts incomplete.</p>').format(listed)))
 
 
 def design_changes_table(changes: Any) -> HTML:

@@ -231,7 +231,7 @@ def _describe_outages(out: pl.DataFrame, jmap) -> pl.DataFrame:
         sentences.append(
             f"{what}: no events from source '{r['source']}' ({listed}) {span} ({r['days']} days), although it recorded "
             f"events on {r['active_share']:.0%} of days before (about {r['usual_daily']:,.0f} a day). Counts at these "
-            f"touchpoints and just before them are incomplete there and are not treated as drop-off.")
+            f"touchpoints, and at the ones just before them, are incomplete: they are not treated as drop-off.")
     return out.with_columns(pl.Series("touchpoints", tps, dtype=pl.List(pl.Utf8)),
                             pl.Series("affected", aff, dtype=pl.List(pl.Utf8)),
                             pl.Series("sentence", sentences, dtype=pl.Utf8)).select(list(OUTAGE_SCHEMA))
