@@ -118,8 +118,12 @@ def _show_coverage(ws) -> None:
         last = f"{r['last_event']:%Y-%m-%d %H:%M}" if r["last_event"] is not None else "never"
         t.add_row(r["source"], str(len(r["touchpoints"])), last, f"{r['daily']:,.1f}", f"{r['usual_daily']:,.1f}", r["status"])
     console.print(t)
-    for sentence in cov.sentences:
-        warn = sentence.startswith(("Probable", "No data"))
+    from .metrics import kpis
+    from .metrics.coverage import kpis_without_data
+
+    _, no_kpi = kpis_without_data(kpis(ws.events, ws.learners, ws.map), ws.map, where="in the data")
+    for sentence in [*cov.sentences, no_kpi or "Every KPI has data."]:
+        warn = sentence.startswith(("Probable", "No data", "KPIs with no data"))
         console.print(f"[yellow]{sentence}[/]" if warn else sentence)
 
 

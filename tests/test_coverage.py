@@ -135,6 +135,17 @@ def test_low_volume_and_no_data(jmap, steady):
     assert cov.touchpoints.filter(pl.col("touchpoint_id") == "quiz")["status"].item() == "never measured"
 
 
+def test_kpis_without_data(jmap, steady):
+    from journeylib.metrics.coverage import kpis_without_data
+
+    m = {**MAP, "touchpoints": [dict(t) for t in MAP["touchpoints"]]}
+    m["touchpoints"][2]["kpis"] = [{"metric": "score", "target": 70}, {"metric": "conversion", "target": 0.5}]
+    jm2 = map_from_dict(m)
+    k = jm.kpis(steady, _learners(steady), jm2)
+    none, sentence = kpis_without_data(k, jm2)
+    assert none["metric"].to_list() == ["score"] and sentence == "KPIs with no data in the period: score at Lesson."
+
+
 def test_per_source_counts_match_a_plain_loop(jmap, steady):
     cov = coverage(steady, jmap, period=("2025-05-01", "2025-06-01"))
     src = {t["id"]: t["channel"] for t in MAP["touchpoints"]}
@@ -157,4 +168,5 @@ def test_validate_shows_coverage(tmp_path, jmap, steady):
     assert r.exit_code == 0, r.output
     assert "Coverage and freshness by source" in r.output
     assert "Probable tracking problem: no events from source 'platform'" in r.output
+    assert "Every KPI has data." in r.output
     assert (tmp_path / "map_history").is_dir()

@@ -352,7 +352,7 @@ def _sentences(tp: pl.DataFrame, outages: pl.DataFrame, as_of: dt.datetime, star
     return out
 
 
-def kpis_without_data(scorecard: pl.DataFrame, jmap) -> tuple[pl.DataFrame, str | None]:
+def kpis_without_data(scorecard: pl.DataFrame, jmap, *, where: str = "in the period") -> tuple[pl.DataFrame, str | None]:
     """KPIs with no measurement (``n`` zero or no value) in a scorecard, and a sentence (``None`` if all had data).
 
     >>> from journeylib.model import load_map
@@ -365,7 +365,7 @@ def kpis_without_data(scorecard: pl.DataFrame, jmap) -> tuple[pl.DataFrame, str 
     if not none.height:
         return none, None
     listed = ", ".join(f"{r['metric']} at {names.get(r['touchpoint_id'], r['touchpoint_id'])}" for r in none.iter_rows(named=True))
-    return none, f"KPIs with no data in the period: {listed}."
+    return none, f"KPIs with no data {where}: {listed}."
 
 
 def withhold_hotspots(hotspots: pl.DataFrame, cov: Coverage) -> tuple[pl.DataFrame, pl.DataFrame]:
