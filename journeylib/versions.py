@@ -531,7 +531,7 @@ def design_changes(workspace: str | Path, jmap: JourneyMap, start: Any, end: Any
 
     >>> from journeylib.model import load_map
     >>> dc = design_changes("data/sample", load_map("data/sample/journey.yml"), "2025-07-01", "2025-08-01")
-    >>> print("\n".join(dc.sentences))
+    >>> for sentence in dc.sentences: print(sentence)
     3 changes to the design since the previous period: 1 touchpoint added, 1 KPI target changed, 1 intervention added.
     2025-07-14: Touchpoint added: Practice assessment (engagement, after Lesson 3: Introduction to Python).
     2025-07-14: Target for pass rate at Mid-course assessment changed from 75% to 80%.
