@@ -315,10 +315,10 @@ def map_data_from_file(path: str | Path) -> dict:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
 
 
-def _data_of(jmap: JourneyMap | dict) -> dict:
-    if isinstance(jmap, JourneyMap):
+def _data_of(jmap: BaseModel | dict, model: type[BaseModel] = JourneyMap) -> dict:
+    if isinstance(jmap, BaseModel):
         return jmap.model_dump(mode="python", exclude_defaults=True)
-    JourneyMap.model_validate(jmap)  # a valid map only
+    model.model_validate(jmap)  # a valid map only
     return jmap
 
 
@@ -374,7 +374,7 @@ def _choices(table: Table) -> dict[str, list[str]]:
     return out
 
 
-def write_workbook(jmap: JourneyMap | dict, path: str | Path) -> Path:
+def write_workbook(jmap: JourneyMap | dict, path: str | Path, *, model: type[BaseModel] = JourneyMap) -> Path:
     """Write the map as an ``.xlsx`` workbook (see the module notes for the layout).
 
     >>> import tempfile, pathlib, openpyxl
@@ -388,8 +388,8 @@ def write_workbook(jmap: JourneyMap | dict, path: str | Path) -> Path:
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    data = _data_of(jmap)
-    tables = layout()
+    data = _data_of(jmap, model)
+    tables = layout(model)
     wb = Workbook()
     wb.remove(wb.active)
     lists = wb.create_sheet("Lists")
@@ -453,18 +453,18 @@ def write_workbook(jmap: JourneyMap | dict, path: str | Path) -> Path:
     return path
 
 
-def write_csv_folder(jmap: JourneyMap | dict, folder: str | Path) -> list[Path]:
+def write_csv_folder(jmap: JourneyMap | dict, folder: str | Path, *, model: type[BaseModel] = JourneyMap) -> list[Path]:
     """Write the map as one CSV file per sheet (UTF-8 with a byte-order mark, so spreadsheets read it).
 
     >>> import tempfile
     >>> [p.name for p in write_csv_folder(map_data_from_file("data/sample/journey.yml"), tempfile.mkdtemp())][:3]
     ['map.csv', 'stages.csv', 'touchpoints.csv']
     """
-    data = _data_of(jmap)
+    data = _data_of(jmap, model)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for t in layout():
+    for t in layout(model):
         p = folder / t.csv_name
         with p.open("w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh)
@@ -539,9 +539,9 @@ def _read_xlsx(path: Path) -> dict[str, _Sheet]:
     return out
 
 
-def _read_csv_folder(folder: Path) -> dict[str, _Sheet]:
+def _read_csv_folder(folder: Path, model: type[BaseModel] = JourneyMap) -> dict[str, _Sheet]:
     out = {}
-    names = {t.csv_name: t.sheet for t in layout()}
+    names = {t.csv_name: t.sheet for t in layout(model)}
     for p in sorted(folder.glob("*.csv")):
         if p.name not in names:
             continue
@@ -561,8 +561,8 @@ def _read_csv_folder(folder: Path) -> dict[str, _Sheet]:
 class _Reader:
     """Turns sheets back into map data, remembering where each value came from."""
 
-    def __init__(self, sheets: dict[str, _Sheet], file: Path):
-        self.sheets, self.file = sheets, file
+    def __init__(self, sheets: dict[str, _Sheet], file: Path, model: type[BaseModel] = JourneyMap):
+        self.sheets, self.file, self.model = sheets, file, model
         self.where: dict[tuple, Cell] = {}
 
     def fail(self, message: str, cell: Cell) -> MapError:
@@ -611,7 +611,7 @@ class _Reader:
 
     def read(self) -> dict:
         data: dict = {}
-        tables = layout()
+        tables = layout(self.model)
         items_by_id: dict[str, dict[str, dict]] = {}
         for t in tables:
             sheet = self.sheets.get(t.sheet)
@@ -720,11 +720,12 @@ class _Reader:
         return None
 
 
-def read_map_data(source: str | Path) -> tuple[dict, JourneyMap]:
+def read_map_data(source: str | Path, *, model: type[BaseModel] = JourneyMap) -> tuple[dict, JourneyMap]:
     """Read a workbook (``.xlsx``) or a folder of CSV files into ``(map data, validated map)``.
 
     Raises :class:`~journeylib.errors.MapError` naming the file, the sheet,
     the row and the column of the first problem (all in ``.problems``).
+    ``model`` is the map's model (a model with more fields lays them out too).
 
     >>> import tempfile, pathlib, openpyxl
     >>> p = write_workbook(map_data_from_file("data/sample/journey.yml"), pathlib.Path(tempfile.mkdtemp()) / "m.xlsx")
@@ -736,17 +737,17 @@ def read_map_data(source: str | Path) -> tuple[dict, JourneyMap]:
     """
     source = Path(source)
     if source.is_dir():
-        sheets = _read_csv_folder(source)
+        sheets = _read_csv_folder(source, model)
     elif not source.exists():
         raise MapError("file not found", file=source)
     elif source.suffix.lower() in (".xlsx", ".xlsm"):
         sheets = _read_xlsx(source)
     else:
         raise MapError("expected an .xlsx workbook or a folder of CSV files written by `journey map export`", file=source)
-    reader = _Reader(sheets, source)
+    reader = _Reader(sheets, source, model)
     data = reader.read()
     try:
-        return data, JourneyMap.model_validate(data)
+        return data, model.model_validate(data)
     except ValidationError as exc:
         problems = validation_problems(exc)
 

@@ -367,3 +367,44 @@ def test_cli_export_import(tmp_path):
     assert load_map(ws / "journey.yml").touchpoints[0].kpis[0].target == 0.7  # untouched
     r = CliRunner().invoke(app, ["map", "export", str(ws)])
     assert r.exit_code == 2
+
+
+# ---------------------------------------------------------------------------
+# fields added to the model later are carried too
+# ---------------------------------------------------------------------------
+
+def test_fields_added_to_the_model_later_round_trip(tmp_path):
+    from pydantic import BaseModel, ConfigDict, Field
+
+    from journeylib.model import Touchpoint
+
+    class ReviewSettings(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        horizon_days: float | None = None
+        min_effect_pp: float = 0
+
+    class Tp(Touchpoint):
+        optional: bool = False
+        tags: list[str] = Field(default_factory=list)
+        weights: dict[str, float] = Field(default_factory=dict)
+
+    class Map(JourneyMap):
+        touchpoints: list[Tp] = Field(min_length=1)
+        outcomes: list[str] = Field(default_factory=list)
+        review: ReviewSettings = Field(default_factory=ReviewSettings)
+        thresholds: dict[str, float] = Field(default_factory=dict)
+
+    data = map_data_from_file(SAMPLE)
+    data["touchpoints"][3]["optional"] = True
+    data["touchpoints"][4].update(optional=False, tags=["=risky", "core"], weights={"a": 0.5})
+    data.update(outcomes=["final_result"], review={"horizon_days": 30, "min_effect_pp": 5}, thresholds={"x": 1.5, "y": -2})
+    want = Map.model_validate(data)
+    headers = {t.sheet: t.headers for t in layout(Map)}
+    assert "optional" in headers["Touchpoints"] and "tags" in headers["Touchpoints"] and "weights" in headers["Touchpoints"]
+    assert "Thresholds" in headers
+    wb = write_workbook(data, tmp_path / "m.xlsx", model=Map)
+    fields = [r[0].value for r in openpyxl.load_workbook(wb)["Map"].iter_rows(min_row=2)]
+    assert {"outcomes", "review.horizon_days", "review.min_effect_pp"} <= set(fields)
+    assert read_map_data(wb, model=Map)[1] == want
+    write_csv_folder(data, tmp_path / "csv", model=Map)
+    assert read_map_data(tmp_path / "csv", model=Map)[1] == want
