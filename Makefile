@@ -35,7 +35,7 @@ report: $(STAMP)
 
 ## The whole test suite (unit, property, notebook, engine parity, browser)
 test: $(STAMP) $(LRS_STAMP) system-deps
-	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
+	RALPH_BIN=$(abspath $(LRS_VENV))/bin/ralph $(PY) -m pytest -n $(WORKERS) --dist loadgroup
 
 ## Unit tests only (no browser, no Spark)
 test-fast: $(STAMP)
