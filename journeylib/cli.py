@@ -295,7 +295,8 @@ def ingest(
         if sources:
             ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
         if lrs:
-            from .sources.lrs import credentials_for, pull, statements_url
+            from .lrs_pull import pull
+            from .sources.lrs import credentials_for, statements_url
 
             creds = credentials_for(statements_url(lrs), credentials)
             pr = pull(lrs, into, jmap, rule_set, credentials=creds, page_size=page_size, retries=retries, rescan=rescan, strict=strict)

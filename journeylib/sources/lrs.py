@@ -1,6 +1,7 @@
-"""Pull xAPI statements from a live Learning Record Store into the workspace store.
+"""The client of a live Learning Record Store: endpoint, credentials, statement pages.
 
-``journey ingest --lrs URL --into DIR`` reads the LRS's statements resource
+``journey ingest --lrs URL --into DIR`` (:func:`journeylib.lrs_pull.pull`
+joins this client to the store) reads the LRS's statements resource
 (xAPI 1.0.3 *Communication* §2.1.3, ``GET statements``) page by page, following
 ``more`` (a relative IRL; "empty string if there are no more results"), with
 the ``X-Experience-API-Version`` header on every request, and:
@@ -37,11 +38,10 @@ the ``X-Experience-API-Version`` header on every request, and:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ..errors import DataError
@@ -210,7 +210,12 @@ def _page(resp, url: str) -> dict:
     return doc
 
 
-def _stored_key(text) -> dt.datetime | None:
+def stored_time(text) -> dt.datetime | None:
+    """An xAPI ``stored`` time as an aware datetime (UTC when it has no zone), else ``None``.
+
+    >>> stored_time("2025-01-02T03:04:05Z"), stored_time("soon")
+    (datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc), None)
+    """
     if not isinstance(text, str):
         return None
     try:
@@ -218,93 +223,3 @@ def _stored_key(text) -> dt.datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
-
-
-@dataclass
-class PullReport:
-    """What a pull did: pages and statements fetched, the cursor before and after, the ingest of the spool file."""
-
-    lrs: str
-    since: str | None
-    pages: int = 0
-    statements: int = 0
-    last_stored: str | None = None
-    spool: Path | None = None
-    ingest: object | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _clean_spool(spool_dir: Path, logged: set[str]) -> None:
-    """Remove partial spool files and complete ones that never made it into the store (a pull that died)."""
-    if not spool_dir.is_dir():
-        return
-    for p in spool_dir.iterdir():
-        if p.name.endswith(".part") or (p.suffix == ".jsonl" and str(p.resolve()) not in logged):
-            p.unlink()
-
-
-def pull(url: str, directory: str | Path, jmap, rules=None, *, credentials: Credentials | None = None,
-         page_size: int = 1000, retries: int = 5, backoff: float = 0.5, rescan: bool = False, strict: bool = False,
-         on_page: Callable[[int, int], None] | None = None) -> PullReport:
-    """Pull the statements stored since the last pull into ``DIR/store.duckdb`` (see the module docstring).
-
-    >>> import tempfile, shutil
-    >>> d = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", d)
-    >>> from journeylib.model import load_map
-    >>> pull("http://127.0.0.1:9/xAPI", d, load_map(d / "journey.yml"), retries=0)
-    Traceback (most recent call last):
-    ...
-    journeylib.sources.lrs.LrsError: cannot reach the LRS at http://127.0.0.1:9/xAPI/statements after 1 try: connection refused
-    """
-    from ..privacy import scrub_record
-    from ..store import STORE_FILE, connect, ingest_file, lrs_cursor, rules_fingerprint, set_lrs_cursor
-    from . import read_source
-    from .base import sha256_file
-    from .rules import find_rules
-
-    directory = Path(directory)
-    endpoint = statements_url(url)
-    credentials = credentials if credentials is not None else credentials_for(endpoint)
-    rules = rules if rules is not None else find_rules(directory, None, jmap.touchpoint_ids)
-    con = connect(directory / STORE_FILE)
-    try:
-        logged = {r[0] for r in con.execute("SELECT path FROM ingest_log WHERE path IS NOT NULL").fetchall()}
-        spool_dir = directory / SPOOL_DIR
-        _clean_spool(spool_dir, logged)
-        cursor = lrs_cursor(con, endpoint)
-        rep = PullReport(endpoint, cursor)
-        floor = _stored_key(cursor) if rescan else None
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        part = spool_dir / f"{urlsplit(endpoint).hostname}-{stamp}.jsonl.part"
-        best = _stored_key(cursor)
-        with part.open("w", encoding="utf-8") as out:
-            for page in fetch_pages(endpoint, credentials, since=None if rescan else cursor, page_size=page_size,
-                                    retries=retries, backoff=backoff):
-                rep.pages += 1
-                for s in page:
-                    key = _stored_key(s.get("stored")) if isinstance(s, dict) else None
-                    if floor is not None and key is not None and key <= floor:
-                        continue
-                    if key is not None and (best is None or key > best):
-                        best, rep.last_stored = key, s["stored"]
-                    out.write(json.dumps(scrub_record(s), ensure_ascii=False, separators=(",", ":")) + "\n")
-                    rep.statements += 1
-                if on_page:
-                    on_page(rep.pages, rep.statements)
-            out.flush()
-            os.fsync(out.fileno())
-        if rep.statements == 0:
-            part.unlink()
-            return rep
-        spool = part.with_name(part.name[: -len(".part")])
-        part.replace(spool)
-        rep.spool = spool
-        last = rep.last_stored or cursor
-        rep.ingest = ingest_file(con, spool, "xapi", read_source(spool, "xapi", jmap, rules, strict=strict),
-                                 sha256=sha256_file(spool), strict=strict, rules_digest=rules_fingerprint(rules),
-                                 before_commit=(lambda: set_lrs_cursor(con, endpoint, last, rep.statements)) if last else None)
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    return rep
