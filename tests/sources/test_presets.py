@@ -208,6 +208,50 @@ def test_openedx_xapi_preset():
     assert json.loads(problem["__details"])["score_max"] == 2.0
 
 
+MOODLE = "https://moodle.example.org"
+
+
+def moodle_xapi(event, verb, obj, obj_type, course_id=12):
+    """A statement in the shape of Moodle logstore_xapi (its tests/*/statements.json): the site and the course in
+    ``grouping``, the user id as the account name, the full name beside it."""
+    course = {"id": f"{MOODLE}/course/view.php?id={course_id}",
+              "definition": {"type": "http://id.tincanapi.com/activitytype/lms/course", "name": {"en": "Journey analytics"}}}
+    grouping = [{"id": MOODLE, "definition": {"type": "http://id.tincanapi.com/activitytype/lms", "name": {"en": "Site"}}}]
+    if obj != course["id"]:
+        grouping.append(course)
+    return {"actor": {"name": "Ann Lee", "account": {"homePage": MOODLE, "name": "7"}},
+            "verb": {"id": verb, "display": {"en": verb.rsplit("/", 1)[-1]}},
+            "object": {"id": obj, "definition": {"type": obj_type, "name": {"en": "Reading 1"}}},
+            "timestamp": "2026-01-05T10:00:00+00:00",
+            "context": {"platform": "Moodle", "language": "en",
+                        "extensions": {"http://lrs.learninglocker.net/define/extensions/info": {"event_name": event}},
+                        "contextActivities": {"grouping": grouping, "category": [
+                            {"id": "http://moodle.org", "definition": {"type": "http://id.tincanapi.com/activitytype/source"}}]}}}
+
+
+LMS_COURSE = "http://id.tincanapi.com/activitytype/lms/course"
+
+
+@pytest.mark.parametrize("statement, kind, section", [
+    (moodle_xapi("\\core\\event\\user_enrolment_created", "http://adlnet.gov/expapi/verbs/registered",
+                 f"{MOODLE}/course/view.php?id=12", LMS_COURSE), "enrolment", f"{MOODLE}/course/view.php?id=12"),
+    (moodle_xapi("\\core\\event\\course_viewed", "http://id.tincanapi.com/verb/viewed",
+                 f"{MOODLE}/course/view.php?id=12", LMS_COURSE), "course", f"{MOODLE}/course/view.php?id=12"),
+    (moodle_xapi("\\mod_page\\event\\course_module_viewed", "http://id.tincanapi.com/verb/viewed",
+                 f"{MOODLE}/mod/page/view.php?id=201", "https://w3id.org/xapi/acrossx/activities/page"),
+     "content", f"{MOODLE}/mod/page/view.php?id=201"),
+    (moodle_xapi("\\core\\event\\course_completed", "http://adlnet.gov/expapi/verbs/completed",
+                 f"{MOODLE}/course/view.php?id=12", LMS_COURSE), "completion", f"{MOODLE}/course/view.php?id=12"),
+])
+def test_moodle_xapi_preset(statement, kind, section):
+    """logstore_xapi statements: the course from ``grouping`` (never the site), the module as the section."""
+    r = xapi.statement_record(statement, 1, rules=SourceRules(course="12"))
+    assert (r["learner_id"], r["kind"], r["section"], r["__outside"]) == ("7", kind, section, None)
+    assert r["course"] == f"{MOODLE}/course/view.php?id=12" and "Ann Lee" not in r["__raw"]
+    other = xapi.statement_record(statement, 1, rules=SourceRules(course="13"))
+    assert other["__outside"] == r["course"]  # another course's record: set aside, counted under its course
+
+
 # -- course scoping ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("source, course, other", [
