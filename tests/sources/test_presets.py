@@ -147,6 +147,14 @@ def test_moodle_staff_users_and_guest_setting():
     assert moodle.moodle_learner(row("\\core\\event\\course_viewed", 1), {"99"}, set())[0] == "1"
 
 
+def test_moodle_grade_value_and_details():
+    """``user_graded``: the learner is ``relateduserid``, the value ``other.finalgrade``, the grade item kept."""
+    r = moodle.logstore_record(1, row("\\core\\event\\user_graded", 3, 7, edulevel=1, action="graded",
+                                      other='{"itemid": 42, "overridden": false, "finalgrade": 8.5}'), "")
+    assert (r["learner_id"], r["kind"], r["value"], r["event"]) == ("7", "grade_update", 8.5, "completed")
+    assert json.loads(r["__details"]) == {"score_raw": 8.5, "grade_item": 42}
+
+
 @pytest.mark.parametrize("name, description, learner", [
     ("User enrolled in course", "The user with id '2' enrolled the user with id '7' in the course with id '12'.", "7"),
     ("Course completed", "The user with id '7' completed the course with id '12'.", "7"),
