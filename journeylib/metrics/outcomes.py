@@ -49,8 +49,6 @@ from . import engine as E
 from .engine import LID, TP, TS
 
 OUTCOMES = ("carried_on", "stopped", "undecided")
-#: a time later than any event (stands for "never" inside running minima)
-_NEVER = dt.datetime(2999, 1, 1, tzinfo=dt.timezone.utc)
 OUTCOME_COLUMNS = ["touchpoint_id", "step", "arrived_at", "carried_on_at", "last_at", "followed", "outcome"]
 
 
@@ -89,37 +87,28 @@ def _map_arrivals(ev: nw.LazyFrame, jmap) -> nw.LazyFrame:
     """Per (learner, touchpoint): ``step`` (map position), ``arrived_at`` and
     ``carried_on_at`` (first event at a later non-optional touchpoint at or after arriving).
 
-    One pass over each learner's timeline: arrivals are inserted as marker
-    rows (ordered before real events at the same instant) and, for every map
-    position ``p``, a running minimum from the end of the timeline of the
-    times of events at non-optional touchpoints beyond ``p`` gives the answer
-    at each marker.
+    Each learner's visits (first and last event per touchpoint) are paired
+    with every later non-optional touchpoint they visited after arriving; a
+    later touchpoint first visited *before* the arrival (out of map order)
+    contributes its first event at or after the arrival, found among its events.
     """
     pos = E.positions(jmap)
     cont = continuable(jmap)
-    arr = ev.group_by(LID, TP).agg(nw.col(TS).min().alias("arrived_at"))
-    arr = arr.with_columns(E.lookup(TP, pos, 0).alias("step"))
+    vis = ev.group_by(LID, TP).agg(nw.col(TS).min().alias("arrived_at"), nw.col(TS).max().alias("_last"))
+    vis = vis.with_columns(E.lookup(TP, pos, 0).alias("step"))
+    arr = vis.select(LID, TP, "step", "arrived_at")
     if not cont:
         return arr.with_columns(nw.when(nw.lit(False)).then(nw.col("arrived_at")).alias("carried_on_at"))
     keep = non_optional(jmap)
-    real = ev.filter(nw.col(TP).is_in(keep)).select(
-        LID, E.lookup(TP, pos, 0).alias("_p"), nw.col(TS).alias("_t"), nw.lit(1, dtype=nw.Int64).alias("_k"))
-    marks = arr.filter(nw.col(TP).is_in(cont)).select(
-        LID, nw.col("step").alias("_p"), nw.col("arrived_at").alias("_t"), nw.lit(0, dtype=nw.Int64).alias("_k"))
-    line = nw.concat([real, marks], how="vertical")
-    thresholds = sorted({pos[t] for t in cont})
-    never = nw.lit(_NEVER)
-    runs = [
-        nw.when((nw.col("_k") == 1) & (nw.col("_p") > p)).then(nw.col("_t")).otherwise(never)
-        .cum_min(reverse=True).over(LID, order_by=["_t", "_k"]).alias(f"_r{p}")
-        for p in thresholds
-    ]
-    line = line.with_columns(*runs).filter(nw.col("_k") == 0)
-    pick = nw.when(nw.col("_p") == thresholds[0]).then(nw.col(f"_r{thresholds[0]}"))
-    for p in thresholds[1:]:
-        pick = pick.when(nw.col("_p") == p).then(nw.col(f"_r{p}"))
-    nxt = line.select(LID, nw.col("_p").alias("step"), pick.alias("_next"))
-    nxt = nxt.select(LID, "step", nw.when(nw.col("_next") < never).then(nw.col("_next")).alias("carried_on_at"))
+    later = vis.filter(nw.col(TP).is_in(keep)).select(
+        LID, nw.col(TP).alias("_y"), nw.col("step").alias("_py"), nw.col("arrived_at").alias("_fy"), "_last")
+    pairs = arr.filter(nw.col(TP).is_in(cont)).select(LID, "step", "arrived_at").join(later, on=LID, how="inner")
+    pairs = pairs.filter((nw.col("_py") > nw.col("step")) & (nw.col("_last") >= nw.col("arrived_at")))
+    direct = pairs.filter(nw.col("_fy") >= nw.col("arrived_at")).select(LID, "step", nw.col("_fy").alias("_t"))
+    back = pairs.filter(nw.col("_fy") < nw.col("arrived_at")).select(LID, "step", "arrived_at", "_y")
+    back = back.join(ev.select(LID, nw.col(TP).alias("_y"), TS), on=[LID, "_y"], how="inner").filter(
+        nw.col(TS) >= nw.col("arrived_at")).select(LID, "step", nw.col(TS).alias("_t"))
+    nxt = nw.concat([direct, back], how="vertical").group_by(LID, "step").agg(nw.col("_t").min().alias("carried_on_at"))
     return arr.join(nxt, on=[LID, "step"], how="left")
 
 

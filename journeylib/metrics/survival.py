@@ -40,10 +40,30 @@ DEFAULT_TIMES = (7.0, 14.0, 30.0)
 SUMMARY_COLUMNS = ["learners", "stopped", "censored", "median_days"]
 
 
+def in_hours(days) -> np.ndarray:
+    """Durations in days rounded *up* to the whole hour (the resolution of every
+    survival time: "within k hours"), as days.
+
+    >>> in_hours([0.01, 1.0, 1.05]).round(4).tolist()
+    [0.0417, 1.0, 1.0833]
+    """
+    d = np.asarray(days, dtype=float)
+    return np.ceil(np.round(d * 24, 9)) / 24
+
+
+def _grouped(durations, observed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct hour-rounded durations, event flags, counts): lifelines fits on weights, not rows."""
+    d = in_hours(durations)
+    e = np.asarray(observed, dtype=bool)
+    keys, counts = np.unique(np.stack([d, e.astype(float)]), axis=1, return_counts=True)
+    return keys[0], keys[1].astype(bool), counts.astype(float)
+
+
 def _kmf(durations: np.ndarray, observed: np.ndarray):
     from lifelines import KaplanMeierFitter
 
-    return KaplanMeierFitter(alpha=0.05).fit(durations, event_observed=observed)
+    d, e, w = _grouped(durations, observed)
+    return KaplanMeierFitter(alpha=0.05).fit(d, event_observed=e, weights=w)
 
 
 def km_at(durations: np.ndarray, observed: np.ndarray, t: float) -> tuple[float | None, float | None, float | None]:
@@ -64,7 +84,7 @@ def km_at(durations: np.ndarray, observed: np.ndarray, t: float) -> tuple[float 
         return None, None, None
     k = _kmf(d, e)
     s = float(k.survival_function_at_times([t]).iloc[0])
-    if d.max() < t and s > 0:
+    if in_hours(d).max() < t and s > 0:
         return None, None, None
     ci = k.confidence_interval_survival_function_
     row = ci.loc[ci.index <= t].iloc[-1]
@@ -87,7 +107,8 @@ def logrank_p(d1, e1, d2, e2) -> float | None:
     e1, e2 = np.asarray(e1, bool), np.asarray(e2, bool)
     if d1.size == 0 or d2.size == 0 or not (e1.any() or e2.any()):
         return None
-    p = float(logrank_test(d1, d2, event_observed_A=e1, event_observed_B=e2).p_value)
+    (a, ea, wa), (b, eb, wb) = _grouped(d1, e1), _grouped(d2, e2)
+    p = float(logrank_test(a, b, event_observed_A=ea, event_observed_B=eb, weights_A=wa, weights_B=wb).p_value)
     return p if p == p else None
 
 
