@@ -32,7 +32,7 @@ from .outcomes import outcome_frame
 from .periods import default_period, period_bounds, period_label, previous_period
 from .segments import apply_family, segment_attributes, segment_cells
 from .stats import Z95, bh_fdr, newcombe_diff, two_by_two
-from .survival import compare_continuation, continuation_times, logrank_p, km_at, stop_times
+from .survival import compare_continuation, continuation_times, period_survival
 
 #: metrics compared with a two-proportion test (counts = value × n)
 _PROPORTIONS = set(RATE_METRICS)
@@ -96,6 +96,17 @@ class Review:
     notes: list[str] = field(default_factory=list)
     #: number of comparisons in the review's one false-discovery family
     tests: int = 0
+    #: the Kaplan–Meier fit behind ``survival`` (curves of both periods' enrolments)
+    survival_fit: Any = None
+
+    def headline(self, top: int = 5) -> tuple[list[str], list[str]]:
+        """The first ``top`` findings and the footnotes they cite.
+
+        >>> Review.headline(review(events, learners, jmap), 3)   # doctest: +SKIP
+        """
+        shown = self.findings[:top]
+        cited = [f for f in self.footnotes if any(f.split(" ", 1)[0] in s for s in shown)]
+        return shown, cited
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """The named frames (``data_quality`` only when set)."""
@@ -417,7 +428,8 @@ def review(
     iv = intervention_effects(ev, ln, jmap, window_days=intervention_window_days, data_end=T, horizon=h)
     iv = iv.with_columns(pl.Series("test_key", [fam.add(f"intervention|{i}", p) for i, p in
                                                 zip(iv["intervention_id"], iv["p_value"])], dtype=pl.Utf8))
-    surv = _survival_rows(ev, ln, jmap, T, (start, end), (pstart, pend), fam)
+    label, plabel = period_label(start, end), period_label(pstart, pend)
+    surv, surv_fit = _survival_rows(ev, ln, jmap, T, (start, end), (pstart, pend), (label, plabel), fam)
     q = fam.q()
     # every table reads its q-values from the one family
     hot = _with_q(hot.with_columns((pl.col("stop_rate") - pl.col("previous_stop_rate")).alias("change")), q, fdr, jmap,
@@ -453,9 +465,9 @@ def review(
     r = Review(period=period, start=start, end=end, previous_start=pstart, previous_end=pend, scorecard=sc,
                changes=ch, hotspots=hot.drop("test_key"), segment_alerts=_empty_alerts() if alerts is None else alerts,
                interventions=iv.drop("test_key"), segment_gaps=sg, attributes=attrs,
-               label=period_label(start, end), previous_label=period_label(pstart, pend), horizon_days=h,
+               label=label, previous_label=plabel, horizon_days=h,
                followed=followed, previous_followed=pfollowed, survival=None if surv is None else surv.drop("test_key"),
-               tests=len(fam.p))
+               survival_fit=surv_fit, tests=len(fam.p))
     from .findings import write_findings
 
     write_findings(r, jmap, of=of, as_of=T, fdr=fdr)
@@ -468,21 +480,21 @@ def _empty_alerts() -> pl.DataFrame:
     return pl.DataFrame(schema={c: pl.Utf8 for c in SEGMENT_COLUMNS})
 
 
-def _survival_rows(ev, ln, jmap, T, now, before, fam) -> pl.DataFrame | None:
-    """Share of each period's enrolments not yet stopped ``SURVIVAL_DAY`` days after enrolling (Kaplan–Meier)."""
+def _survival_rows(ev, ln, jmap, T, now, before, labels, fam):
+    """Share of each period's enrolments not yet stopped ``SURVIVAL_DAY`` days after enrolling
+    (Kaplan–Meier, :func:`~journeylib.metrics.survival.period_survival`), and the curves."""
     if "enrolled_at" not in E.columns(ln):
-        return None
-    h = max(SURVIVAL_DAY, jmap.horizon_days)
-    a = stop_times(ev, ln, jmap, origin="enrolment", as_of=T, horizon=h, period=now)
-    b = stop_times(ev, ln, jmap, origin="enrolment", as_of=T, horizon=h, period=before)
-    rows = []
-    for name, f in (("", a), ("previous_", b)):
-        s, lo, hi = km_at(f["days"].to_numpy(), f["stopped"].to_numpy(), SURVIVAL_DAY)
-        rows.append({f"{name}enrolled": f.height, f"{name}active": s, f"{name}active_low": lo, f"{name}active_high": hi})
-    p = logrank_p(a["days"], a["stopped"], b["days"], b["stopped"])
-    row = {"days": SURVIVAL_DAY, **rows[0], **rows[1], "p_value": p, "test_key": fam.add("survival|enrolment", p)}
+        return None, None
+    fit = period_survival(ev, ln, jmap, [(labels[0], now), (labels[1], before)], origin="enrolment", as_of=T,
+                          times=(SURVIVAL_DAY,))
+    a, b = (fit.summary.row(i, named=True) for i in range(2))
+    k = f"active_{SURVIVAL_DAY:g}d"
+    row = {"days": SURVIVAL_DAY, "enrolled": a["learners"], "active": a[k], "active_low": a[f"{k}_low"],
+           "active_high": a[f"{k}_high"], "previous_enrolled": b["learners"], "previous_active": b[k],
+           "previous_active_low": b[f"{k}_low"], "previous_active_high": b[f"{k}_high"], "p_value": fit.p_value,
+           "test_key": fam.add("survival|enrolment", fit.p_value)}
     df = pl.DataFrame([row], schema={"days": pl.Float64, "enrolled": pl.Int64, "active": pl.Float64,
                                      "active_low": pl.Float64, "active_high": pl.Float64, "previous_enrolled": pl.Int64,
                                      "previous_active": pl.Float64, "previous_active_low": pl.Float64,
                                      "previous_active_high": pl.Float64, "p_value": pl.Float64, "test_key": pl.Utf8})
-    return df.with_columns((pl.col("active") - pl.col("previous_active")).alias("change"))
+    return df.with_columns((pl.col("active") - pl.col("previous_active")).alias("change")), fit
