@@ -98,6 +98,9 @@ class Review:
     tests: int = 0
     #: the Kaplan–Meier fit behind ``survival`` (curves of both periods' enrolments)
     survival_fit: Any = None
+    #: every comparison of the review's one false-discovery family: ``test_key, p_value, q_value``
+    #: (each table's rows carry the ``test_key`` of the comparison they show)
+    comparisons: pl.DataFrame | None = None
 
     def headline(self, top: int = 5) -> tuple[list[str], list[str]]:
         """The first ``top`` findings and the footnotes they cite.
@@ -114,6 +117,8 @@ class Review:
                "segment_alerts": self.segment_alerts, "interventions": self.interventions}
         if self.survival is not None:
             out["survival"] = self.survival
+        if self.comparisons is not None:
+            out["comparisons"] = self.comparisons
         if self.data_quality is not None:
             out["data_quality"] = self.data_quality
         return out
@@ -241,6 +246,11 @@ class _Family:
     def q(self) -> dict[str, float]:
         keys = list(self.p)
         return dict(zip(keys, bh_fdr([self.p[k] for k in keys])))
+
+    def frame(self, q: dict[str, float]) -> pl.DataFrame:
+        return pl.DataFrame({"test_key": list(self.p), "p_value": [self.p[k] for k in self.p],
+                             "q_value": [q.get(k) for k in self.p]},
+                            schema={"test_key": pl.Utf8, "p_value": pl.Float64, "q_value": pl.Float64})
 
 
 def _cohort_table(ct: pl.DataFrame, jmap, lo, hi) -> pl.DataFrame:
@@ -443,7 +453,7 @@ def review(
                                         "changed_significantly", "finding", "change", "test_key", "provisional"),
                               jmap, span_days=span_now)
     extra = meas.select(TP, "metric", "previous_value", "previous_n", "previous_undecided", "change", "p_value",
-                        "q_value", "changed_significantly", "finding", "provisional")
+                        "q_value", "changed_significantly", "finding", "provisional", "test_key")
     sc = k_now.join(extra, on=[TP, "metric"], how="left")
     prev_targets = kpis_from_measure(m_before, jmap, span_days=span_before).select(TP, "metric", pl.col("target").alias("previous_target"))
     sc = sc.join(prev_targets, on=[TP, "metric"], how="left")
@@ -456,17 +466,17 @@ def review(
         sg = sg.with_columns(pl.Series("finding", fin, dtype=pl.Boolean))
         alerts = sg.filter(pl.col("finding") & ~pl.col("suppressed") & pl.col("tested_as").is_null()).sort("q_value")
     else:
-        sg = alerts = None
+        sg = alerts = _empty_alerts()
     iv = _with_q(iv, q, fdr, jmap, metric_col=None)
     iv = iv.with_columns(pl.Series("finding", [bool(s) and matters("conversion", d, None, jmap) for s, d in
                                                zip(iv["significant"], iv["difference"])], dtype=pl.Boolean))
     if surv is not None:
         surv = _with_q(surv, q, fdr, jmap, metric_col=None)
     r = Review(period=period, start=start, end=end, previous_start=pstart, previous_end=pend, scorecard=sc,
-               changes=ch, hotspots=hot.drop("test_key"), segment_alerts=_empty_alerts() if alerts is None else alerts,
-               interventions=iv.drop("test_key"), segment_gaps=sg, attributes=attrs,
+               changes=ch, hotspots=hot, segment_alerts=alerts,
+               interventions=iv, segment_gaps=sg, attributes=attrs, comparisons=fam.frame(q),
                label=label, previous_label=plabel, horizon_days=h,
-               followed=followed, previous_followed=pfollowed, survival=None if surv is None else surv.drop("test_key"),
+               followed=followed, previous_followed=pfollowed, survival=surv,
                survival_fit=surv_fit, tests=len(fam.p))
     from .findings import write_findings
 
@@ -475,9 +485,10 @@ def review(
 
 
 def _empty_alerts() -> pl.DataFrame:
-    from .segments import SEGMENT_COLUMNS
+    from .segments import _CELL_SCHEMA, SEGMENT_COLUMNS
 
-    return pl.DataFrame(schema={c: pl.Utf8 for c in SEGMENT_COLUMNS})
+    schema = {**_CELL_SCHEMA, "q_value": pl.Float64, "significant": pl.Boolean, "finding": pl.Boolean}
+    return pl.DataFrame(schema={c: schema[c] for c in [*SEGMENT_COLUMNS, "finding"]})
 
 
 def _survival_rows(ev, ln, jmap, T, now, before, labels, fam):

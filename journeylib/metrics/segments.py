@@ -51,7 +51,7 @@ from .stats import bh_fdr, cohens_h, two_by_two
 SEGMENT_COLUMNS = [
     "attribute", "value", "touchpoint_id", "segment_n", "segment_converted", "segment_rate",
     "rest_n", "rest_converted", "rest_rate", "difference", "effect_size", "test",
-    "p_value", "q_value", "significant", "suppressed", "segment_undecided", "rest_undecided", "tested_as",
+    "p_value", "q_value", "significant", "suppressed", "segment_undecided", "rest_undecided", "tested_as", "test_key",
 ]
 MISSING = "(missing)"
 
