@@ -115,6 +115,8 @@ class Review:
         """The named frames (``data_quality`` only when set)."""
         out = {"scorecard": self.scorecard, "changes": self.changes, "hotspots": self.hotspots,
                "segment_alerts": self.segment_alerts, "interventions": self.interventions}
+        if self.segment_gaps is not None:
+            out["segment_gaps"] = self.segment_gaps
         if self.survival is not None:
             out["survival"] = self.survival
         if self.comparisons is not None:
