@@ -109,12 +109,16 @@ def write_findings(r, jmap, *, of: pl.DataFrame, as_of: dt.datetime, fdr: float)
     if hs.height and (hs["stopped"].sum() or 0) > 0:
         top = hs.row(0, named=True)
         decided = top["stopped"] + top["carried_on"]
-        s = (f"The most learners stopped at {name.get(top[TP])}: {count(top['stopped'])} of the {count(decided)} decided "
-             f"learners who arrived there in {label}")
+        where = f"The most learners stopped at {name.get(top[TP])}: {count(top['stopped'])} of the {count(decided)} "
+        before = f"{pct(top['previous_stop_rate'])} in {plabel}" if top["previous_stop_rate"] is not None else None
         if r.followed:
-            s += f" ({pct(top['stop_rate'])})"
-        if top["previous_stop_rate"] is not None:
-            s += f", against {pct(top['previous_stop_rate'])} in {plabel}"
+            s = f"{where}decided learners who arrived there in {label} ({pct(top['stop_rate'])})"
+            s += f", against {before}" if before else ""
+        else:
+            s = f"{where}learners who arrived there in {label} and are decided so far"
+            if top["stop_rate"] is not None:
+                s += (f"; an estimated {pct(top['stop_rate'])} stop within {r.horizon_days:g} days of arriving"
+                      + (f", against {before}" if before else ""))
         out.append((2, s + "."))
     for row in hs.filter(pl.col("finding")).sort("q_value").iter_rows(named=True):
         fewer = (row["change"] or 0) > 0
