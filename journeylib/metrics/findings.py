@@ -79,8 +79,7 @@ class _Notes:
         i = len(self.lines)
         sym = SUPERSCRIPTS[i] if i < len(SUPERSCRIPTS) else f"[{i + 1}]"
         qs = "q < 0.001" if q < 0.001 else f"q = {q:.2g}"
-        self.lines.append(f"{sym} {qs}: Benjamini–Hochberg over all {self.tests:,} comparisons of this review "
-                          f"(false discovery rate {100 * self.fdr:g}%).")
+        self.lines.append(f"{sym} {qs}")
         return sym
 
 
@@ -158,7 +157,7 @@ def write_findings(r, jmap, *, of: pl.DataFrame, as_of: dt.datetime, fdr: float)
     out.sort(key=lambda t: t[0])
     r.findings = [s for _, s in out]
     r.footnotes = notes.lines
-    r.notes = [_horizon_sentence(r), UNDECIDED_SENTENCE]
+    r.notes = [_horizon_sentence(r), _policy_sentence(r, jmap, fdr), UNDECIDED_SENTENCE]
 
 
 UNDECIDED_SENTENCE = ("“Undecided” learners have not carried on yet but have not been followed for the whole horizon "
@@ -169,6 +168,13 @@ UNDECIDED_SENTENCE = ("“Undecided” learners have not carried on yet but have
 def _horizon_sentence(r) -> str:
     return (f"Each period's learners are followed for {r.horizon_days:g} days after arriving at a touchpoint, so "
             f"{r.label} and {r.previous_label} are compared on equal terms.")
+
+
+def _policy_sentence(r, jmap, fdr: float) -> str:
+    rv = jmap.review
+    return (f"q-values are p-values corrected by Benjamini–Hochberg over all {r.tests:,} comparisons of this review "
+            f"(false discovery rate {100 * fdr:g}%); a significant change is called a finding only if it is at least "
+            f"{rv.min_effect_pp:g} percentage points (averages: {100 * rv.min_effect_relative:g}% of the previous value).")
 
 
 def _follow_up_sentence(r, of: pl.DataFrame, as_of: dt.datetime) -> str:
