@@ -85,6 +85,18 @@ def test_journey_report_runs_on_the_draft(drafted, key, tmp_path):
     assert steps[0] == "Enrolment" and [s for s in steps if s in EXPORTS[key][1]] == EXPORTS[key][1]
 
 
+def test_the_default_review_of_a_short_course_is_a_month_with_events(drafted):
+    """All the xAPI course's events fall in one month that has not ended: the review takes it, not an empty one."""
+    from journeylib import metrics as jm
+
+    ws = load_workspace(drafted["xapi"])
+    rev = jm.review(ws.events, ws.learners, ws.map)
+    ts = ws.events["timestamp"]
+    assert rev.period == f"{ts.max():%Y-%m}" and ts.min().month == ts.max().month  # the one month with events
+    in_period = ws.events.filter((pl.col("timestamp") >= rev.start) & (pl.col("timestamp") < rev.end)).height
+    assert in_period == ws.events.height
+
+
 def test_init_never_overwrites_without_force(drafted):
     ws = drafted["xapi"]
     before = (ws / "journey.yml").read_text()
