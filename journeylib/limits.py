@@ -167,6 +167,12 @@ def open_regular(path: str | Path, *, error=DataError) -> BinaryIO:
     except IsADirectoryError:
         raise error("is a folder, not a file", file=path) from None
     except OSError as exc:
+        try:  # a socket cannot even be opened: say what it is
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        if not stat.S_ISREG(mode):
+            raise error(f"not a regular file ({_kind(mode)}); only regular files are read", file=path) from None
         raise error(f"cannot read: {exc.strerror}", file=path) from None
     try:
         mode = os.fstat(fd).st_mode

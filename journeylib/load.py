@@ -257,9 +257,15 @@ def _id_text(col: str) -> pl.Expr:
     return pl.when(c != "").then(c).alias(col)
 
 
+#: characters of each value kept in a rejected row's ``record``
+RECORD_VALUE_CHARS = 1000
+
+
 def _record_json(df: pl.DataFrame) -> pl.Expr:
+    """The row as JSON text, each value cut at :data:`RECORD_VALUE_CHARS` characters (or the raw text read)."""
     cols = [c for c in df.columns if not c.startswith("__")]
-    rec = pl.struct([pl.col(c).cast(pl.Utf8) for c in cols]).struct.json_encode() if cols else pl.lit("{}")
+    rec = (pl.struct([pl.col(c).cast(pl.Utf8).str.slice(0, RECORD_VALUE_CHARS) for c in cols]).struct.json_encode()
+           if cols else pl.lit("{}"))
     if "__raw" in df.columns:
         return pl.coalesce([pl.col("__raw"), rec])
     return rec

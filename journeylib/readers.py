@@ -155,16 +155,15 @@ class _Stream:
         self.bytes_read = 0
 
     def read(self, n: int) -> bytes:
+        import gzip
+        import zlib
+
         try:
             data = self._raw.read(n)
-        except (OSError, EOFError) as exc:
-            import zlib
-
-            if isinstance(exc, (EOFError, zlib.error)) or "gzip" in str(exc).lower() or "compressed" in str(exc).lower():
-                raise DataError("not a readable gzip file (it is damaged or not gzip)", file=self.path) from None
-            raise DataError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=self.path) from None
-        except Exception as exc:  # zlib.error is not an OSError
-            raise DataError(f"not a readable gzip file ({type(exc).__name__})", file=self.path) from None
+        except (EOFError, zlib.error, gzip.BadGzipFile):
+            raise DataError("not a readable gzip file (it is damaged or not gzip)", file=self.path) from None
+        except OSError as exc:
+            raise DataError(f"cannot read: {exc.strerror or type(exc).__name__}", file=self.path) from None
         self.bytes_read += len(data)
         if self._limit is not None and self.bytes_read > self._limit:
             raise DataError(f"file is larger than the {_size(self._limit)} limit for a JSON array "
@@ -741,6 +740,8 @@ class _JsonLines:
             if any(c.startswith("__") for c in probe.columns):
                 return None
             df = pl.read_ndjson(io.BytesIO(block), schema={c: pl.Utf8 for c in probe.columns})
+        except MemoryError:
+            raise
         except Exception:  # malformed lines, non-objects, odd numbers: read line by line instead
             return None
         if df.height != len(lines):
@@ -819,7 +820,7 @@ def _json_array(path: Path, stream: _Stream, head: bytes, limits: Limits) -> Ite
             if len(recs) >= 50_000:
                 yield _records_frame(recs)
                 recs = []
-    except DataError:
+    except (DataError, MemoryError):
         raise
     except Exception as exc:  # ijson's errors for malformed JSON
         raise DataError(f"not valid JSON ({type(exc).__name__} after {pos} item(s))", file=path) from None
@@ -841,6 +842,8 @@ def _parquet_batches(path: Path, batch_rows: int = 500_000) -> Iterator[pl.DataF
     try:
         try:
             pf = pq.ParquetFile(fh)
+        except MemoryError:
+            raise
         except Exception as exc:
             raise DataError(f"cannot read Parquet ({type(exc).__name__})", file=path) from None
         pos = 0
@@ -856,7 +859,7 @@ def _parquet_batches(path: Path, batch_rows: int = 500_000) -> Iterator[pl.DataF
                     pl.lit(None, dtype=pl.Utf8).alias("__raw"),
                 )
                 pos += n
-        except DataError:
+        except (DataError, MemoryError):
             raise
         except Exception as exc:
             raise DataError(f"cannot read Parquet ({type(exc).__name__})", file=path) from None

@@ -231,7 +231,8 @@ def _write_rejected(con, out: Path) -> int:
         write_table(df.cast(REJECTED_SCHEMA) if df.height else empty_rejected(), out)
         return df.height
     n = 0
-    reader = con.sql(query).fetch_arrow_reader(100_000)
+    rel = con.sql(query)
+    reader = (getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader)(100_000)
     with out.open("wb") as fh:
         header = True
         for batch in reader:
