@@ -31,7 +31,6 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -56,7 +55,8 @@ def fail(problem: JourneyError | str) -> NoReturn:
     2
     """
     code = getattr(problem, "exit_code", EXIT_FATAL)
-    err_console.print(f"[bold red]error:[/] {escape(str(problem))}", markup=True, soft_wrap=True)
+    label = "internal error" if code == EXIT_INTERNAL else "error"
+    err_console.print(f"[bold red]{label}:[/] {escape(str(problem))}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -117,6 +117,26 @@ def internal_error(exc: BaseException) -> NoReturn:
     raise typer.Exit(EXIT_INTERNAL)
 
 
+def _command_line_exceptions() -> tuple[type[BaseException], ...]:
+    """Exceptions the command-line framework handles itself (exit, abort, usage errors): let them through.
+
+    typer vendors click in recent versions and uses click itself in older
+    ones; both kinds are listed.
+    """
+    import importlib
+
+    kinds: list[type[BaseException]] = [typer.Exit, typer.Abort]
+    if hasattr(typer, "TyperException"):
+        kinds.append(typer.TyperException)
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        kinds += [getattr(mod, name) for name in ("Exit", "Abort", "ClickException") if hasattr(mod, name)]
+    return tuple(kinds)
+
+
 class JourneyGroup(TyperGroup):
     """The ``journey`` command group: bad input exits 2 with one line, anything unexpected exits 3 with a log.
 
@@ -124,10 +144,10 @@ class JourneyGroup(TyperGroup):
     ``python -m journeylib``, or a test runner).
     """
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except _command_line_exceptions():
             raise
         except JourneyError as exc:
             fail(exc)
