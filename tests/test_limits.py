@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -144,3 +145,29 @@ def test_limits_from_the_environment():
     for bad in ({"JOURNEY_MAX_MAP_BYTES": "-5"}, {"JOURNEY_TIMESTAMP_RANGE": "2030-01-01..2020-01-01"}):
         with pytest.raises(JourneyError, match=next(iter(bad))):
             limits_from_env(bad)
+
+
+def test_ingest_refuses_devices_and_reads_standard_input_on_purpose(tmp_path):
+    from typer.testing import CliRunner
+
+    from journeylib.cli import app
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "sources"
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shutil.copy(fixtures / "journey.yml", ws)
+    shutil.copy(fixtures / "sources.yml", ws)
+    runner = CliRunner()
+    t0 = time.monotonic()
+    res = runner.invoke(app, ["ingest", str(fixtures / "xapi_statements.jsonl"), "/dev/zero", "--into", str(ws), "--source-type", "xapi"])
+    assert time.monotonic() - t0 < 10
+    assert res.exit_code == 2 and "/dev/zero: not a regular file (a character device)" in res.stderr
+    assert not (ws / "store.duckdb").exists()  # checked before the first file went in
+    res = runner.invoke(app, ["ingest", "-", "--into", str(ws)], input="{}")
+    assert res.exit_code == 2 and "needs --source-type" in res.stderr
+    res = runner.invoke(app, ["ingest", "-", "--into", str(ws), "--source-type", "xapi"],
+                        input=(fixtures / "xapi_statements.jsonl").read_text())
+    assert res.exit_code == 1, res.output  # the fixture holds rejected statements on purpose
+    saved = list((ws / "ingested").glob("stdin-*.jsonl"))
+    assert len(saved) == 1 and saved[0].read_text() == (fixtures / "xapi_statements.jsonl").read_text()
+    assert "read = " in res.stdout
