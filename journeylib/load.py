@@ -596,7 +596,7 @@ def sort_events(events: pl.DataFrame) -> pl.DataFrame:
         return events.sort(["learner_id", "timestamp"], maintain_order=True)
     ids = events["learner_id"].unique().sort()
     code = pl.col("learner_id").cast(pl.Enum(ids)).to_physical()
-    return events.sort([code, pl.col("timestamp"), pl.int_range(pl.len())])
+    return events.sort([code, pl.col("timestamp")], maintain_order=True)
 
 
 def derive_learners(events: pl.DataFrame) -> pl.DataFrame:

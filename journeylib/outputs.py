@@ -71,6 +71,10 @@ def check_output_file(path: Path, suffixes: Sequence[str], *, protect: Sequence[
     return path
 
 
+#: files that do not make a folder "non-empty" (kept in version control or by the desktop)
+PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store"})
+
+
 def _forbidden(path: Path) -> str | None:
     real = path.resolve()
     if real == Path(real.anchor):
@@ -86,8 +90,8 @@ def _forbidden(path: Path) -> str | None:
 
 def check_output_folder(path: Path, *, what: str = "output folder", marker: str | None = None, force: bool = False) -> Path:
     """Check a folder a command fills: never ``/`` or the home folder, not a file, writable;
-    when ``marker`` is given, an existing non-empty folder must hold that file (a previous
-    run's) unless ``force``. Returns the path.
+    when ``marker`` is given, an existing non-empty folder (placeholders such as
+    ``.gitkeep`` aside) must hold that file (a previous run's) unless ``force``. Returns the path.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "notes.txt").write_text("mine")
@@ -105,7 +109,7 @@ def check_output_folder(path: Path, *, what: str = "output folder", marker: str 
     if path.is_dir():
         if not os.access(path, os.W_OK | os.X_OK):
             raise JourneyError(f"cannot write into the {what} (no permission)", file=path)
-        if marker and not force and not (path / marker).exists() and any(path.iterdir()):
+        if marker and not force and not (path / marker).exists() and any(p.name not in PLACEHOLDERS for p in path.iterdir()):
             raise JourneyError(f"the {what} is not empty and holds no previous report ({marker}); "
                                "use another folder, or --force to write into it", file=path)
     _writable_parent(path)

@@ -29,9 +29,9 @@ from .model import load_map
 from .workspace import MAP_FILE, STORE_FILE, UNASSIGNED, _EVENT_NAMES, _LEARNER_NAMES, assign_personas, find_file
 
 #: rows checked together when validating (smaller than for loading: memory stays low)
-STREAM_BATCH_ROWS = 500_000
+STREAM_BATCH_ROWS = 200_000
 #: DuckDB's memory cap while validating (it spills to a temporary folder beyond)
-DUCKDB_MEMORY = "256MB"
+DUCKDB_MEMORY = "192MB"
 
 
 @dataclass
