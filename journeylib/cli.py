@@ -183,28 +183,28 @@ def ingest(
         nonlocal any_rejected
         name = Path(rep.file).name
         if rep.skipped:
-            console.print(f"{name}: already ingested (same SHA-256) — nothing added")
+            console.print(f"{_esc(name)}: already ingested (same SHA-256) — nothing added")
             return
         any_rejected = any_rejected or rep.rejected > 0
         colour = "yellow" if rep.rejected else "green"
         console.print(
-            f"[{colour}]{name}[/] ({rep.source_type}): {rep.read} read = {rep.accepted} accepted + {rep.rejected} rejected"
+            f"[{colour}]{_esc(name)}[/] ({rep.source_type}): {rep.read} read = {rep.accepted} accepted + {rep.rejected} rejected"
             + (f" (incl. {rep.unmapped} with no mapping rule, {rep.duplicates} already stored)" if rep.unmapped or rep.duplicates else "")
             + (f"; {rep.voided} voided events removed" if rep.voided else "")
         )
         if rep.naive_timestamps:
             console.print(f"  {rep.naive_timestamps} timestamps had no time zone and were read in the declared zone")
         for note in rep.notes:
-            console.print(f"  [yellow]note:[/] {note}")
+            console.print(f"  [yellow]note:[/] {_esc(note)}")
         if rep.reasons:
-            t = Table("reason", "records", title=f"Rejected in {name}")
+            t = Table("reason", "records", title=f"Rejected in {_esc(name)}")
             for why, n in rep.reasons.most_common(10):
-                t.add_row(why, str(n))
+                t.add_row(_esc(why), str(n))
             console.print(t)
         if rep.shapes:
             t = Table("record shape", "records", title="Most common unmapped shapes (add rules for these to sources.yml)")
             for shape, n in rep.shapes.most_common(10):
-                t.add_row(shape, str(n))
+                t.add_row(_esc(shape), str(n))
             console.print(t)
 
     sources = list(sources or [])
@@ -234,7 +234,7 @@ def ingest(
             def brief(rep) -> None:  # one line per re-read file; the table after sums them up
                 nonlocal any_rejected
                 any_rejected = any_rejected or rep.rejected > 0
-                console.print(f"re-read {Path(rep.file).name} ({rep.source_type}): {rep.read} read = "
+                console.print(f"re-read {_esc(Path(rep.file).name)} ({rep.source_type}): {rep.read} read = "
                               f"{rep.accepted} accepted + {rep.rejected} rejected (incl. {rep.unmapped} with no mapping rule)")
 
             rb = rebuild_store(into, jmap, rules=rule_set, strict=strict, on_report=brief)
@@ -281,10 +281,10 @@ def _show_rebuild(rb) -> None:
     row("learners", b.learners, a.learners)
     row("rejected", b.rejected_total, a.rejected_total)
     for why in sorted(set(b.rejected) | set(a.rejected), key=lambda k: -max(b.rejected[k], a.rejected[k])):
-        row(f"  {why}", b.rejected[why], a.rejected[why])
+        row(f"  {_esc(why)}", b.rejected[why], a.rejected[why])
     console.print(t)
     for note in rb.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {_esc(note)}")
     if rb.newly_mapped > 0:
         console.print(f"[green]{rb.newly_mapped} record(s) with no mapping rule before are now mapped[/]")
     elif rb.newly_mapped < 0:
@@ -362,8 +362,8 @@ def report(
     except JourneyError as exc:
         _fail(exc)
     for run in result.runs:
-        console.print(f"  {run.title}: {run.html} ({run.seconds} s)")
-    console.print(f"[green]Wrote {len(result.runs)} report(s); open {result.index}[/]")
+        console.print(f"  {_esc(run.title)}: {_esc(str(run.html))} ({run.seconds} s)")
+    console.print(f"[green]Wrote {len(result.runs)} report(s); open {_esc(str(result.index))}[/]")
 
 
 # --------------------------------------------------------------------------

@@ -57,6 +57,8 @@ def metrics_command(
 
     >>> # journey metrics funnel data/sample --funnel course --by persona --out funnel.xlsx
     """
+    from rich.markup import escape
+
     from ..console import console, fail
     from ..errors import DataError, JourneyError
     from ..outputs import check_output_file, check_output_folder
@@ -123,9 +125,9 @@ def metrics_command(
                                      "previous_start": r.previous_start.isoformat(), "previous_end": r.previous_end.isoformat()}
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(payload, default=str, indent=1), encoding="utf-8")
-            console.print(f"Wrote review of {period} ({len(r.findings)} findings) to {out}")
+            console.print(f"Wrote review of {escape(str(period))} ({len(r.findings)} findings) to {escape(str(out))}")
             return
         write_frame(df, out)
-        console.print(f"Wrote {name}: {df.height} rows to {out}")
+        console.print(f"Wrote {name}: {df.height} rows to {escape(str(out))}")
     except JourneyError as exc:
         fail(exc)

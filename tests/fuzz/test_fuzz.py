@@ -39,7 +39,7 @@ TINY_MAP = {
 PAYLOADS = [b'"', b'""', b",", b";", b"\n", b"\r", b"\r\n", b"\x00", b"\xff", b"\xc3", b"\xef\xbb\xbf", b"\t", b" ",
             b'=HYPERLINK("http://evil.example")', b"+cmd|' /C calc'!A0", b"@SUM(A1)", b"-0001-01-01T00:00:00Z",
             b"9999-12-31T23:59:59Z", b"1970-01-01", b"2025-02-30", b"NaN", b"-inf", b"1e400", b"__row", b"x" * 3000,
-            b"y" * 9000, b'{"a": ', b"[" * 60, b"\\", b"'", b"ghost", b"L1"]
+            b"y" * 9000, b'{"a": ', b"[" * 60, b"\\", b"'", b"ghost", b"L1", b"[/bold]", b"[red]"]
 
 
 def _events_csv(rng: random.Random, n: int) -> bytes:
@@ -136,7 +136,8 @@ VERB = st.sampled_from([{"id": "http://adlnet.gov/expapi/verbs/experienced"}, {"
                         {"id": "http://adlnet.gov/expapi/verbs/voided"}, {"id": 7}, {}, "completed"])
 OBJECT = st.sampled_from([{"id": "https://lms.example.org/course/42/welcome"}, {"id": "https://lms.example.org/course/42/lessons/1"},
                           {"id": "https://lms.example.org/course/42/quiz/1", "definition": {"type": "http://adlnet.gov/expapi/activities/assessment"}},
-                          {"objectType": "StatementRef", "id": "00000000-0000-4000-8000-000000000001"}, {}, [1]])
+                          {"objectType": "StatementRef", "id": "00000000-0000-4000-8000-000000000001"}, {}, [1],
+                          {"id": "https://lms.example.org/[/bold]x"}])
 STATEMENT = st.fixed_dictionaries(
     {},
     optional={"id": st.sampled_from(["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002", "x", ""]),
