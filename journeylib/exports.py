@@ -6,52 +6,42 @@ with ``=``, ``+``, ``-`` or ``@`` (and, in some, a tab or carriage return) as
 a formula — ``=HYPERLINK(…)`` or ``+cmd|' /C calc'!A0`` — when a stakeholder
 opens the file. As OWASP recommends for CSV injection, every such text cell
 (and column name) is written with a leading apostrophe, which spreadsheets
-show as text. Numbers stay numbers: numeric columns are untouched, and text
-that is a plain number (``-3``, ``+1.5e3``) is left as it is.
+show as text (:mod:`journeylib.safecells`, the one rule the whole project
+uses; a text that already begins with an apostrophe gets one more, so
+:func:`journeylib.safecells.restore` undoes it exactly). Numbers stay numbers:
+numeric, boolean and date columns are written unchanged.
 
 :func:`write_table` writes ``.csv``, ``.xlsx`` (both neutralised),
 ``.parquet`` and ``.json`` (data formats, written as they are).
 
->>> safe_text("=HYPERLINK(\\"http://x\\")"), safe_text("-2.5"), safe_text("north")
-('\\'=HYPERLINK("http://x")', '-2.5', 'north')
+>>> safe_text("=HYPERLINK(\\"http://x\\")"), safe_text("north")
+('\\'=HYPERLINK("http://x")', 'north')
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import polars as pl
 
-#: first characters that make a spreadsheet evaluate a cell
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_RE = r"^[=+\-@\t\r]"
-_NUMBER_RE = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+from .safecells import FORMULA_TRIGGERS as FORMULA_START  # noqa: F401 (re-exported)
+from .safecells import neutralise as safe_text
+from .safecells import neutralise_frame
+
 #: the formats :func:`write_table` writes, by suffix
 TABLE_SUFFIXES = (".csv", ".xlsx", ".parquet", ".json")
 XLSX_MAX_ROWS = 1_048_576
 
 
-def safe_text(value: str | None) -> str | None:
-    """One text value made safe for a spreadsheet (see the module docstring).
-
-    >>> safe_text("@SUM(A1)"), safe_text("+1"), safe_text("\\tx"), safe_text(None)
-    ("'@SUM(A1)", '+1', "'\\tx", None)
-    """
-    if value is None or not value.startswith(FORMULA_START) or re.match(_NUMBER_RE, value):
-        return value
-    return "'" + value
-
-
 def neutralise(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` with every text cell and column name that a spreadsheet would run made safe.
 
-    Nested values (lists, structs) become JSON text first; numeric, boolean
-    and date columns are unchanged.
+    Nested values (lists, structs) and categories become text first; numeric,
+    boolean and date columns are unchanged.
 
-    >>> neutralise(pl.DataFrame({"=a": ["=1+1", "x", "-3"], "n": [-1, 2, 3]})).rows(named=True)[0]
-    {"'=a": "'=1+1", 'n': -1}
+    >>> neutralise(pl.DataFrame({"=a": ["=1+1", "x"], "n": [-1, 2], "l": [["=x"], []]})).rows(named=True)[0]
+    {"'=a": "'=1+1", 'n': -1, 'l': '["=x"]'}
     """
     exprs = []
     for name, dtype in df.schema.items():
@@ -62,12 +52,9 @@ def neutralise(df: pl.DataFrame) -> pl.DataFrame:
             col = col.struct.json_encode()
         elif dtype in (pl.Categorical, pl.Object) or isinstance(dtype, pl.Enum):
             col = col.cast(pl.Utf8)
-        elif dtype != pl.Utf8:
-            exprs.append(col.alias(safe_text(name)))
-            continue
-        risky = col.str.contains(_FORMULA_RE) & ~col.str.contains(_NUMBER_RE)
-        exprs.append(pl.when(risky).then(pl.lit("'") + col).otherwise(col).alias(safe_text(name)))
-    return df.select(exprs) if exprs else df
+        exprs.append(col)
+    flat = df.select(exprs) if exprs else df
+    return neutralise_frame(flat).rename({c: safe_text(c) for c in flat.columns})
 
 
 def write_table(df: pl.DataFrame, out: str | Path) -> Path:

@@ -50,6 +50,10 @@ class Summary:
     empty_personas: list[str]
     rejected_written: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: coverage and freshness by source (``journeylib.metrics.coverage``); ``None`` without events
+    coverage: pl.DataFrame | None = None
+    #: what to tell the reader about coverage, then about KPIs with no data
+    coverage_sentences: list[str] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -73,14 +77,16 @@ class _Store:
         self.dir = Path(tempfile.mkdtemp(prefix="journey-validate-"))
         self.con = duckdb.connect(str(self.dir / "validate.duckdb"))
         for sql in (f"SET memory_limit='{DUCKDB_MEMORY}'", "SET threads=2", f"SET temp_directory='{self.dir / 'spill'}'",
-                    "SET preserve_insertion_order=false"):
+                    "SET preserve_insertion_order=false", "SET TimeZone='UTC'"):
             self.con.execute(sql)
-        self.con.execute('CREATE TABLE passed ("row" BIGINT, eid VARCHAR, learner_id VARCHAR, touchpoint_id VARCHAR, ts TIMESTAMPTZ)')
+        self.con.execute('CREATE TABLE passed ("row" BIGINT, eid VARCHAR, learner_id VARCHAR, touchpoint_id VARCHAR, ts TIMESTAMPTZ, '
+                         'event VARCHAR, value DOUBLE, emotion DOUBLE)')
         self.con.execute('CREATE TABLE rejected ("table" VARCHAR, file VARCHAR, "row" BIGINT, reason VARCHAR, field VARCHAR, record VARCHAR)')
 
     def add_passed(self, df: pl.DataFrame) -> None:
         if df.height:
-            part = df.select(pl.col("__row").alias("row"), pl.col("__eid").alias("eid"), "learner_id", "touchpoint_id", pl.col("__ts").alias("ts"))
+            part = df.select(pl.col("__row").alias("row"), pl.col("__eid").alias("eid"), "learner_id", "touchpoint_id",
+                             pl.col("__ts").alias("ts"), "event", pl.col("__value").alias("value"), pl.col("__emotion").alias("emotion"))
             self.con.register("part", part.to_arrow())
             self.con.execute("INSERT INTO passed SELECT * FROM part")
             self.con.unregister("part")
@@ -181,7 +187,7 @@ def _summarise_loaded(ws, store: _Store, rejected_out: Path | None) -> Summary:
     """The summary of a workspace already in memory (read from ``store.duckdb``)."""
     ev = ws.events
     passed = ev.select(pl.lit(0, dtype=pl.Int64).alias("__row"), pl.col("event_id").alias("__eid"), "learner_id", "touchpoint_id",
-                       pl.col("timestamp").alias("__ts"))
+                       pl.col("timestamp").alias("__ts"), "event", pl.col("value").alias("__value"), pl.col("emotion").alias("__emotion"))
     store.add_passed(passed)
     store.add_rejected(ws.rejected)
     store.con.execute("CREATE VIEW clean AS SELECT * FROM passed")
@@ -212,12 +218,26 @@ def _summary(jmap, source: str, tables: list[tuple], store: _Store, learners: pl
     written = None
     if rejected_out is not None:
         written = _write_rejected(con, rejected_out)
+    cov, sentences = _coverage(con, jmap, learners) if first is not None else (None, [])
     return Summary(
         map_name=jmap.name, source=source, counts=counts, reasons=reasons,
         silent_touchpoints=[t.id for t in jmap.touchpoints if t.id not in reached],
         first=first, last=last, learners_without_events=quiet, personas=personas,
         empty_personas=[p.id for p in jmap.personas if not personas.get(p.id)], rejected_written=written,
+        coverage=cov, coverage_sentences=sentences,
     )
+
+
+def _coverage(con, jmap, learners: pl.DataFrame | None) -> tuple[pl.DataFrame, list[str]]:
+    """Coverage by source and KPIs with no data, computed by DuckDB on the clean rows (memory capped)."""
+    from .metrics import kpis
+    from .metrics.coverage import coverage, kpis_without_data
+
+    events = con.sql("SELECT learner_id, touchpoint_id, ts AS timestamp, event, value, emotion, eid AS event_id FROM clean")
+    cov = coverage(events, jmap)
+    people = None if learners is None else con.from_arrow(learners.to_arrow())
+    _, no_kpi = kpis_without_data(kpis(events, people, jmap), jmap, where="in the data")
+    return cov.sources, [*cov.sentences, no_kpi or "Every KPI has data."]
 
 
 def _write_rejected(con, out: Path) -> int:

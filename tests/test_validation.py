@@ -72,3 +72,23 @@ def test_streaming_summary_equals_loading(tmp_path_factory, monkeypatch, events,
 def test_sample_summary(sample_dir, truth):
     s = validate_workspace(sample_dir)
     assert s.read == truth["learners"] + truth["events"] and s.rejected == 0 and s.silent_touchpoints == []
+
+
+def test_streamed_coverage_equals_coverage_of_the_loaded_workspace(tmp_path, sample_dir):
+    """Coverage and KPIs-with-no-data come from DuckDB on the checked rows; same as polars on the loaded workspace."""
+    import shutil
+
+    from journeylib.metrics import kpis
+    from journeylib.metrics.coverage import coverage, kpis_without_data
+
+    ws_dir = tmp_path / "ws"
+    shutil.copytree(sample_dir, ws_dir)
+    ev = pl.read_csv(ws_dir / "events.csv", infer_schema=False)
+    late = ev["timestamp"].max()[:10]
+    ev.filter(~((pl.col("touchpoint_id") == "quiz_1") & (pl.col("timestamp").str.slice(0, 10) >= late))).write_csv(ws_dir / "events.csv")
+    ws = load_workspace(ws_dir)
+    want = coverage(ws.events, ws.map)
+    _, no_kpi = kpis_without_data(kpis(ws.events, ws.learners, ws.map), ws.map, where="in the data")
+    s = validate_workspace(ws_dir, batch_rows=50_000)
+    assert s.coverage.rows() == want.sources.rows()
+    assert s.coverage_sentences == [*want.sentences, no_kpi or "Every KPI has data."]
