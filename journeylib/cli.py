@@ -125,7 +125,8 @@ def _record_map_version(workspace: Path, by: str) -> None:
 
     try:
         v = record_version(workspace, recorded_by=by)
-    except (OSError, JourneyError):
+    except (OSError, JourneyError) as exc:  # the summary stands; say why no version was kept
+        err_console.print(f"warning: map version not recorded: {exc}", markup=False, soft_wrap=True)
         return
     if v is not None:
         console.print(f"Recorded map version {v.short} in {workspace / 'map_history'}")
@@ -420,9 +421,15 @@ def map_export(
     """
     from .spreadsheet import map_data_from_file, write_csv_folder, write_workbook
 
+    from .outputs import check_output_file
+
     if xlsx is None and csv_dir is None:
         _fail(JourneyError("give --xlsx FILE.xlsx and/or --csv FOLDER"))
     try:
+        if xlsx is not None:
+            check_output_file(xlsx, (".xlsx",), protect=[workspace / "journey.yml"])
+        if csv_dir is not None and csv_dir.exists() and not csv_dir.is_dir():
+            raise JourneyError("exists and is not a folder", file=csv_dir)
         data = map_data_from_file(workspace / "journey.yml")
         if xlsx is not None:
             console.print(f"Wrote {write_workbook(data, xlsx)}")
@@ -484,7 +491,7 @@ def personas_suggest(
     min_size: int = typer.Option(30, "--min-size", min=1, help="Smallest group suggested (learners)."),
     depth: int = typer.Option(3, "--depth", min=1, max=6, help="Most conditions in one rule (depth of the decision tree)."),
     yaml_out: Optional[Path] = typer.Option(None, "--yaml", help="Write the candidates as a `personas:` list to paste into journey.yml."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the candidates table to a CSV file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the candidates table to a .csv or .xlsx file."),
 ) -> None:
     """Suggest personas from the data: groups of learners, by attributes, whose journeys end differently.
 
@@ -492,11 +499,15 @@ def personas_suggest(
     its journey differs, and the existing persona it overlaps most — for you
     to adopt, rename or discard. Nothing in the workspace is changed.
     """
+    from .exports import write_table
+    from .outputs import check_output_file
     from .personas import suggest_personas
-    from .safecells import neutralise_frame
     from .workspace import load_workspace
 
     try:
+        for path, suffixes in ((yaml_out, (".yml", ".yaml")), (out, (".csv", ".xlsx"))):
+            if path is not None:
+                check_output_file(path, suffixes, protect=[workspace / "journey.yml"])
         ws = load_workspace(workspace)
         bad = [a for a in (_csv_list(attributes) or []) if a not in ws.learners.columns]
         if bad:
@@ -513,8 +524,8 @@ def personas_suggest(
     for i, c in enumerate(sug.candidates, start=1):
         close = c.closest_persona
         how = c.summary.split("; ", 1)[-1]
-        t.add_row(str(i), c.rule, f"{c.size:,} ({c.share:.0%})", how[:1].upper() + how[1:],
-                  f"{close[0]} ({close[1]:.0%} overlap)" if close else "–")
+        t.add_row(str(i), _esc(c.rule), f"{c.size:,} ({c.share:.0%})", _esc(how[:1].upper() + how[1:]),
+                  _esc(f"{close[0]} ({close[1]:.0%} overlap)") if close else "–")
     if sug.candidates:
         console.print(t)
     try:
@@ -524,8 +535,7 @@ def personas_suggest(
                                 encoding="utf-8")
             console.print(f"Wrote {len(sug.candidates)} candidate(s) to {yaml_out}")
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            neutralise_frame(sug.frame).write_csv(out)
+            write_table(sug.frame, out)
             console.print(f"Wrote {out}")
     except OSError as exc:
         _fail(JourneyError(f"cannot write: {exc.strerror}", file=exc.filename))

@@ -44,6 +44,8 @@ STAGES = [
     (["validate", "{ws}"], "journeylib.load.EventChecker.check", 2, 3),
     (["validate", "{ws}"], "journeylib.validation._cross_batch_duplicates", 2, 3),
     (["validate", "{ws}"], "journeylib.validation._summary", 2, 3),
+    (["validate", "{ws}"], "journeylib.validation._coverage", 2, 3),
+    (["validate", "{ws}"], "journeylib.versions.record_version", 0, 3),  # a map history that cannot be kept is not fatal
     (["validate", "{ws}", "--rejected", "{tmp}/r.csv"], "journeylib.validation._write_rejected", 2, 3),
     (["metrics", "funnel", "{ws}", "--out", "{tmp}/f.csv"], "journeylib.workspace.load_workspace", 2, 3),
     (["metrics", "funnel", "{ws}", "--out", "{tmp}/f.csv"], "journeylib.metrics.funnel", 2, 3),
@@ -54,6 +56,11 @@ STAGES = [
     (["ingest", "{xapi}", "--into", "{ws}", "--source-type", "xapi"], "journeylib.store.ingest_files", 2, 3),
     (["ingest", "--rebuild", "--into", "{ws}"], "journeylib.store.rebuild_store", 2, 3),
     (["oulad", "{oulad}", "--into", "{tmp}/o"], "journeylib.sources.oulad.build_oulad_workspace", 2, 3),
+    (["map", "export", "{ws}", "--xlsx", "{tmp}/map.xlsx"], "journeylib.spreadsheet.map_data_from_file", 2, 3),
+    (["map", "export", "{ws}", "--xlsx", "{tmp}/map.xlsx"], "journeylib.spreadsheet.write_workbook", 2, 3),
+    (["map", "import", "{tmp}/map.xlsx", "--into", "{ws}"], "journeylib.spreadsheet.read_map_data", 2, 3),
+    (["personas", "suggest", "{ws}", "--out", "{tmp}/p.csv"], "journeylib.personas.suggest_personas", 2, 3),
+    (["personas", "suggest", "{ws}", "--out", "{tmp}/p.csv"], "journeylib.exports.write_table", 2, 3),
     (REPORT, "journeylib.workspace.load_workspace", 2, 3),
     (REPORT, "papermill.execute_notebook", 3, 3),  # a notebook that fails is an internal error
     (REPORT, "journeylib.report.export_html", 2, 3),
@@ -135,6 +142,7 @@ def no_work(monkeypatch):
     monkeypatch.setattr("journeylib.workspace.load_workspace", boom)
     monkeypatch.setattr("journeylib.validation.validate_workspace", boom)
     monkeypatch.setattr("journeylib.sample.generate", boom)
+    monkeypatch.setattr("journeylib.spreadsheet.map_data_from_file", boom)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -149,6 +157,10 @@ def no_work(monkeypatch):
     (["metrics", "funnel", "{ws}", "--out", "{readonly}/f.csv"], "no permission"),
     (["validate", "{ws}", "--rejected", "{ws}/learners.csv"], "input of this command"),
     (["validate", "{ws}", "--rejected", "{tmp}/r.txt"], "must end in .csv, .xlsx"),
+    (["personas", "suggest", "{ws}", "--out", "{tmp}/p.txt"], "must end in .csv, .xlsx"),
+    (["personas", "suggest", "{ws}", "--yaml", "{ws}/journey.yml"], "input of this command"),
+    (["map", "export", "{ws}", "--xlsx", "{tmp}/adir.csv"], "must end in .xlsx"),
+    (["map", "export", "{ws}", "--csv", "{file}"], "not a folder"),
     (["sample", "{ws}"], "not empty"),
     (["sample", "/"], "root folder"),
 ])
