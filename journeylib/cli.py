@@ -284,18 +284,19 @@ _STDIN_SUFFIX = {"xapi": ".jsonl", "edx": ".log", "moodle": ".csv", "moodle-repo
 def _spool_stdin(into: Path, source_type: Optional[str]) -> Path:
     """Save standard input (``-``) as DIR/ingested/stdin-<time>.<ext>, so ``--rebuild`` can read it again.
 
-    Needs ``--source-type``; copied in chunks, so memory stays flat.
+    Needs ``--source-type``; copied in chunks, so memory stays flat; refused at
+    a NUL byte (not text) or past ``JOURNEY_MAX_STDIN_BYTES``.
     """
     import datetime as dt
-    import shutil
+
+    from .limits import limits_from_env, spool_text
 
     if source_type is None:
         raise JourneyError("reading standard input (-) needs --source-type")
     folder = into / "ingested"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"stdin-{dt.datetime.now():%Y%m%dT%H%M%S%f}{_STDIN_SUFFIX[source_type]}"
-    with path.open("wb") as fh:
-        shutil.copyfileobj(sys.stdin.buffer, fh, 1 << 20)
+    spool_text(sys.stdin.buffer, path, limits_from_env().stdin_bytes)
     return path
 
 

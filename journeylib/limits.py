@@ -47,7 +47,8 @@ class Limits:
     field (a row with a larger one is rejected); ``json_array_bytes`` largest
     JSON-array file (JSON lines has no limit: it is read line by line);
     ``rule_chars`` / ``rule_depth`` longest persona rule and deepest nesting of
-    parentheses and ``NOT``; ``timestamp_min`` / ``timestamp_max`` the
+    parentheses and ``NOT``; ``stdin_bytes`` most bytes saved from standard
+    input for ``journey ingest -``; ``timestamp_min`` / ``timestamp_max`` the
     plausible range of event and enrolment times (a time outside is rejected).
 
     >>> Limits().timestamp_max.year
@@ -61,6 +62,7 @@ class Limits:
     json_array_bytes: int = 256 << 20
     rule_chars: int = 2000
     rule_depth: int = 20
+    stdin_bytes: int = 4 << 30
     timestamp_min: dt.datetime = dt.datetime(1990, 1, 1, tzinfo=UTC)
     timestamp_max: dt.datetime = dt.datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -74,6 +76,7 @@ ENV_NAMES: dict[str, str] = {
     "JOURNEY_MAX_JSON_ARRAY_BYTES": "json_array_bytes",
     "JOURNEY_MAX_RULE_CHARS": "rule_chars",
     "JOURNEY_MAX_RULE_DEPTH": "rule_depth",
+    "JOURNEY_MAX_STDIN_BYTES": "stdin_bytes",
 }
 TIMESTAMP_RANGE_ENV = "JOURNEY_TIMESTAMP_RANGE"
 DATA_ROOTS_ENV = "JOURNEY_DATA_ROOTS"
@@ -212,6 +215,44 @@ def read_limited(path: str | Path, max_bytes: int, *, what: str, env: str, error
     if len(data) > max_bytes:
         raise error(f"file is larger than the {_size(max_bytes)} limit for a {what} (raise it with {env})", file=path)
     return data
+
+
+def spool_text(src: BinaryIO, dest: str | Path, max_bytes: int, *, what: str = "standard input") -> int:
+    """Copy a text stream to ``dest`` in 1 MiB chunks; returns the bytes copied.
+
+    The stream is refused (and ``dest`` removed) at the first NUL byte — every
+    source format read from a stream is text, so ``/dev/zero`` or a binary
+    file piped in ends at once — or past ``max_bytes`` (``JOURNEY_MAX_STDIN_BYTES``),
+    so an endless stream cannot fill the disk.
+
+    >>> import io, tempfile, os
+    >>> dest = os.path.join(tempfile.mkdtemp(), "in.jsonl")
+    >>> spool_text(io.BytesIO(b'{"a": 1}\\n'), dest, 100)
+    9
+    >>> spool_text(io.BytesIO(b"\\0" * 10), dest, 100)
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.DataError: standard input: holds a NUL byte at byte 1: not text; nothing was saved
+    >>> os.path.exists(dest)
+    False
+    """
+    dest = Path(dest)
+    n = 0
+    try:
+        with dest.open("wb") as fh:
+            while chunk := src.read(1 << 20):
+                nul = chunk.find(b"\x00")
+                if nul >= 0:
+                    raise DataError(f"holds a NUL byte at byte {n + nul + 1}: not text; nothing was saved", file=what)
+                n += len(chunk)
+                if n > max_bytes:
+                    raise DataError(f"is larger than the {_size(max_bytes)} limit (raise it with JOURNEY_MAX_STDIN_BYTES); "
+                                    "nothing was saved", file=what)
+                fh.write(chunk)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return n
 
 
 def _size(n: int) -> str:

@@ -171,3 +171,31 @@ def test_ingest_refuses_devices_and_reads_standard_input_on_purpose(tmp_path):
     saved = list((ws / "ingested").glob("stdin-*.jsonl"))
     assert len(saved) == 1 and saved[0].read_text() == (fixtures / "xapi_statements.jsonl").read_text()
     assert "read = " in res.stdout
+
+
+def test_standard_input_from_dev_zero_or_too_long_ends_at_once(tmp_path, monkeypatch):
+    """`journey ingest - < /dev/zero` (a real process): refused at the first NUL byte; nothing saved, nothing stored."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from journeylib.cli import app
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "sources"
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shutil.copy(fixtures / "journey.yml", ws)
+    with open("/dev/zero", "rb") as zero:
+        t0 = time.monotonic()
+        res = subprocess.run([sys.executable, "-m", "journeylib.cli", "ingest", "-", "--into", str(ws), "--source-type", "xapi"],
+                             stdin=zero, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - t0 < 60  # mostly the interpreter starting on a busy machine
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        "error: standard input: holds a NUL byte at byte 1: not text; nothing was saved"], res.stderr
+    assert not list((ws / "ingested").glob("stdin-*")) and not (ws / "store.duckdb").exists()
+    monkeypatch.setenv("JOURNEY_MAX_STDIN_BYTES", "100")
+    res = CliRunner().invoke(app, ["ingest", "-", "--into", str(ws), "--source-type", "xapi"],
+                             input=(fixtures / "xapi_statements.jsonl").read_text())
+    assert res.exit_code == 2 and "larger than the 100-byte limit (raise it with JOURNEY_MAX_STDIN_BYTES)" in res.stderr
+    assert not list((ws / "ingested").glob("stdin-*"))
