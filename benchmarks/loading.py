@@ -18,9 +18,8 @@ afterwards.
     python benchmarks/loading.py --skip-big            # speed only
     python benchmarks/loading.py --big-gb 0.2 --skip-speed
 
-The table goes to ``benchmarks/LOADING.md`` and a summary to the
-"Workspace loading" section of ``benchmarks/RESULTS.md`` (between its
-markers; the rest of that file is left alone).
+The table goes to ``benchmarks/LOADING.md`` (``benchmarks/RESULTS.md`` is
+rendered whole by ``benchmarks/run.py`` and is not touched).
 """
 
 from __future__ import annotations
@@ -44,7 +43,6 @@ import psutil
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BASELINE = "48887e3"  # main before the streaming loader
-MARK_START, MARK_END = "<!-- workspace-loading:start -->", "<!-- workspace-loading:end -->"
 
 LOAD_SNIPPET = """
 import json, resource, sys, time
@@ -217,23 +215,7 @@ def main() -> None:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
     (HERE / "LOADING.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    _update_results(summary)
-    print("\n".join(lines))
-
-
-def _update_results(summary: list[str]) -> None:
-    """Replace the workspace-loading section of RESULTS.md (between its markers), or add it at the end."""
-    path = HERE / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    section = "\n".join([MARK_START, "## Workspace loading", "",
-                         "From `python benchmarks/loading.py` (`make bench-loading`); the full table is in "
-                         "[LOADING.md](LOADING.md).", "", *summary, MARK_END])
-    if MARK_START in text and MARK_END in text:
-        head, rest = text.split(MARK_START, 1)
-        text = head + section + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+    print("\n".join(lines + ["Summary:", *summary]))
 
 
 if __name__ == "__main__":
