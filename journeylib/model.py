@@ -401,6 +401,24 @@ class JourneyMap(_Strict):
         """Persona ids in map order (``[]`` when the map has no personas)."""
         return [p.id for p in self.personas]
 
+    def content_hash(self) -> str:
+        """SHA-256 of the design, independent of comments, key order, layout and defaults.
+
+        Two files with the same validated content have the same hash; a field
+        left at its default does not count, so a field added to the model later
+        does not change the hash of existing maps.
+
+        >>> m = {"name": "x", "stages": [{"id": "s", "name": "S"}],
+        ...      "touchpoints": [{"id": "t", "name": "T", "stage": "s", "target_emotion": {"label": "proud"}}]}
+        >>> JourneyMap.model_validate(m).content_hash() == JourneyMap.model_validate({**m, "description": ""}).content_hash()
+        True
+        """
+        import hashlib
+        import json
+
+        canonical = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
 
 class CrossCheckError(ValueError):
     """Cross-field problems of a model, each with its location: ``[(loc, message), …]``."""
@@ -536,6 +554,28 @@ def map_error_from_validation(exc: ValidationError, *, file: str | Path, line_in
     Cross-checks raised as :class:`CrossCheckError` keep their own locations.
     """
     index = line_index or {}
+    problems = validation_problems(exc)
+
+    def one(loc: tuple, msg: str) -> MapError:
+        return MapError(msg, file=file, line=_line_for(index, loc), field=_field_name(loc) or None)
+
+    first = one(*problems[0])
+    first.problems = [str(one(loc, msg)) for loc, msg in problems]
+    return first
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[tuple, str]]:
+    """Every problem of a pydantic error as ``(location, message)``, in the map's own words.
+
+    Cross-checks raised as :class:`CrossCheckError` keep their own locations;
+    pydantic's internal location parts are dropped.
+
+    >>> try:
+    ...     JourneyMap.model_validate({"name": "x", "stages": [], "touchpoints": []})
+    ... except ValidationError as exc:
+    ...     validation_problems(exc)[0]
+    (('stages',), 'List should have at least 1 item after validation, not 0')
+    """
     problems: list[tuple[tuple, str]] = []
     for err in exc.errors():
         ctx_err = (err.get("ctx") or {}).get("error")
@@ -550,10 +590,4 @@ def map_error_from_validation(exc: ValidationError, *, file: str | Path, line_in
         elif err["type"] == "extra_forbidden":
             msg = "unknown field"
         problems.append((loc, msg))
-
-    def one(loc: tuple, msg: str) -> MapError:
-        return MapError(msg, file=file, line=_line_for(index, loc), field=_field_name(loc) or None)
-
-    first = one(*problems[0])
-    first.problems = [str(one(loc, msg)) for loc, msg in problems]
-    return first
+    return problems

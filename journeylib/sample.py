@@ -19,7 +19,11 @@ metrics, reports and tests can check they find them:
   clearly more learners go on from orientation to lesson 1;
 * ``in_progress``: learners still active at the end of the data;
 * ``survey_touchpoints``: touchpoints with survey responses (ratings, NPS,
-  emotion as valence numbers and as labels).
+  emotion as valence numbers and as labels);
+* ``design_change``: the map has two versions (``map_history/``): on
+  2025-07-14 a practice assessment was added before the mid-course assessment
+  (learners use it from then on) and the mid-course pass-rate target was raised
+  from 75% to 80%.
 
 The events file is in arrival order: about 3% of events arrive late (days
 after they happened), so the file is not sorted by time.
@@ -295,14 +299,14 @@ touchpoints:
       - Error messages are intimidating.
     opportunities: [Side-by-side spreadsheet and code examples.]
     expected_within_days: 7
-  - id: mid_assessment
+{practice}  - id: mid_assessment
     name: Mid-course assessment
     stage: engagement
     channel: platform
     purpose: Check progress and point to what to revise.
     target_emotion: {{label: confident, valence: 1}}
     kpis:
-      - {{metric: pass_rate, target: 0.75}}
+      - {{metric: pass_rate, target: {mid_pass}}}
       - {{metric: emotion, target: 0.5}}
       - {{metric: stopped, target: 0.08}}
     pain_points: [Comes right after the hardest lesson.]
@@ -437,32 +441,60 @@ interventions:
     description: >-
       Replaced the 60-minute live orientation call with a 15-minute on-demand
       video and a set-up checklist.
+{iv_mid_block}"""
+
+# The second version of the map (from the day of iv_mid_practice): a practice
+# assessment is added before the mid-course assessment, and its pass-rate target
+# is raised from 75% to 80%. The first version is kept in map_history/.
+_PRACTICE = """\
+  - id: practice_assessment
+    name: Practice assessment
+    stage: engagement
+    channel: platform
+    purpose: Let learners rehearse the mid-course assessment, with worked solutions.
+    target_emotion: {label: confident, valence: 1}
+    kpis:
+      - {metric: completion, target: 0.80}
+    expected_within_days: 5
+"""
+_IV_MID = """\
   - id: iv_mid_practice
     date: {iv_mid}
     touchpoint: mid_assessment
     description: Added a practice assessment with worked solutions.
 """
+#: days from the start of the sample to its second map version (= iv_mid_practice)
+DESIGN_CHANGE_DAY = 189
 
 
-def map_yaml(seed: int = 7, start: dt.date = dt.date(2025, 1, 6), file_format: str = "csv") -> str:
+def map_yaml(seed: int = 7, start: dt.date = dt.date(2025, 1, 6), file_format: str = "csv", version: int = 2) -> str:
     """The sample's ``journey.yml`` text (commented YAML) for a seed and start date.
 
     ``file_format`` (``csv`` or ``parquet``) sets the file names under ``data:``.
 
     Intervention dates are fixed offsets from ``start`` (orientation redesign
-    at day 126, i.e. 2025-05-12 for the default start).
+    at day 126, i.e. 2025-05-12 for the default start). ``version`` 1 is the
+    map as designed at the start; version 2 (the current one, from day
+    :data:`DESIGN_CHANGE_DAY`, 2025-07-14) adds the practice assessment, raises
+    the mid-course pass-rate target from 75% to 80% and records the
+    intervention of that day.
 
-    >>> "iv_orientation_video" in map_yaml()
-    True
+    >>> "iv_orientation_video" in map_yaml(), "practice_assessment" in map_yaml(version=1)
+    (True, False)
     """
     if file_format not in FORMATS:
         raise ValueError(f"file_format must be one of {', '.join(FORMATS)}, not {file_format!r}")
+    if version not in (1, 2):
+        raise ValueError(f"version must be 1 or 2, not {version!r}")
+    iv_mid = (start + dt.timedelta(days=DESIGN_CHANGE_DAY)).isoformat()
     return _MAP_TEMPLATE.format(
         seed=seed,
         ext=file_format,
         iv_webinar=(start + dt.timedelta(days=70)).isoformat(),
         iv_orientation=(start + dt.timedelta(days=126)).isoformat(),
-        iv_mid=(start + dt.timedelta(days=189)).isoformat(),
+        practice=_PRACTICE if version == 2 else "",
+        mid_pass="0.80" if version == 2 else "0.75",
+        iv_mid_block=_IV_MID.replace("{iv_mid}", iv_mid) if version == 2 else "",
     )
 
 
@@ -790,6 +822,7 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     mlab = np.asarray(["frustrated", "anxious", "neutral", "confident", "proud"])[(memo + 2).astype(int)]
     ev.add(idx[resp & ~as_label], "mid_assessment", T[resp & ~as_label, j] + 3700, "responded", emotion=memo[resp & ~as_label])
     ev.add(idx[resp & as_label], "mid_assessment", T[resp & as_label, j] + 3700, "responded", label=mlab[resp & as_label])
+    _practice(ev, idx, r, T, seed, t0 + DESIGN_CHANGE_DAY * DAY, n)
     lesson("lesson_4")
     quiz("quiz_3", 75)
     lesson("lesson_5", emo=0.8, emo_p=0.35)
@@ -851,6 +884,18 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     }
     info = {"t0": t0, "end": end, "iv_orientation": iv_orientation}
     return raw, learners, info
+
+
+def _practice(ev: _Events, idx, r, T, seed: int, since: float, n: int) -> None:
+    """The practice assessment (map version 2): from its launch, 60% of the learners who go on to the
+    mid-course assessment practise first. A separate random stream keeps every other event unchanged."""
+    g = np.random.default_rng([seed, 2])
+    l3, mid = _K["lesson_3"], _K["mid_assessment"]
+    t = T[:, l3] + g.uniform(0.3, 0.9, n) * (T[:, mid] - T[:, l3])
+    take = r[:, mid] & (g.random(n) < 0.6) & (t >= since)
+    done = take & (g.random(n) < 0.85)
+    ev.add(idx[take], "practice_assessment", t[take], "started")
+    ev.add(idx[done], "practice_assessment", t[done] + 1800, "completed")
 
 
 def _frames(n: int, seed: int, start: dt.date, spec: SampleSpec):
@@ -966,6 +1011,11 @@ def _truth(jmap, events, learners, n, seed, start, info, spec) -> dict:
         "in_progress": in_progress,
         "survey_touchpoints": list(_SURVEYS),
         "sample_period": sample_period,
+        "design_change": {"date": (start + dt.timedelta(days=DESIGN_CHANGE_DAY)).isoformat(),
+                          "period": (start + dt.timedelta(days=DESIGN_CHANGE_DAY)).strftime("%Y-%m"),
+                          "touchpoint_added": "practice_assessment",
+                          "target_changed": {"touchpoint": "mid_assessment", "metric": "pass_rate", "from": 0.75, "to": 0.80},
+                          "intervention_added": "iv_mid_practice"},
     }
 
 
@@ -1013,7 +1063,24 @@ def generate(
         ).write_csv(directory / "events.csv")
     (directory / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     load_map(directory / "journey.yml")  # the written map must load
+    _write_history(directory, seed, start, file_format)
     return truth
+
+
+def _write_history(directory: Path, seed: int, start: dt.date, file_format: str) -> None:
+    """``map_history/`` with the map's two versions, effective from the start and from the design change."""
+    import shutil
+
+    from .model import map_from_dict
+    from .versions import HISTORY_DIR, MapVersion, write_snapshot
+    import yaml
+
+    shutil.rmtree(directory / HISTORY_DIR, ignore_errors=True)
+    for version, day in ((1, 0), (2, DESIGN_CHANGE_DAY)):
+        text = map_yaml(seed, start, file_format, version=version)
+        since = dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=day)
+        v = MapVersion(map_from_dict(yaml.safe_load(text)).content_hash(), since, "history", first_seen=since)
+        write_snapshot(directory, text, v, recorded_by="journey sample")
 
 
 def _num_expr(col: str) -> pl.Expr:

@@ -60,6 +60,10 @@ class Review:
     segment_gaps: pl.DataFrame | None = None
     #: the learner attributes compared (``None``: every attribute column)
     attributes: list[str] | None = None
+    #: coverage and freshness of the data (:func:`~journeylib.metrics.coverage.coverage`)
+    coverage: Any = None
+    #: hot-spot rows withheld because a probable tracking problem makes their counts incomplete
+    withheld_hotspots: pl.DataFrame | None = None
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """The named frames (``data_quality`` only when set)."""
@@ -194,6 +198,10 @@ def review(
       over the chosen attributes' cells only. All cells (suppressed ones
       included) are kept in ``segment_gaps``.
     * ``interventions`` — :func:`intervention_effects`.
+    * ``coverage`` — :func:`~journeylib.metrics.coverage.coverage` of the
+      period against the previous one; touchpoints affected by a probable
+      tracking outage are left out of ``hotspots`` (kept in
+      ``withheld_hotspots``) and the outage is the first finding.
     * ``findings`` — short sentences, most important first.
 
     >>> review(events, learners, jmap, period="2025-06").scorecard   # doctest: +SKIP
@@ -232,15 +240,20 @@ def review(
         pl.Series("p_value", hp, dtype=pl.Float64), pl.Series("q_value", hq, dtype=pl.Float64),
     ).with_columns((pl.col("q_value") < fdr).fill_null(False).alias("significant"))
     hs = hs.filter(pl.col("reached") > 0).sort(["stopped", "stop_rate"], descending=True, nulls_last=True)
+    # a probable tracking outage is not learners stopping: its touchpoints are not hot spots
+    from .coverage import coverage as _coverage, withhold_hotspots
+
+    cov = _coverage(ev, jmap, period=(start, end), baseline=(pstart, pend), data_end=overall_end)
+    hs, withheld = withhold_hotspots(hs, cov)
     # segment alerts as of the end of the period
     seg_end = min(end, overall_end) if isinstance(overall_end, dt.datetime) else end
     sg = segment_gaps(ev.filter(nw.col(TS) < end), ln, jmap, attributes=attrs, min_count=min_count, fdr=fdr, data_end=seg_end)
     alerts = sg.filter(pl.col("significant") & ~pl.col("suppressed")).sort("q_value")
     iv = intervention_effects(ev, ln, jmap, window_days=intervention_window_days, data_end=overall_end)
-    findings = _findings(jmap, period, sc, ch, hs, alerts, iv, fdr)
+    findings = list(cov.outages["sentence"]) + _findings(jmap, period, sc, ch, hs, alerts, iv, fdr)
     return Review(period=period, start=start, end=end, previous_start=pstart, previous_end=pend, scorecard=sc, changes=ch,
                   hotspots=hs, segment_alerts=alerts, interventions=iv, findings=findings, segment_gaps=sg,
-                  attributes=attrs)
+                  attributes=attrs, coverage=cov, withheld_hotspots=withheld)
 
 
 def _pct(v):

@@ -21,7 +21,7 @@ def test_small_segment_flagged_at_its_touchpoint(gaps, truth):
     row = seg.filter(pl.col("touchpoint_id") == ss["touchpoint"]).row(0, named=True)
     assert row["difference"] < 0 and row["effect_size"] < -0.5 and not row["suppressed"]
     # the flag is specific: the segment's strongest gap is at the planted touchpoint
-    assert seg.sort("p_value").row(0, named=True)["touchpoint_id"] == ss["touchpoint"]
+    assert seg.sort("p_value", nulls_last=True).row(0, named=True)["touchpoint_id"] == ss["touchpoint"]
 
 
 def test_null_segments_not_flagged(gaps, truth):
