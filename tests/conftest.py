@@ -143,7 +143,8 @@ def journey_cmd() -> list[str]:
 
 #: local Spark tuned for many small queries: one task thread and partition, no
 #: adaptive re-planning or broadcast jobs, no constraint propagation (slow on the
-#: metrics' deep plans), a client JIT and serial GC (short-lived JVM)
+#: metrics' deep plans), no whole-stage code generation (compiling costs more than
+#: it saves on tables this small), a client JIT and serial GC (short-lived JVM)
 SPARK_TEST_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -155,6 +156,7 @@ SPARK_TEST_CONF = {
     "spark.sql.autoBroadcastJoinThreshold": "-1",
     "spark.sql.constraintPropagation.enabled": "false",
     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.sql.codegen.wholeStage": "false",
 }
 
 

@@ -89,14 +89,14 @@ PAIRS = [Constructor(e, e) for e in ENGINES if e != "duckdb_other"] + [
 ]
 
 
+def marks(c: Constructor) -> list:
+    """Spark pairs are marked ``spark``/``slow`` and grouped on one xdist worker (one Spark session)."""
+    return [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")] if c.spark else []
+
+
 def params(pairs: list[Constructor] | None = None) -> list:
-    """``pytest.param`` per pair, ids like ``pandas+polars``; Spark pairs are marked
-    ``spark``/``slow`` and grouped on one xdist worker (one Spark session)."""
-    out = []
-    for c in PAIRS if pairs is None else pairs:
-        marks = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")] if c.spark else []
-        out.append(pytest.param(c, id=c.id, marks=marks))
-    return out
+    """``pytest.param`` per pair, ids like ``pandas+polars``, with its :func:`marks`."""
+    return [pytest.param(c, id=c.id, marks=marks(c)) for c in (PAIRS if pairs is None else pairs)]
 
 
 def pairs(*ids: str) -> list[Constructor]:
