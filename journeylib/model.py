@@ -261,6 +261,33 @@ class Touchpoint(_Strict):
     pain_points: list[str] = Field(default_factory=list)
     opportunities: list[str] = Field(default_factory=list)
     expected_within_days: float | None = Field(default=None, gt=0)
+    #: a side visit (forum, FAQ, newsletter, preview): reaching it is not progress,
+    #: so it never counts as carrying on from an earlier touchpoint
+    optional: bool = False
+
+
+class ReviewSettings(_Strict):
+    """How periods are compared (``review:`` in the map).
+
+    * ``horizon_days`` — every learner in a period comparison is followed for
+      this many days after arriving at a touchpoint (default: the map's
+      ``dormancy_days``);
+    * ``min_effect_pp`` — the smallest change in a share, in percentage points,
+      that is called a finding (smaller significant changes are shown, not
+      called findings); also used for NPS points;
+    * ``min_effect_relative`` — the same for means and medians (score, time to
+      next, events per learner, reach) as a share of the previous value; for
+      emotion as a share of the emotion scale's range;
+    * ``fdr`` — the false discovery rate of the review's one correction family.
+
+    >>> ReviewSettings(min_effect_pp=5).min_effect_pp
+    5.0
+    """
+
+    horizon_days: float | None = Field(default=None, gt=0)
+    min_effect_pp: float = Field(default=5.0, ge=0, le=100)
+    min_effect_relative: float = Field(default=0.1, ge=0)
+    fdr: float = Field(default=0.05, gt=0, lt=1)
 
 
 class Persona(_Strict):
@@ -308,6 +335,9 @@ class JourneyMap(_Strict):
     attribution: str = ""
     emotion_scale: EmotionScale = Field(default_factory=EmotionScale)
     dormancy_days: float = Field(default=30, gt=0)
+    #: learner columns that are results (e.g. a final grade): never compared as segments
+    outcomes: list[str] = Field(default_factory=list)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     stages: list[Stage] = Field(min_length=1)
     touchpoints: list[Touchpoint] = Field(min_length=1)
@@ -352,6 +382,8 @@ class JourneyMap(_Strict):
                     errors.append((("touchpoints", i, "kpis", k, "target"), f"nps target must be in -100..100, got {kpi.target:g}"))
                 if kpi.metric in ("reach", "time_to_next", "events_per_learner") and kpi.target < 0:
                     errors.append((("touchpoints", i, "kpis", k, "target"), f"{kpi.metric} target cannot be negative, got {kpi.target:g}"))
+        if self.touchpoints and all(t.optional for t in self.touchpoints):
+            errors.append((("touchpoints",), "every touchpoint is optional; at least one must not be"))
         for name, steps in self.funnels.items():
             if not steps:
                 errors.append((("funnels", name), "a funnel needs at least one touchpoint"))
@@ -396,6 +428,11 @@ class JourneyMap(_Strict):
         if name not in self.funnels:
             raise KeyError(f"unknown funnel '{name}'; funnels: {', '.join(['all', *self.funnels])}")
         return list(self.funnels[name])
+
+    @property
+    def horizon_days(self) -> float:
+        """Follow-up horizon of period comparisons: ``review.horizon_days``, default ``dormancy_days``."""
+        return float(self.review.horizon_days or self.dormancy_days)
 
     def persona_ids(self) -> list[str]:
         """Persona ids in map order (``[]`` when the map has no personas)."""

@@ -17,6 +17,9 @@ metrics, reports and tests can check they find them:
 * ``null_segments``: region, age band and device make no difference at all;
 * ``intervention``: orientation was redesigned on a known date, after which
   clearly more learners go on from orientation to lesson 1;
+* ``monthly_change``: from the first day of a month (July 2025 for the default
+  start) a broken link in lesson 2 sends far fewer learners on to quiz 2
+  (96% → 70%); the periodic review of that month must flag it at lesson 2;
 * ``in_progress``: learners still active at the end of the data;
 * ``survey_touchpoints``: touchpoints with survey responses (ratings, NPS,
   emotion as valence numbers and as labels);
@@ -100,6 +103,21 @@ emotion_scale:
 # has stopped at their last touchpoint; before that they are in progress.
 dormancy_days: 30
 
+# How periods are compared. Every learner who arrived at a touchpoint in a
+# period is followed for horizon_days; a significant change is called a
+# finding only if it is at least min_effect_pp percentage points (shares) or
+# min_effect_relative of the previous value (means). Learners may enrol up to
+# six weeks before their cohort starts, so the sample follows them 45 days.
+review:
+  horizon_days: 45
+  min_effect_pp: 5
+  min_effect_relative: 0.1
+  fdr: 0.05
+
+# Learner columns that are results (e.g. a final grade) are listed here: they
+# are never compared as segments. The sample has none.
+outcomes: []
+
 # Where the tables are and how to read them (all optional; these are defaults).
 data:
   events: events.{ext}
@@ -138,6 +156,9 @@ stages:
 #                   Metrics: reach, conversion, stopped, completion, pass_rate,
 #                   score, csat, nps, emotion, time_to_next, events_per_learner
 #   expected_within_days  expected time since the previous touchpoint
+#   optional        true for a side visit (newsletter, webinar, forum, FAQ):
+#                   reaching it is not progress, so it never counts as
+#                   carrying on from an earlier touchpoint
 touchpoints:
   # ---- awareness -----------------------------------------------------------
   - id: social_ad
@@ -154,6 +175,7 @@ touchpoints:
     name: Newsletter feature
     stage: awareness
     channel: email
+    optional: true
     purpose: Tell existing subscribers that a new cohort is open.
     target_emotion: {{label: curious, valence: 1}}
     kpis:
@@ -180,6 +202,7 @@ touchpoints:
     name: Information webinar
     stage: consideration
     channel: live online
+    optional: true
     purpose: Answer prospective learners' questions live and show the platform.
     target_emotion: {{label: confident, valence: 1}}
     kpis:
@@ -268,6 +291,7 @@ touchpoints:
     name: Live Q&A session
     stage: engagement
     channel: live online
+    optional: true
     purpose: Meet the tutor and peers; unblock common problems.
     target_emotion: {{label: motivated, valence: 1}}
     kpis:
@@ -524,6 +548,10 @@ class SampleSpec:
     p_regular: float = 0.96
     screen_reader_share: float = 0.03
     employer_share: float = 0.15
+    #: the planted monthly change: from this day (offset from the start, snapped to the
+    #: first of its month) lesson 2 leads on to quiz 2 with this chance instead of p_regular
+    change_day: int = 180
+    p_after_lesson2_changed: float = 0.70
 
 
 _ATTRS: dict[str, tuple[list[str], list[float]]] = {
@@ -589,11 +617,17 @@ class _Events:
         ).select("who", "touchpoint_id", "t", "event", "value", "emotion", "label")
 
 
+def _month_start(t: float) -> float:
+    d = dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    return dt.datetime(d.year, d.month, 1, tzinfo=dt.timezone.utc).timestamp()
+
+
 def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     rng = np.random.default_rng(seed)
     t0 = dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc).timestamp()
     end = t0 + spec.days * DAY
     iv_orientation = t0 + 126 * DAY
+    t_change = _month_start(t0 + spec.change_day * DAY)
 
     # ---- learners -------------------------------------------------------
     attrs = {k: np.asarray(v)[rng.choice(len(v), size=n, p=p)] for k, (v, p) in _ATTRS.items()}
@@ -671,6 +705,8 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     p_l1 = np.where(T[:, _K["orientation"]] >= iv_orientation, spec.p_lesson1_after, spec.p_lesson1_before)
     P[:, _K["lesson_1"]] = np.where(employer, p_l1 * spec.p_lesson1_employer_factor, p_l1)
     P[:, _K["quiz_1"]] = 0.97
+    # the planted monthly change: a broken link in lesson 2 from the first day of a month
+    P[:, _K["quiz_2"]] = np.where(T[:, _K["lesson_2"]] >= t_change, spec.p_after_lesson2_changed, spec.p_regular)
     # the small segment: screen-reader users stop at quiz 1 (going on to lesson 2 is rare)
     P[:, _K["lesson_2"]] = np.where(screen_reader, spec.p_after_quiz1_screen_reader, spec.p_after_quiz1)
     # the mid-course dip
@@ -882,7 +918,7 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
         "enrolled": enrolled_t,
         **attrs,
     }
-    info = {"t0": t0, "end": end, "iv_orientation": iv_orientation}
+    info = {"t0": t0, "end": end, "iv_orientation": iv_orientation, "t_change": t_change}
     return raw, learners, info
 
 
@@ -991,7 +1027,9 @@ def _truth(jmap, events, learners, n, seed, start, info, spec) -> dict:
     if data_end is not None:
         cutoff = data_end - dt.timedelta(days=jmap.dormancy_days)
         in_progress = last.filter((pl.col("last") > cutoff) & ~pl.col("done")).height
-    sample_period = (start + dt.timedelta(days=150)).strftime("%Y-%m")
+    change = dt.datetime.fromtimestamp(info["t_change"], dt.timezone.utc)
+    sample_period = change.strftime("%Y-%m")
+    before = (change - dt.timedelta(days=1)).strftime("%Y-%m")
     return {
         "seed": seed,
         "learners": n,
@@ -1008,6 +1046,9 @@ def _truth(jmap, events, learners, n, seed, start, info, spec) -> dict:
         "intervention": {"id": "iv_orientation_video", "touchpoint": "orientation",
                          "date": dt.datetime.fromtimestamp(info["iv_orientation"], dt.timezone.utc).date().isoformat(),
                          "sign": "+"},
+        "monthly_change": {"touchpoint": "lesson_2", "next": "quiz_2", "from": change.date().isoformat(),
+                           "period": sample_period, "previous_period": before, "metric": "conversion",
+                           "before": spec.p_regular, "after": spec.p_after_lesson2_changed, "sign": "-"},
         "in_progress": in_progress,
         "survey_touchpoints": list(_SURVEYS),
         "sample_period": sample_period,

@@ -143,10 +143,11 @@ def _model_paths(model, prefix=()):
     for name, f in model.model_fields.items():
         path = prefix + (name,)
         kind = kind_of(f.annotation)
-        yield ".".join(path)
         tp = _unwrap(f.annotation)
         if kind == "model" and issubclass(tp, BaseModel):
-            yield from _model_paths(tp, path)
+            yield from _model_paths(tp, path)  # a nested settings model is placed by its fields
+        else:
+            yield ".".join(path)
 
 
 def test_every_model_field_has_a_place_in_the_workbook():
