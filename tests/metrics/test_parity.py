@@ -3,16 +3,20 @@
 The cases are built from ``journeylib.metrics.__all__``: every public function
 that takes ``events`` is a metric and runs at least once with its defaults, plus
 the variants in :func:`variants` (every funnel mode with and without a window,
-groupings, periods, an explicit ``data_end``). A metric that cannot run with its
-defaults and has no variant makes :func:`test_every_metric_has_a_parity_case` fail.
+groupings, periods, follow-up horizons, survival origins, an explicit
+``data_end``/``as_of``). A metric that cannot run with its defaults and has no
+variant makes :func:`test_every_metric_has_a_parity_case` fail.
 
 Inputs are the pairs of ``tests/engines.py`` (polars eager/lazy, pandas,
 pyarrow, DuckDB, Spark, and mixed events/learners engines), on the sample and
 on hypothesis-generated tables with tied timestamps, repeated events, events
-of unknown learners, time zones other than UTC and missing values.
+of unknown learners, time zones other than UTC and missing values. Local
+engines run every case; Spark and the mixed pairs run one case per metric
+(see :func:`sample_params`), so every metric runs on every input.
 
-Comparison: same columns, dtypes and row order; counts, strings, booleans and
-datetimes exactly equal; floats within a relative 1e-9 (absolute 1e-12 near
+Comparison: a table, or every field of a result object (review, survival,
+coverage: frames, findings, sentences, p-values, dates). Same columns, dtypes
+and row order; counts, strings, booleans and datetimes exactly equal; floats within a relative 1e-9 (absolute 1e-12 near
 zero). DuckDB and Spark add up floats in another order than polars (and
 compute means and quantiles from those sums), which moves the last bits of a
 double (relative ~1e-15 on the sample); 1e-9 is a million times that and far
@@ -39,6 +43,7 @@ import engines
 from journeylib import metrics as jm
 from journeylib.errors import DataError
 
+from . import reference as ref
 from ._data import MAP, datasets, frames
 
 REL_TOL, ABS_TOL = 1e-9, 1e-12
@@ -50,7 +55,7 @@ REL_TOL, ABS_TOL = 1e-9, 1e-12
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """What a case may name in the data at hand: funnels, learner columns, a period, a window."""
+    """What a case may name in the data at hand: funnels, learner columns, a period, a window, a horizon."""
 
     funnel: str
     other_funnel: str
@@ -61,15 +66,17 @@ class Setting:
     window: float
     data_end: str
     coverage_period: tuple[str, str]
+    horizon: float
+    origin: str
     extra: dict = dataclasses.field(default_factory=dict)
 
 
 SAMPLE = Setting(funnel="course", other_funnel="full", by="persona", by2=("persona", "device"),
                  attribute="accessibility", period="2025-06", window=30, data_end="2025-07-31",
-                 coverage_period=("2025-06-01", "2025-07-01"))
+                 coverage_period=("2025-06-01", "2025-07-01"), horizon=21, origin="lesson_1")
 GENERATED = Setting(funnel="abcd", other_funnel="cab", by="persona", by2=("persona", "device"),
                     attribute="device", period="2025-03", window=2, data_end="2025-03-06",
-                    coverage_period=("2025-03-04", "2025-03-07"),
+                    coverage_period=("2025-03-04", "2025-03-07"), horizon=2, origin="b",
                     extra={"min_count": 1, "window_days": 3})
 
 
@@ -102,6 +109,18 @@ def variants(s: Setting) -> list[tuple[str, dict]]:
         ("review", {"period": s.period, "min_count": s.extra.get("min_count", 5)}),
         ("intervention_effects", {"window_days": s.extra.get("window_days", 60)}),
         ("coverage", {"period": s.coverage_period, "data_end": s.data_end, "min_days": 2}),
+        ("outcomes", {"funnel": s.funnel, "horizon": s.horizon, "as_of": s.data_end}),
+        ("outcomes", {"funnel": s.other_funnel, "mode": "strict", "window": s.window}),
+        ("survival", {"by": s.by, "horizon": s.horizon}),
+        ("survival", {"origin": "first_event", "period": s.period}),
+        ("stop_times", {"origin": s.origin, "by": by2, "as_of": s.data_end}),
+        ("kpis", {"period": s.period, "horizon": s.horizon, "by": s.by}),
+        ("dropoff", {"horizon": s.horizon, "data_end": s.data_end}),
+        ("segment_gaps", {"horizon": s.horizon, "min_count": s.extra.get("min_count", 5)}),
+        ("emotion_vs_stopping", {"horizon": s.horizon}),
+        ("intervention_effects", {"horizon": s.horizon, "window_days": s.extra.get("window_days", 60)}),
+        ("review", {"period": s.period, "horizon": s.horizon, "attributes": [s.attribute],
+                    "min_count": s.extra.get("min_count", 5)}),
     ]
 
 
@@ -270,15 +289,20 @@ def test_every_pair_runs_every_metric():
 
 
 def test_readme_example_on_pandas_gives_the_polars_figures(sample_ws):
-    """The example of the bug report: pandas tables (and pandas events with polars learners)."""
-    ev, ln = sample_ws.events, sample_ws.learners
-    want = jm.funnel(ev, ln, sample_ws.map, "course", by="persona")
+    """The example of the bug report: pandas tables (and pandas events with polars learners) give
+    the polars table exactly, and its career-changer counts are those of the per-learner reference."""
+    ev, ln, jmap = sample_ws.events, sample_ws.learners, sample_ws.map
+    want = jm.funnel(ev, ln, jmap, "course", by="persona")
     for events, learners in ((ev.to_pandas(), ln.to_pandas()), (ev.to_pandas(), ln)):
-        got = jm.funnel(events, learners, sample_ws.map, "course", by="persona")
+        got = jm.funnel(events, learners, jmap, "course", by="persona")
         assert_frame_equal(got, want, check_exact=True)
-    career = got.filter(pl.col("persona") == "career_changer")
-    assert dict(zip(career["step"], career["learners"]))[10] == 135
-    assert dict(zip(career["step"], career["learners"]))[13] == 100
+    career = ln.filter(pl.col("persona") == "career_changer")
+    rows = ev.filter(pl.col("learner_id").is_in(career["learner_id"].implode())).to_dicts()
+    pos = {t: i + 1 for i, t in enumerate(jmap.touchpoint_ids)}
+    reference = ref.funnel(rows, career.to_dicts(), jmap.funnels["course"], "ordered", None, ev["timestamp"].max(),
+                           jmap.dormancy_days, pos)
+    counts = got.filter(pl.col("persona") == "career_changer").select("step", "learners", "stopped", "in_progress")
+    assert counts.rows() == [(r["step"], r["learners"], r["stopped"], r["in_progress"]) for r in reference]
 
 
 # --------------------------------------------------------------------------
