@@ -10,9 +10,8 @@ variant makes :func:`test_every_metric_has_a_parity_case` fail.
 Inputs are the pairs of ``tests/engines.py`` (polars eager/lazy, pandas,
 pyarrow, DuckDB, Spark, and mixed events/learners engines), on the sample and
 on hypothesis-generated tables with tied timestamps, repeated events, events
-of unknown learners, time zones other than UTC and missing values. Local
-engines run every case; Spark and the mixed pairs run one case per metric
-(see :func:`sample_params`), so every metric runs on every input.
+of unknown learners, time zones other than UTC and missing values. Every
+metric runs on every input; which variants run where is in :func:`sample_params`.
 
 Comparison: a table, or every field of a result object (review, survival,
 coverage: frames, findings, sentences, p-values, dates). Same columns, dtypes
@@ -106,7 +105,6 @@ def variants(s: Setting) -> list[tuple[str, dict]]:
         ("transitions", {"by": s.by}),
         ("paths", {"top": 10, "by": s.by}),
         ("conformance", {"funnel": s.funnel}),
-        ("review", {"period": s.period, "min_count": s.extra.get("min_count", 5)}),
         ("intervention_effects", {"window_days": s.extra.get("window_days", 60)}),
         ("coverage", {"period": s.coverage_period, "data_end": s.data_end, "min_days": 2}),
         ("outcomes", {"funnel": s.funnel, "horizon": s.horizon, "as_of": s.data_end}),
@@ -237,16 +235,35 @@ def one_case_per_metric(all_cases: dict[str, tuple[str, dict]]) -> list[str]:
     return list(chosen.values())
 
 
+#: the local engines that run the metric code themselves run every case on the sample
+EVERY_CASE = ("polars_lazy", "duckdb")
+
+
+def takes_learners(name: str) -> bool:
+    return "learners" in inspect.signature(getattr(jm, name)).parameters
+
+
 def sample_params() -> list:
-    """Single engines run every case. Mixed pairs run one case per metric (the events' engine
-    runs the same code as for the single engine, only the learners table moved), and so does
-    Spark: the whole metric set, within the test-time budget (each Spark query costs seconds
-    of planning; all variants would add minutes)."""
-    mixed = one_case_per_metric(SAMPLE_CASES)
+    """Which cases each pair runs on the sample (hypothesis-generated tables run every case
+    on pandas and pyarrow too, see :data:`GENERATED_PAIRS`):
+
+    * polars lazy and DuckDB: every case;
+    * pandas, pyarrow (converted at the door, then the polars code) and Spark: one case per
+      metric, the whole metric set (each Spark query costs seconds of planning; every
+      variant would add minutes to the suite);
+    * mixed pairs: one case per metric that takes a learners table (the events' engine runs
+      the same code as alone; only the learners table moved).
+    """
+    per_metric = one_case_per_metric(SAMPLE_CASES)
     out = []
     for c in SAMPLE_PAIRS:
-        for cid in SAMPLE_CASES if c.events == c.learners and not c.spark else mixed:
-            out.append(pytest.param(c, cid, id=f"{cid}-{c.id}", marks=engines.marks(c)))
+        if c.id in EVERY_CASE:
+            ids = list(SAMPLE_CASES)
+        elif c.events == c.learners:
+            ids = per_metric
+        else:
+            ids = [cid for cid in per_metric if takes_learners(SAMPLE_CASES[cid][0])]
+        out.extend(pytest.param(c, cid, id=f"{cid}-{c.id}", marks=engines.marks(c)) for cid in ids)
     return out
 
 
@@ -276,16 +293,22 @@ def test_sample_parity(case, constructor, sample_inputs, sample_ws, expected):
 
 
 def test_every_pair_runs_every_metric():
-    """Single engines run every case; every pair (mixed ones included) runs every metric."""
-    ran = {}
+    """Every pair runs every metric (mixed pairs: every metric that takes learners); polars lazy
+    and DuckDB run every case."""
+    ran: dict[str, set] = {}
     for p in sample_params():
         c, cid = p.values
         ran.setdefault(c.id, set()).add(cid)
     assert set(ran) == {c.id for c in SAMPLE_PAIRS}
+    assert {"pandas", "pyarrow", "spark", "polars_lazy", "duckdb"} <= set(ran)
     for c in SAMPLE_PAIRS:
-        assert {SAMPLE_CASES[cid][0] for cid in ran[c.id]} == set(metric_names()), c.id
-        if c.events == c.learners and not c.spark:
-            assert ran[c.id] == set(SAMPLE_CASES), c.id
+        metrics = {SAMPLE_CASES[cid][0] for cid in ran[c.id]}
+        if c.events == c.learners:
+            assert metrics == set(metric_names()), c.id
+        else:
+            assert metrics == {m for m in metric_names() if takes_learners(m)}, c.id
+    for eid in EVERY_CASE:
+        assert ran[eid] == set(SAMPLE_CASES), eid
 
 
 def test_readme_example_on_pandas_gives_the_polars_figures(sample_ws):
@@ -332,9 +355,9 @@ def generated(draw, max_learners: int = 6, max_events: int = 28):
 
 
 GENERATED_CASES = cases(GENERATED)
-#: local inputs for the generated tables: each engine once, and pandas events with polars learners (the
-#: other mixed pairs take the same paths and run on the sample; DuckDB's cost per query is high)
-GENERATED_PAIRS = engines.pairs("polars_lazy", "pandas", "pyarrow", "duckdb", "pandas+polars")
+#: local inputs for the generated tables: each engine once (mixed pairs take the same paths and run on
+#: the sample; DuckDB's cost per query is high)
+GENERATED_PAIRS = engines.pairs("polars_lazy", "pandas", "pyarrow", "duckdb")
 GENERATED_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -357,9 +380,9 @@ def check_generated(pairs, events: pl.DataFrame, learners: pl.DataFrame, session
 
 @pytest.mark.slow
 def test_generated_parity_local_engines():
-    """Polars lazy, pandas, pyarrow, DuckDB and pandas events with polars learners on generated tables."""
+    """Polars lazy, pandas, pyarrow and DuckDB on generated tables, every case."""
 
-    @settings(GENERATED_SETTINGS, max_examples=6)
+    @settings(GENERATED_SETTINGS, max_examples=4)
     @given(data=generated(max_learners=10, max_events=50))
     def check(data):
         check_generated(GENERATED_PAIRS, *data)
