@@ -382,7 +382,7 @@ def check_generated(pairs, events: pl.DataFrame, learners: pl.DataFrame, session
 def test_generated_parity_local_engines():
     """Polars lazy, pandas, pyarrow and DuckDB on generated tables, every case."""
 
-    @settings(GENERATED_SETTINGS, max_examples=4)
+    @settings(GENERATED_SETTINGS, max_examples=3)
     @given(data=generated(max_learners=10, max_events=50))
     def check(data):
         check_generated(GENERATED_PAIRS, *data)
