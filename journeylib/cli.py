@@ -71,9 +71,18 @@ def validate(
         rt = Table("table", "reason", "rows", "examples (line or row: field)", title="Rejected rows by reason")
         for g in s.reasons.head(examples * 20 if examples else 60).iter_rows(named=True):
             unit = "line" if _is_text(files.get(g["table"], "")) else "row"
-            ex = ", ".join(f"{unit} {r}" for r in g["examples"][:examples]) + (f": {g['field']}" if g["field"] else "")
+            ids = _record_id(g["records"][:examples])
+            ex = ", ".join(f"{unit} {r}" if r is not None else f"record {i}" for r, i in zip(g["examples"][:examples], ids))
+            ex += f": {g['field']}" if g["field"] else ""
             rt.add_row(g["table"], _esc(g["reason"]), str(g["rows"]), _esc(ex))
         console.print(rt)
+    if s.source == "store":
+        from .store import outside_counts
+
+        other = outside_counts(workspace)
+        if other:
+            console.print(f"Set aside at ingest as other courses (not part of this workspace): {sum(other.values())} records"
+                          f" — {_esc(', '.join(f'{c} ({n})' for c, n in other.most_common(5)))}")
     console.print(f"Touchpoints with no events: {_esc(', '.join(s.silent_touchpoints)) if s.silent_touchpoints else 'none'}")
     if s.first is not None:
         console.print(f"Events from {s.first:%Y-%m-%d %H:%M} to {s.last:%Y-%m-%d %H:%M} UTC (data end)")
@@ -102,6 +111,20 @@ def _esc(text: str) -> str:
 def _is_text(file: str) -> bool:
     name = file.lower().removesuffix(".gz")
     return not name.endswith((".parquet", ".json")) or name.endswith(".jsonl")
+
+
+def _record_id(records) -> list[str]:
+    """A short name for rejected records without a row number: their event or statement id."""
+    import json
+
+    out = []
+    for text in records:
+        try:
+            doc = json.loads(text) if text else {}
+        except ValueError:
+            doc = {}
+        out.append(str(doc.get("event_id") or doc.get("id") or "?") if isinstance(doc, dict) else "?")
+    return out
 
 
 def _show_coverage(s) -> None:
@@ -189,6 +212,12 @@ def ingest(
     strict: bool = typer.Option(False, "--strict", help="Reject xAPI statements that break the specification's required fields/types."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-read every file already in the store with the current rules into a new store, "
                                  "then replace DIR/store.duckdb (new SOURCES are ingested after)."),
+    lrs: Optional[str] = typer.Option(None, "--lrs", help="Pull new statements from this LRS endpoint (xAPI statements resource). "
+                                      "Credentials: JOURNEY_LRS_USERNAME/JOURNEY_LRS_PASSWORD or JOURNEY_LRS_TOKEN, or --credentials."),
+    credentials: Optional[Path] = typer.Option(None, "--credentials", help="YAML credentials file for --lrs (entries: url, username, password | token)."),
+    page_size: int = typer.Option(1000, "--page-size", min=1, help="Statements per LRS page (--lrs)."),
+    retries: int = typer.Option(5, "--retries", min=0, help="Retries with back-off for an unreachable or busy LRS (--lrs)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Read the whole LRS again and keep the statements stored since the last pull (--lrs)."),
 ) -> None:
     """Validate source files and append them to the workspace store, one transaction per file.
 
@@ -219,9 +248,14 @@ def ingest(
         colour = "yellow" if rep.rejected else "green"
         console.print(
             f"[{colour}]{_esc(name)}[/] ({rep.source_type}): {rep.read} read = {rep.accepted} accepted + {rep.rejected} rejected"
+            + (f" + {rep.other_course} of other courses (set aside, not stored)" if rep.other_course else "")
             + (f" (incl. {rep.unmapped} with no mapping rule, {rep.duplicates} already stored)" if rep.unmapped or rep.duplicates else "")
             + (f"; {rep.voided} voided events removed" if rep.voided else "")
         )
+        if rep.repeated:
+            console.print(f"  {rep.repeated} rejected rows were already in the store from an earlier file (not stored again)")
+        if rep.courses:
+            console.print("  other courses: " + ", ".join(f"{c} ({n})" for c, n in rep.courses.most_common(5)))
         if rep.naive_timestamps:
             console.print(f"  {rep.naive_timestamps} timestamps had no time zone and were read in the declared zone")
         for note in rep.notes:
@@ -238,8 +272,8 @@ def ingest(
             console.print(t)
 
     sources = list(sources or [])
-    if not sources and not rebuild:
-        _fail(JourneyError("give source files to ingest, or --rebuild to re-read the files already in the store"))
+    if not sources and not rebuild and not lrs:
+        _fail(JourneyError("give source files to ingest, --lrs URL to pull from an LRS, or --rebuild to re-read the files already in the store"))
     from .limits import require_regular
     from .outputs import check_output_folder
 
@@ -271,6 +305,16 @@ def ingest(
             _show_rebuild(rb)
         if sources:
             ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
+        if lrs:
+            from .lrs_pull import pull
+            from .sources.lrs import credentials_for, statements_url
+
+            creds = credentials_for(statements_url(lrs), credentials)
+            pr = pull(lrs, into, jmap, rule_set, credentials=creds, page_size=page_size, retries=retries, rescan=rescan, strict=strict)
+            console.print(f"{pr.lrs}: {pr.statements} new statement(s) in {pr.pages} page(s)"
+                          + (f" since {pr.since}" if pr.since else "") + (f"; last stored {pr.last_stored}" if pr.last_stored else ""))
+            if pr.ingest is not None:
+                show(pr.ingest)
     except JourneyError as exc:
         _fail(exc)
     _record_map_version(into, "journey ingest")
@@ -295,7 +339,7 @@ def _spool_stdin(into: Path, source_type: Optional[str]) -> Path:
         raise JourneyError("reading standard input (-) needs --source-type")
     folder = into / "ingested"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"stdin-{dt.datetime.now():%Y%m%dT%H%M%S%f}{_STDIN_SUFFIX[source_type]}"
+    path = folder / f"stdin-{dt.datetime.now():%Y%m%dT%H%M%S%f}{_STDIN_SUFFIX.get(source_type, '.txt')}"
     spool_text(sys.stdin.buffer, path, limits_from_env().stdin_bytes)
     return path
 
@@ -323,6 +367,59 @@ def _show_rebuild(rb) -> None:
         console.print(f"[yellow]{-rb.newly_mapped} record(s) mapped before now have no mapping rule[/]")
     else:
         console.print("no change in records with no mapping rule")
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="Workspace folder to write journey.yml and sources.yml into (created if missing)."),
+    files: Optional[list[Path]] = typer.Argument(None, help="More export files (after --from)."),
+    from_: Optional[list[Path]] = typer.Option(None, "--from", help="Raw export to draft from: Open edX tracking log, Moodle log, xAPI statements."),
+    source_type: Optional[str] = typer.Option(None, "--source-type", help="edx | moodle | moodle-report | xapi (default: detected)."),
+    course: Optional[str] = typer.Option(None, "--course", help="The course to draft (default: the one with most learners)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name of the journey map (default: from the course)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing journey.yml / sources.yml."),
+) -> None:
+    """Draft journey.yml and sources.yml from what learners did in raw exports (placeholders marked 'to review').
+
+    Then: journey ingest FILES --into DIR, and journey report DIR.
+    """
+    from .draft import draft, write_draft
+
+    paths = list(from_ or []) + list(files or [])
+    if not paths:
+        _fail(JourneyError("give the exports to draft from with --from FILE"))
+    try:
+        d = draft(paths, source_type=source_type, course=course)
+        written = write_draft(directory, d, force=force, name=name)
+    except JourneyError as exc:
+        _fail(exc)
+    for line in d.summary():
+        console.print(line, highlight=False, markup=False)
+    console.print(f"[green]Wrote {', '.join(str(p) for p in written)}[/] — review the placeholders marked 'to review'.")
+    console.print(f"Next: journey ingest {' '.join(str(p) for p in paths)} --into {directory} && journey report {directory}",
+                  markup=False)
+
+
+sources_app = typer.Typer(help="Mapping rules for raw sources (sources.yml).", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("suggest")
+def sources_suggest(
+    workspace: Path = typer.Argument(..., help="Workspace folder with an ingested store.duckdb."),
+) -> None:
+    """Propose ready-to-paste rules (full ids, counts) for the records the current rules did not map."""
+    from .draft import suggest, suggestion_yaml
+
+    try:
+        found = suggest(workspace)
+    except JourneyError as exc:
+        _fail(exc)
+    if not found:
+        console.print("Every ingested record that belongs to a learner is mapped; nothing to suggest.")
+        return
+    for section, cands in found:
+        console.print(suggestion_yaml(section, cands), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

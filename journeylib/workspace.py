@@ -144,6 +144,28 @@ def assign_personas(learners: pl.DataFrame, jmap: JourneyMap, *, file: str | Pat
     return learners.with_columns(persona.fill_null(UNASSIGNED).alias("persona"))
 
 
+def load_store_workspace(directory: str | Path, jmap: JourneyMap) -> Workspace:
+    """A :class:`Workspace` (``source="store"``) from ``DIR/store.duckdb`` (see :func:`journeylib.store.read_store`).
+
+    Learner attributes are expanded from JSON and personas assigned from the
+    map's rules.
+
+    >>> import shutil, tempfile
+    >>> from journeylib.store import ingest_files
+    >>> d = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", d)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", d)
+    >>> _ = ingest_files(["tests/fixtures/sources/edx_tracking.log"], d, load_map(d / "journey.yml"))
+    >>> ws = load_store_workspace(d, load_map(d / "journey.yml"))
+    >>> ws.source, ws.events.height, ws.learners["persona"].to_list()
+    ('store', 4, ['unassigned', 'unassigned'])
+    """
+    from .store import read_store  # the store (DuckDB) is only imported when a workspace has one
+
+    contents = read_store(directory, jmap)
+    learners = assign_personas(contents.learners, jmap)
+    return Workspace(Path(directory), jmap, contents.events, learners, contents.loads, source="store")
+
+
 def load_workspace(directory: str | Path) -> Workspace:
     """Load and validate a workspace folder (files, or ``store.duckdb`` when present).
 
@@ -162,10 +184,7 @@ def load_workspace(directory: str | Path) -> Workspace:
         raise DataError("workspace folder not found", file=directory)
     jmap = load_map(directory / MAP_FILE)
     if (directory / STORE_FILE).exists():
-        from .store import load_store_workspace  # the store is optional
-
         require_regular(confine(directory, STORE_FILE))
-
         return load_store_workspace(directory, jmap)
     events_path = find_file(directory, jmap.data.events, _EVENT_NAMES)
     if events_path is None:
