@@ -71,8 +71,8 @@ def validate(
         rt = Table("table", "reason", "rows", "examples (line or row: field)", title="Rejected rows by reason")
         for g in s.reasons.head(examples * 20 if examples else 60).iter_rows(named=True):
             unit = "line" if _is_text(files.get(g["table"], "")) else "row"
-            rows, records = g["examples"][:examples], _record_id(g["records"][:examples])
-            ex = ", ".join(f"{unit} {r}" if r is not None else f"record {rec}" for r, rec in zip(rows, records))
+            ids = _record_id(g["records"][:examples])
+            ex = ", ".join(f"{unit} {r}" if r is not None else f"record {i}" for r, i in zip(g["examples"][:examples], ids))
             ex += f": {g['field']}" if g["field"] else ""
             rt.add_row(g["table"], _esc(g["reason"]), str(g["rows"]), _esc(ex))
         console.print(rt)
@@ -101,6 +101,18 @@ def validate(
     raise typer.Exit(EXIT_REJECTED if s.rejected else EXIT_OK)
 
 
+def _esc(text: str) -> str:
+    """User text shown in the console: rich markup in it is shown, never interpreted."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _is_text(file: str) -> bool:
+    name = file.lower().removesuffix(".gz")
+    return not name.endswith((".parquet", ".json")) or name.endswith(".jsonl")
+
+
 def _record_id(records) -> list[str]:
     """A short name for rejected records without a row number: their event or statement id."""
     import json
@@ -113,18 +125,6 @@ def _record_id(records) -> list[str]:
             doc = {}
         out.append(str(doc.get("event_id") or doc.get("id") or "?") if isinstance(doc, dict) else "?")
     return out
-
-
-def _esc(text: str) -> str:
-    """User text shown in the console: rich markup in it is shown, never interpreted."""
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def _is_text(file: str) -> bool:
-    name = file.lower().removesuffix(".gz")
-    return not name.endswith((".parquet", ".json")) or name.endswith(".jsonl")
 
 
 def _show_coverage(s) -> None:
@@ -339,7 +339,7 @@ def _spool_stdin(into: Path, source_type: Optional[str]) -> Path:
         raise JourneyError("reading standard input (-) needs --source-type")
     folder = into / "ingested"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"stdin-{dt.datetime.now():%Y%m%dT%H%M%S%f}{_STDIN_SUFFIX[source_type]}"
+    path = folder / f"stdin-{dt.datetime.now():%Y%m%dT%H%M%S%f}{_STDIN_SUFFIX.get(source_type, '.txt')}"
     spool_text(sys.stdin.buffer, path, limits_from_env().stdin_bytes)
     return path
 

@@ -201,7 +201,8 @@ def _summary(jmap, source: str, tables: list[tuple], store: _Store, learners: pl
     counts = pl.DataFrame(tables, schema=["table", "file", "read", "accepted", "rejected"], orient="row")
     reasons = con.sql(f"""
         SELECT "table", reason, count(*) AS rows, list("row" ORDER BY "row")[1:{examples}] AS examples,
-               list(record ORDER BY "row")[1:{examples}] AS records, first(field ORDER BY "row") AS field
+               list(record ORDER BY "row")[1:{examples}] AS records,
+               first(field ORDER BY "row") AS field
         FROM rejected GROUP BY "table", reason ORDER BY rows DESC, "table", reason""").pl()
     reached = {r[0] for r in con.sql("SELECT DISTINCT touchpoint_id FROM clean").fetchall()}
     first, last = _one(con, "SELECT min(ts), max(ts) FROM clean")
