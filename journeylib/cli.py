@@ -2,6 +2,10 @@
 
 Every command takes a workspace folder. A fatal input problem prints one line
 naming the file (and line/field where known) and exits 2, without a traceback.
+
+The command line answers at once: this module imports only typer and rich;
+each command imports what it needs (polars, DuckDB, papermill, …) when it runs
+(``tests/test_cli_startup.py`` checks it).
 """
 
 from __future__ import annotations
@@ -10,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import polars as pl
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from .errors import JourneyError
+from .terminal import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, console, err_console
+from .terminal import fail as _fail
 
 app = typer.Typer(
     name="journey",
@@ -24,20 +28,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-EXIT_OK, EXIT_REJECTED, EXIT_FATAL = 0, 1, 2
-
 
 @app.callback()
 def _root() -> None:
     """Learner journey analytics on a journey workspace folder."""
-
-
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-    raise typer.Exit(EXIT_FATAL)
 
 
 # --------------------------------------------------------------------------
@@ -54,6 +48,8 @@ def validate(
 
     Exit code 0 when clean, 1 when rows were rejected, 2 on a fatal error.
     """
+    import polars as pl
+
     from .workspace import load_workspace
 
     try:
@@ -322,10 +318,10 @@ def report(
 
 
 # --------------------------------------------------------------------------
-# metrics (implementation in journeylib/metrics/command.py)
+# metrics (implementation in journeylib/cli_metrics.py)
 # --------------------------------------------------------------------------
 
-from .metrics.command import metrics_command as _metrics_command  # noqa: E402
+from .cli_metrics import metrics_command as _metrics_command  # noqa: E402
 
 app.command("metrics")(_metrics_command)
 

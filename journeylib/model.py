@@ -29,7 +29,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import MapError
-from .expr import parse_where
 
 #: KPI metric names a touchpoint may set a target for, and their natural direction.
 KPI_METRICS: dict[str, str] = {
@@ -282,6 +281,8 @@ class Persona(_Strict):
     @classmethod
     def _parse(cls, v: str | None) -> str | None:
         if v is not None:
+            from .expr import parse_where  # sqlglot: imported only for maps with rules
+
             parse_where(v)  # raises ValueError with the reason
         return v
 

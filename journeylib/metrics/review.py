@@ -14,7 +14,6 @@ from typing import Any, Sequence
 
 import narwhals as nw
 import polars as pl
-from scipy import stats as _st
 
 from ..model import RATE_METRICS
 from . import engine as E
@@ -23,7 +22,7 @@ from .journeys import MAP_MODE, learner_table
 from .kpis import kpis_from_measure, learner_touchpoint_table, measure, span_days
 from .periods import period_bounds, previous_period
 from .segments import segment_gaps
-from .stats import Z95, bh_fdr, newcombe_diff, two_by_two
+from .stats import Z95, bh_fdr, newcombe_diff, scipy_stats, two_by_two
 
 #: metrics compared with a two-proportion test (counts = value × n)
 _PROPORTIONS = set(RATE_METRICS)
@@ -154,7 +153,7 @@ def _change_p(metric, v1, n1, lo1, hi1, v0, n0, lo0, hi0) -> float | None:
         se = math.sqrt(se1 * se1 + se0 * se0)
         if se == 0:
             return 1.0 if v1 == v0 else 0.0
-        return float(2 * _st.norm.sf(abs(v1 - v0) / se))
+        return float(2 * scipy_stats().norm.sf(abs(v1 - v0) / se))
     return None
 
 

@@ -1,7 +1,7 @@
 """``journey metrics NAME DIR``: compute one metric table on a workspace and write it.
 
 Registered on the ``journey`` command line in :mod:`journeylib.cli`. The heavy
-imports happen only when the command runs.
+imports (polars, the metrics, scipy) happen only when the command runs.
 
 >>> METRIC_NAMES[:3]
 ('funnel', 'dropoff', 'transitions')
@@ -22,7 +22,11 @@ OUT_FORMATS = (".csv", ".parquet", ".json")
 def write_frame(df, out: Path) -> None:
     """Write a polars frame as CSV, Parquet or JSON (records), by the file's suffix.
 
-    >>> write_frame(pl.DataFrame({"a": [1]}), Path("out/a.csv"))   # doctest: +SKIP
+    >>> import polars as pl, tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "a.csv"
+    >>> write_frame(pl.DataFrame({"a": [1]}), out)
+    >>> out.read_text()
+    'a\\n1\\n'
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
@@ -55,12 +59,8 @@ def metrics_command(
 
     >>> # journey metrics funnel data/sample --funnel course --by persona --out funnel.csv
     """
-    from ..cli import EXIT_FATAL, console, err_console
-    from ..errors import DataError, JourneyError
-
-    def fail(msg: str) -> None:
-        err_console.print(f"[bold red]error:[/] {msg}", soft_wrap=True)
-        raise typer.Exit(EXIT_FATAL)
+    from .errors import DataError, JourneyError
+    from .terminal import console, fail
 
     if name not in METRIC_NAMES:
         fail(f"unknown metric '{name}'; metrics: {', '.join(METRIC_NAMES)}")
@@ -74,8 +74,8 @@ def metrics_command(
     try:
         import polars as pl
 
-        from .. import metrics as jm
-        from ..workspace import load_workspace
+        from . import metrics as jm
+        from .workspace import load_workspace
 
         ws = load_workspace(workspace)
         ev, ln, jmap = ws.events, ws.learners, ws.map
