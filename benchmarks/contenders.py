@@ -101,15 +101,18 @@ def duckdb_sql_simple(con, steps: list[str], data_end: dt.datetime) -> pl.DataFr
 def spark_df(events, learners, steps: list[str], data_end: dt.datetime) -> pl.DataFrame:
     """The simplest greedy-earliest funnel hand-written with PySpark DataFrames (the same query as
     :func:`duckdb_sql_simple`): each stage joins the next step's events to the previous stage's
-    learners and keeps the earliest time at or after theirs."""
+    learners and keeps the earliest time at or after theirs. Each stage is checkpointed
+    (``localCheckpoint``), as one does for iterative joins in Spark: without it every later stage
+    and the final union recompute all earlier ones (the plan grows with the square of the steps,
+    and at 1M events the driver ran out of its 6 GB)."""
     from pyspark.sql import functions as F
 
     ev = events.where(F.col("timestamp") <= F.lit(data_end)).select("learner_id", "touchpoint_id", "timestamp")
-    cur = ev.where(F.col("touchpoint_id") == steps[0]).groupBy("learner_id").agg(F.min("timestamp").alias("t"))
+    cur = ev.where(F.col("touchpoint_id") == steps[0]).groupBy("learner_id").agg(F.min("timestamp").alias("t")).localCheckpoint()
     reached = [cur.select("learner_id", F.lit(1).alias("f"))]
     for i, step in enumerate(steps[1:], 2):
         cur = (ev.where(F.col("touchpoint_id") == step).join(cur, "learner_id").where(F.col("timestamp") >= F.col("t"))
-               .groupBy("learner_id").agg(F.min("timestamp").alias("t")))
+               .groupBy("learner_id").agg(F.min("timestamp").alias("t"))).localCheckpoint()
         reached.append(cur.select("learner_id", F.lit(i).alias("f")))
     union = reached[0]
     for r in reached[1:]:

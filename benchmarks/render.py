@@ -91,8 +91,9 @@ def funnel_table(res: dict) -> list[str]:
     lines = ["| events | contender | compute wall s | compute CPU s | read s | peak RSS MB | RSS after imports MB | events in memory MB | load avg | runs | result |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in res.get("funnel", []):
-        if "error" in r:
-            lines.append(f"| {human(r['size'])} | {r['contender']} | — | — | — | — | — | {r['events_mb']} | — | 0 | not run: {r['error']} |")
+        if "error" in r or "compute_s" not in r:
+            lines.append(f"| {human(r['size'])} | {r['contender']} | — | — | — | — | — | {r['events_mb']} | — | 0 | "
+                         f"not measured: {r.get('error', 'failed')} |")
             continue
         lines.append(f"| {human(r['size'])} | {r['contender']} | {r['compute_s']:.2f} | {r['cpu_s']:.2f} | {r.get('load_s', 0):.2f} | "
                      f"{r['peak_rss_mb']:.0f} | {r.get('baseline_rss_mb', 0):.0f} | {r['events_mb']} | {r.get('load_mean', 0):.1f} | {r['n']} | {r['agrees']} |")

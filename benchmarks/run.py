@@ -105,7 +105,7 @@ def make_workspace(size: int) -> Path:
 # Running one measurement
 # --------------------------------------------------------------------------
 
-def measure(cmd: list[str], *, timeout: int, env: dict | None = None) -> dict:
+def measure(cmd: list[str], *, timeout: int, env: dict | None = None, ok: tuple[int, ...] = (0,)) -> dict:
     """Run ``cmd`` in a fresh process: wall and CPU seconds (its children included), exit code, the last
     stdout line, and the machine's 1-minute load average sampled while it ran."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), RETENTIONEERING_NO_TRACK="1", **(env or {}))
@@ -132,7 +132,7 @@ def measure(cmd: list[str], *, timeout: int, env: dict | None = None) -> dict:
     lines = out.strip().splitlines()
     if lines and lines[-1].startswith("{"):
         rec.update(json.loads(lines[-1]))
-    if p.returncode not in (0, 1) and "error" not in rec:
+    if p.returncode not in ok and "error" not in rec:
         rec["error"] = (err.strip().splitlines() or [f"exit {p.returncode}"])[-1][:300]
     return rec
 
@@ -174,12 +174,38 @@ def agree(data_dir: Path, contender: str) -> str:
     return "identical" if len(cols) == len(ref.columns) else "same counts"
 
 
-def funnel_section(sizes: list[int], repeats: int, spark: bool, timeout: int, retentioneering: str | None) -> list[dict]:
+#: runs above 1M events wait for a quiet machine: at most this 1-minute load average and at least this much free memory
+QUIET_LOAD, FREE_GB = 2.5, 14.0
+
+
+def quiet_enough(size: int, wait_s: int) -> str | None:
+    """``None`` when the machine is quiet enough for a run of ``size`` events (waiting up to ``wait_s``), else why not."""
+    if size <= 1e6:
+        return None
+    deadline = time.monotonic() + wait_s
+    while True:
+        load = os.getloadavg()[0]
+        free = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemAvailable")).split()[1]) / 2**20
+        if load < QUIET_LOAD and free >= FREE_GB:
+            return None
+        if time.monotonic() > deadline:
+            return f"machine busy (1-minute load {load:.1f}, {free:.0f} GB free; runs above 1M events need load < {QUIET_LOAD} and {FREE_GB:g} GB)"
+        time.sleep(30)
+
+
+def funnel_section(sizes: list[int], repeats: int, spark: bool, timeout: int, retentioneering: str | None,
+                   wait_s: int, chosen: set[str] | None = None) -> list[dict]:
     rows = []
     for size in sizes:
+        names = [c for c in CONTENDERS.get(size, ["ours_polars", "duckdb_sql_simple"]) if spark or c not in ("ours_spark", "spark_df")]
+        names = [c for c in names if chosen is None or c in chosen]
+        busy = quiet_enough(size, wait_s)
+        if busy:
+            print(f"== funnel {human(size)}: skipped, {busy}", flush=True)
+            rows += [{"size": size, "contender": c, "events_mb": "—", "error": busy, "n": 0, "agrees": ""} for c in names]
+            continue
         d = make_data(size)
         meta = json.loads((d / "meta.json").read_text())
-        names = [c for c in CONTENDERS.get(size, ["ours_polars", "duckdb_sql_simple"]) if spark or c not in ("ours_spark", "spark_df")]
         if retentioneering and size <= 1e7:
             names.append("retentioneering")
         print(f"== funnel {human(size)}: {meta['events']:,} events, {meta['learners']:,} learners, {meta['events_mb']} MB in memory", flush=True)
@@ -201,7 +227,7 @@ def cli_section(repeats: int) -> dict:
     print("== command line", flush=True)
     out = {}
     for name, cmd in {"help": [JOURNEY, "--help"], "validate_sample": [JOURNEY, "validate", "data/sample"]}.items():
-        runs = [measure(cmd, timeout=120) for _ in range(max(5, repeats))]
+        runs = [measure(cmd, timeout=120, ok=(0, 1)) for _ in range(max(5, repeats))]
         out[name] = {**median_of(runs), "runs": runs}
         print(f"   {name}: {out[name]['wall_s']} s", flush=True)
     return out
@@ -227,9 +253,12 @@ def workspace_section(repeats: int, timeout: int) -> dict:
     return out
 
 
-def huge_section(timeout: int) -> dict:
+def huge_section(timeout: int, wait_s: int) -> dict:
     """The funnel on 100M events, out of core: our funnel on a DuckDB relation over the Parquet files."""
     print("== 100M events", flush=True)
+    busy = quiet_enough(int(1e8), wait_s)
+    if busy:
+        return {"error": busy}
     d = make_huge()
     r = measure([PY, str(HERE / "huge.py"), str(d)], timeout=max(timeout, 7200))
     print(f"   {json.dumps(r)}", flush=True)
@@ -277,9 +306,11 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(SECTIONS[:3]), help=f"sections to measure: {', '.join(SECTIONS)}")
     ap.add_argument("--huge", action="store_true", help="also the 100M-event section (needs ~15 GB free memory)")
     ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument("--contenders", default=None, help="re-measure only these funnel contenders (comma-separated); keep the rest")
     ap.add_argument("--retentioneering-python", default=os.environ.get("RETENTIONEERING_PYTHON"),
                     help="a Python with retentioneering installed (kept out of the project environment)")
     ap.add_argument("--timeout", type=int, default=1200)
+    ap.add_argument("--wait", type=int, default=1800, help="seconds to wait for a quiet machine before a run above 1M events")
     ap.add_argument("--rewrite", action="store_true", help="only re-render RESULTS.md from results.json")
     args = ap.parse_args()
     old = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
@@ -293,13 +324,20 @@ def main() -> None:
     res["repeats"] = args.repeats
     if "funnel" in only:
         sizes = [int(float(s)) for s in args.sizes.split(",")]
-        res["funnel"] = funnel_section(sizes, args.repeats, not args.no_spark, args.timeout, args.retentioneering_python)
+        chosen = set(args.contenders.split(",")) if args.contenders else None
+        rows = funnel_section(sizes, args.repeats, not args.no_spark, args.timeout, args.retentioneering_python, args.wait, chosen)
+        if chosen:  # re-measured contenders replace their rows; the others are kept
+            done = {(r["size"], r["contender"]) for r in rows}
+            rows = [r for r in old.get("funnel", []) if (r["size"], r["contender"]) not in done] + rows
+            rows.sort(key=lambda r: (r["size"], list(CONTENDERS.get(r["size"], [])).index(r["contender"])
+                                     if r["contender"] in CONTENDERS.get(r["size"], []) else 99))
+        res["funnel"] = rows
     if "cli" in only:
         res["cli"] = cli_section(args.repeats)
     if "workspace" in only:
         res["workspace"] = workspace_section(args.repeats, args.timeout)
     if "huge" in only:
-        res["huge"] = huge_section(args.timeout)
+        res["huge"] = huge_section(args.timeout, args.wait)
     RESULTS_JSON.write_text(json.dumps(res, indent=1))
     (HERE / "RESULTS.md").write_text(render(res), encoding="utf-8")
     print(f"wrote {HERE / 'RESULTS.md'}")

@@ -75,7 +75,7 @@ def spark_session():
 
     s = (
         SparkSession.builder.master("local[*]").appName("journeylib-bench")
-        .config("spark.ui.enabled", "false")
+        .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", os.environ.get("BENCH_SPARK_MEMORY", "6g"))
         .config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count() or 2)))

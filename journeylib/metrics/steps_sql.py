@@ -66,10 +66,11 @@ def ordered_query(steps: list[str], wdelta: dt.timedelta | None) -> str:
         carry = ", any_value(p.w) AS w" if wdelta is not None else ""
         ctes.append(f"s{i} AS MATERIALIZED (SELECT e.l, min(e.ts) AS t{carry} FROM e JOIN s{i-1} p ON e.l = p.l AND {cond} "
                     f"WHERE e.s = {i} GROUP BY e.l)")
-    # the stages are nested (a learner in stage i is in every earlier one): one grouped pass gives the wide row
-    stages = " UNION ALL ".join(f"SELECT l, {i} AS i, t FROM s{i}" for i in range(1, k + 1))
-    cols = ", ".join(f"min(t) FILTER (WHERE i = {i}) AS t_{i}" for i in range(1, k + 1))
-    body = f"(SELECT l, max(i) AS furthest_step, {cols} FROM ({stages}) GROUP BY l)"
+    # the stages are nested (a learner in stage i is in every earlier one): the furthest step is the number of stages holding them
+    cols = ", ".join(f"s{i}.t AS t_{i}" for i in range(1, k + 1))
+    furthest = "(" + " + ".join(f"(s{i}.t IS NOT NULL)::INT" for i in range(1, k + 1)) + ")"
+    joins = " ".join(f"LEFT JOIN s{i} ON s{i}.l = s1.l" for i in range(2, k + 1))
+    body = f"(SELECT s1.l, {furthest} AS furthest_step, {cols} FROM s1 {joins})"
     return "WITH " + ",\n".join(ctes) + "\n" + _output(k, body)
 
 
