@@ -458,7 +458,7 @@ def load_map(path: str | Path) -> JourneyMap:
     the field of the first problem (all problems are listed in ``.problems``).
     A byte-order mark is accepted; the file must be UTF-8.
 
-    >>> load_map("data/sample/journey.yml").name          # doctest: +SKIP
+    >>> load_map("data/sample/journey.yml").name
     'Data Analysis Foundations'
     >>> load_map("missing.yml")
     Traceback (most recent call last):
@@ -475,8 +475,10 @@ def load_map(path: str | Path) -> JourneyMap:
     except OSError as exc:
         raise MapError(f"cannot read: {exc.strerror}", file=path) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # libyaml's parser when present (ten times quicker than the pure-Python one; same nodes and marks)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        node = yaml.compose(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -1,6 +1,6 @@
 """Profiles of our ordered funnel by persona, for the targets RESULTS.md reports as missed.
 
-    python benchmarks/profile.py benchmarks/data/events_1M
+    python benchmarks/profile_funnel.py benchmarks/data/events_1M
 
 writes ``benchmarks/profiles/``:
 
