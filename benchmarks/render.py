@@ -53,16 +53,24 @@ def targets(res: dict) -> list[str]:
     def row(measure, target, value, shown, load, tgt):
         rows.append(f"| {measure} | {target} | {shown} | {load} | {status(value, tgt)} |")
 
-    rep = ws.get("report", {}).get("wall_s") if "error" not in ws.get("report", {"error": 1}) else None
-    row(f"`journey report` on {ws.get('events', 0):,} events, 4 notebooks (wall)", "≤ 30 s", rep, _num(rep, ".1f", " s"),
-        _num(ws.get("report", {}).get("load_mean"), ".1f"), 30)
-    ld = ws.get("load", {}).get("load_s")
-    row("workspace load + validation, 1M-event CSV (wall, in process)", "≤ 3 s", ld, _num(ld, ".2f", " s"),
-        _num(ws.get("load", {}).get("load_mean"), ".1f"), 3)
-    h, v = cli.get("help", {}).get("wall_s"), cli.get("validate_sample", {}).get("wall_s")
-    row("`journey --help` (wall, fresh process)", "≤ 0.5 s", h, _num(h, ".2f", " s"), _num(cli.get("help", {}).get("load_mean"), ".1f"), 0.5)
-    row("`journey validate data/sample` (wall, fresh process)", "≤ 1.0 s", v, _num(v, ".2f", " s"),
-        _num(cli.get("validate_sample", {}).get("load_mean"), ".1f"), 1.0)
+    def timed(measure, target_text, rec, wall_key, cpu_key, tgt, fmt=".2f"):
+        """A target in seconds: judged on wall time, with the CPU time beside it (on a loaded machine the
+        wall time waits for the other jobs; the CPU time is what the command itself costs)."""
+        rec = rec or {}
+        wall = rec.get(wall_key) if "error" not in rec else None
+        cpu = rec.get(cpu_key) if "error" not in rec else None
+        shown = "—" if wall is None else f"{wall:{fmt}} s wall ({cpu:{fmt}} s CPU)" if cpu is not None else f"{wall:{fmt}} s wall"
+        verdict = status(wall, tgt)
+        if wall is not None and wall > tgt and cpu is not None:
+            verdict += f" in wall time; CPU time {'within' if cpu <= tgt else 'over'} the target"
+        rows.append(f"| {measure} | {target_text} | {shown} | {_num(rec.get('load_mean'), '.1f')} | {verdict} |")
+
+    timed(f"`journey report` on {ws.get('events', 0):,} events, 4 notebooks (fresh process)", "≤ 30 s",
+          ws.get("report"), "wall_s", "proc_cpu_s", 30, ".1f")
+    timed("workspace load + validation, 1M-event CSV (`load_workspace`, in process)", "≤ 3 s",
+          ws.get("load"), "load_s", "load_cpu_s", 3)
+    timed("`journey --help` (fresh process)", "≤ 0.5 s", cli.get("help"), "wall_s", "proc_cpu_s", 0.5)
+    timed("`journey validate data/sample` (fresh process)", "≤ 1.0 s", cli.get("validate_sample"), "wall_s", "proc_cpu_s", 1.0)
     for size in (TEN,):
         r = _ratio(_get(res, size, "ours_polars", "cpu_s"), _get(res, size, "duckdb_sql_simple", "cpu_s"))
         row(f"ordered funnel by persona, polars, CPU ÷ simplest DuckDB SQL ({human(size)})", "≤ 0.8×", r, _num(r, ".2f", "×"),

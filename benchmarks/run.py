@@ -245,9 +245,10 @@ def workspace_section(repeats: int, timeout: int) -> dict:
     events = sum(1 for _ in open(ws / "events.csv", encoding="utf-8")) - 1
     print(f"== workspace: {events:,} events in {ws}", flush=True)
     out: dict = {"events": events}
-    load = [measure([PY, "-c", "import json, resource, time; t = time.perf_counter(); "
-                     "from journeylib.workspace import load_workspace; ws = load_workspace(%r); "
-                     "print(json.dumps({'load_s': round(time.perf_counter() - t, 3), 'events': ws.events.height}))" % str(ws)],
+    load = [measure([PY, "-c", "import json, time; from journeylib.workspace import load_workspace; "
+                     "t, c = time.perf_counter(), time.process_time(); ws = load_workspace(%r); "
+                     "print(json.dumps({'load_s': round(time.perf_counter() - t, 3), "
+                     "'load_cpu_s': round(time.process_time() - c, 3), 'events': ws.events.height}))" % str(ws)],
                     timeout=timeout) for _ in range(repeats)]
     out["load"] = {**median_of(load), "runs": load}
     snap = [measure([PY, str(HERE / "worker.py"), "snapshot", str(ws), "-"], timeout=timeout) for _ in range(repeats)]
@@ -336,14 +337,14 @@ def main() -> None:
     if "funnel" in only:
         sizes = [int(float(s)) for s in args.sizes.split(",")]
         chosen = set(args.contenders.split(",")) if args.contenders else None
-        rows = funnel_section(sizes, args.repeats, not args.no_spark, args.timeout, args.retentioneering_python, args.wait, chosen)
-        if chosen:  # re-measured contenders replace their rows; the others are kept
+        order = {c: i for i, c in enumerate(dict.fromkeys(c for cs in CONTENDERS.values() for c in cs))}
+        for size in sizes:  # re-measured (size, contender) rows replace their old ones; the others are kept
+            rows = funnel_section([size], args.repeats, not args.no_spark, args.timeout, args.retentioneering_python,
+                                  args.wait, chosen)
             done = {(r["size"], r["contender"]) for r in rows}
-            rows = [r for r in old.get("funnel", []) if (r["size"], r["contender"]) not in done] + rows
-            rows.sort(key=lambda r: (r["size"], list(CONTENDERS.get(r["size"], [])).index(r["contender"])
-                                     if r["contender"] in CONTENDERS.get(r["size"], []) else 99))
-        res["funnel"] = rows
-        save()
+            rows = [r for r in res.get("funnel", []) if (r["size"], r["contender"]) not in done] + rows
+            res["funnel"] = sorted(rows, key=lambda r: (r["size"], order.get(r["contender"], 99)))
+            save()
     if "cli" in only:
         res["cli"] = cli_section(args.repeats)
         save()
