@@ -124,11 +124,10 @@ def polars_steps(events: pl.LazyFrame, steps: list[str], mode: str, wdelta: dt.t
     """
     k = len(steps)
     keys = _Keys(events.collect_schema()[LID])
-    events = events.with_columns(keys.encode(pl.col(LID)))
     if mode == "strict":
-        out = _polars_strict(events, steps, wdelta, positions or {})
+        out = _polars_strict(events.with_columns(keys.encode(pl.col(LID))), steps, wdelta, positions or {})
     else:
-        by_step = _split_by_step(events, steps)
+        by_step = _split_by_step(events, steps, keys)
         if mode == "ordered":
             out = _combine(_polars_ordered(by_step, wdelta))
         elif mode == "any_order":
@@ -151,10 +150,12 @@ class _Keys:
         return col.cast(pl.String) if self.text else col
 
 
-def _split_by_step(events: pl.LazyFrame, steps: list[str]) -> list[pl.LazyFrame]:
-    """Events at the funnel's steps, split by step in one pass: per step a frame ``learner_id, ts``."""
-    step_of = pl.col(TP).replace_strict(steps, list(range(1, len(steps) + 1)), default=0, return_dtype=pl.UInt16)
-    e = events.select(LID, step_of.alias("s"), pl.col(TS).alias("ts")).filter(pl.col("s") > 0).collect()
+def _split_by_step(events: pl.LazyFrame, steps: list[str], keys: _Keys) -> list[pl.LazyFrame]:
+    """Events at the funnel's steps, split by step in one pass: per step a frame ``learner_id, ts``
+    (learner ids encoded by ``keys``, only on the events kept)."""
+    step_of = pl.col(TP).replace_strict(steps, list(range(1, len(steps) + 1)), return_dtype=pl.UInt16)
+    e = (events.filter(pl.col(TP).is_in(steps))
+         .select(keys.encode(pl.col(LID)), step_of.alias("s"), pl.col(TS).alias("ts")).collect())
     parts = e.partition_by("s", as_dict=True, include_key=False)
     empty = e.clear().drop("s")
     return [parts.get((i,), empty).lazy() for i in range(1, len(steps) + 1)]
