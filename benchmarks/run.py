@@ -10,8 +10,9 @@ a noisy moment of the shared machine does not fall on one contender only:
   greedy-earliest query — and a hand-written PySpark DataFrame funnel (the
   Spark anchor); pandas at 1M and 10M for context;
 * **the command line**: ``journey --help`` and ``journey validate data/sample``;
-* **the workspace**: loading and validating a 1M-event CSV workspace, opening
-  the report snapshot, and ``journey report`` on that workspace;
+* **the workspace**: loading and validating a 1M-event CSV workspace and
+  opening the report snapshot;
+* **the report**: ``journey report`` on that workspace;
 * with ``--huge``: the funnel on 100M events, out of core on DuckDB.
 
 Every run records wall and CPU seconds (CPU = user + system of the process,
@@ -21,7 +22,7 @@ of RESULTS.md, computed from the same numbers.
 
     python benchmarks/run.py                          # everything (about 30-40 minutes on 2 cores)
     python benchmarks/run.py --sizes 1e6 --no-spark   # quick
-    python benchmarks/run.py --only cli,workspace     # some sections; the others are kept from results.json
+    python benchmarks/run.py --only cli,workspace,report  # some sections; the others are kept from results.json
     python benchmarks/run.py --rewrite                # re-render RESULTS.md from results.json
 
 Data comes from the sample generator scaled by the number of learners and is
@@ -57,7 +58,7 @@ CONTENDERS = {
     int(1e7): ["ours_polars", "ours_duckdb", "duckdb_sql", "duckdb_sql_simple", "ours_spark", "spark_df", "pandas"],
     int(3e7): ["ours_polars", "duckdb_sql_simple"],
 }
-SECTIONS = ("funnel", "cli", "workspace", "huge")
+SECTIONS = ("funnel", "cli", "workspace", "report", "huge")
 
 
 def human(n: float) -> str:
@@ -253,11 +254,18 @@ def workspace_section(repeats: int, timeout: int) -> dict:
     out["load"] = {**median_of(load), "runs": load}
     snap = [measure([PY, str(HERE / "worker.py"), "snapshot", str(ws), "-"], timeout=timeout) for _ in range(repeats)]
     out["snapshot"] = {**median_of(snap), "runs": snap}
+    print(f"   load {out['load'].get('load_s')} s, snapshot open {out['snapshot'].get('open_s')} s", flush=True)
+    return out
+
+
+def report_section(repeats: int, timeout: int) -> dict:
+    """``journey report`` (every notebook, HTML) on the 1M-event CSV workspace, in fresh processes."""
+    ws = make_workspace(int(1e6))
+    print(f"== journey report on {ws}", flush=True)
     report = [measure([JOURNEY, "report", str(ws), "--out", str(DATA / "report_1M")], timeout=max(timeout, 1800))
               for _ in range(repeats)]
-    out["report"] = {**median_of(report), "runs": report}
-    print(f"   load {out['load'].get('wall_s')} s, snapshot open {out['snapshot'].get('open_s')} s, "
-          f"report {out['report'].get('wall_s')} s", flush=True)
+    out = {**median_of(report), "runs": report}
+    print(f"   report {out.get('wall_s')} s", flush=True)
     return out
 
 
@@ -311,7 +319,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1e6,1e7,3e7", help="comma-separated event counts of the funnel section")
     ap.add_argument("--repeats", type=int, default=3, help="fresh processes per measurement (medians are shown)")
-    ap.add_argument("--only", default=",".join(SECTIONS[:3]), help=f"sections to measure: {', '.join(SECTIONS)}")
+    ap.add_argument("--only", default=",".join(SECTIONS[:4]), help=f"sections to measure: {', '.join(SECTIONS)}")
     ap.add_argument("--huge", action="store_true", help="also the 100M-event section (needs ~15 GB free memory)")
     ap.add_argument("--no-spark", action="store_true")
     ap.add_argument("--contenders", default=None, help="re-measure only these funnel contenders (comma-separated); keep the rest")
@@ -349,7 +357,10 @@ def main() -> None:
         res["cli"] = cli_section(args.repeats)
         save()
     if "workspace" in only:
-        res["workspace"] = workspace_section(args.repeats, args.timeout)
+        res["workspace"] = {**res.get("workspace", {}), **workspace_section(args.repeats, args.timeout)}
+        save()
+    if "report" in only:
+        res.setdefault("workspace", {})["report"] = report_section(args.repeats, args.timeout)
         save()
     if "huge" in only:
         res["huge"] = huge_section(args.timeout, args.wait)

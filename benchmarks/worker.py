@@ -40,6 +40,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float:
+    """Resident memory of this process now (VmRSS)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 class Clock:
     """CPU seconds of this process plus its live children (the Spark JVM runs in one)."""
 
@@ -225,6 +233,7 @@ def main() -> None:
     t0 = time.perf_counter()
     data = load(contender, data_dir)
     load_s = time.perf_counter() - t0
+    extra["rss_after_read_mb"] = round(rss_mb(), 1)
     t1, c1 = time.perf_counter(), clock.cpu()
     out = compute(contender, data, jmap, steps, end, meta, extra)
     wall, cpu = time.perf_counter() - t1, clock.cpu() - c1
