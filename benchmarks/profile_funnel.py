@@ -51,7 +51,8 @@ def duckdb_profile(d: Path, jmap, steps, end) -> str:
 
     def walk(node: dict) -> None:
         info = node.get("extra_info") or {}
-        what = info.get("Aggregates") or info.get("Conditions") or info.get("Table") or info.get("CTE Name") or ""
+        what = (info.get("Aggregates") or info.get("Conditions") or info.get("Table") or info.get("CTE Name")
+                or info.get("Projections") or "")
         ops.append((node.get("timing", 0.0), node.get("name", "?"), node.get("intermediate_rows", 0), str(what)[:110]))
         for child in node.get("children", []):
             walk(child)
