@@ -444,6 +444,7 @@ def run_reports(
         except (ValueError, KeyError) as exc:
             raise JourneyError(f"bad --period '{period}': {exc}") from None
     period_label = _period_label(period, data_end)
+    version = _map_version(workspace, jmap)
     params: dict[str, Any] = {
         "workspace": str(workspace),
         "period": period,
@@ -462,7 +463,8 @@ def run_reports(
     nb_params = {**params, "snapshot": str(write_snapshot(ws, tmp / ".snapshot"))}
     failed_dir = out.parent / f"{out.name}.failed"
     started = dt.datetime.now(dt.timezone.utc)
-    generated = f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}'."
+    generated = (f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}', "
+                 f"map version {version.short}.")
     runs: list[NotebookRun] = []
     highlights = ""
     ids = ws.learners["learner_id"].to_list() + ws.events["learner_id"].unique().to_list()
@@ -523,6 +525,7 @@ def run_reports(
         ]
         run_info = [
             ("Journey map", jmap.name),
+            ("Map version", version.describe()),
             ("Workspace", workspace.name),
             ("Data", f"{data_start:%Y-%m-%d %H:%M} to {data_end:%Y-%m-%d %H:%M} UTC" if data_end is not None else "no events"),
             ("Period", period_label),
@@ -542,7 +545,8 @@ def run_reports(
         leaked = find_ids((tmp / "index.html").read_text(encoding="utf-8"), ids)
         if leaked:
             raise ReportError(f"the index page shows {len(leaked)} raw learner id(s); reports must not", notebook="index")
-        manifest = {"files": ["index.html", *(r.html.name for r in runs)], "parameters": params, "generated": started.isoformat()}
+        manifest = {"files": ["index.html", *(r.html.name for r in runs)], "parameters": params, "generated": started.isoformat(),
+                    "map_version": version.as_dict()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _publish(tmp, out)
     finally:
@@ -552,6 +556,17 @@ def run_reports(
     if failed_dir.exists():
         shutil.rmtree(failed_dir, ignore_errors=True)
     return ReportSet(out=out, index=out / "index.html", runs=runs, parameters=params)
+
+
+def _map_version(workspace: Path, jmap):
+    """The map version a run uses (hash, file time, git commit), recorded in the map history when new."""
+    from .versions import current_version, record_version
+
+    try:
+        record_version(workspace, recorded_by="journey report")
+    except (OSError, JourneyError):
+        pass  # a read-only workspace: the report still names the version
+    return current_version(workspace, jmap)
 
 
 def _findings_html(executed: Path) -> str:
