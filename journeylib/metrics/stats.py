@@ -37,6 +37,20 @@ def scipy_stats():
     return stats
 
 
+def t975(df: int) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (two-sided 95 % intervals).
+
+    ``scipy.special.stdtrit`` is the function behind ``scipy.stats.t.ppf``; ``scipy.special``
+    imports in a fraction of ``scipy.stats``' time, which keeps ``journey validate`` quick.
+
+    >>> round(t975(9), 4), t975(9) == float(scipy_stats().t.ppf(0.975, 9))
+    (2.2622, True)
+    """
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, 0.975))
+
+
 def wilson(x: float, n: float, conf: float = 0.95) -> tuple[float | None, float | None]:
     """Wilson score interval for ``x`` successes in ``n`` trials; ``(None, None)`` if ``n == 0``.
 
@@ -163,7 +177,7 @@ def mean_ci(n: int, mean: float | None, sd: float | None) -> tuple[float | None,
     """
     if n is None or n < 2 or mean is None or sd is None or sd != sd:
         return (None, None)
-    half = float(scipy_stats().t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    half = t975(n - 1) * sd / math.sqrt(n)
     return (mean - half, mean + half)
 
 
