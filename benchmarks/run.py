@@ -338,32 +338,49 @@ def main() -> None:
     res["machine"] = machine()
     res["rendered"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     res["repeats"] = args.repeats
-    def save() -> None:  # after every section, so that an interrupted run keeps what it measured
-        RESULTS_JSON.write_text(json.dumps(res, indent=1))
-        (HERE / "RESULTS.md").write_text(render(res), encoding="utf-8")
+    measured: set = set()  # (size, contender) funnel rows and sections measured by this run
+
+    def save() -> None:
+        """After every section, so that an interrupted run keeps what it measured. The file is read again
+        first and only what this run measured replaces its old values (another run may have saved meanwhile)."""
+        cur = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+        for key in ("machine", "rendered", "repeats", *(m for m in measured if isinstance(m, str))):
+            cur[key] = res[key]
+        mine = {(r["size"], r["contender"]): r for r in res.get("funnel", []) if (r["size"], r["contender"]) in measured}
+        rows = [r for r in cur.get("funnel", []) if (r["size"], r["contender"]) not in mine] + list(mine.values())
+        cur["funnel"] = sorted(rows, key=lambda r: (r["size"], order.get(r["contender"], 99)))
+        RESULTS_JSON.write_text(json.dumps(cur, indent=1))
+        (HERE / "RESULTS.md").write_text(render(cur), encoding="utf-8")
+
+    order = {c: i for i, c in enumerate(dict.fromkeys(c for cs in CONTENDERS.values() for c in cs))}
 
     if "funnel" in only:
         sizes = [int(float(s)) for s in args.sizes.split(",")]
         chosen = set(args.contenders.split(",")) if args.contenders else None
-        order = {c: i for i, c in enumerate(dict.fromkeys(c for cs in CONTENDERS.values() for c in cs))}
         for size in sizes:  # re-measured (size, contender) rows replace their old ones; the others are kept
             rows = funnel_section([size], args.repeats, not args.no_spark, args.timeout, args.retentioneering_python,
                                   args.wait, chosen)
             done = {(r["size"], r["contender"]) for r in rows}
+            measured.update(done)
             rows = [r for r in res.get("funnel", []) if (r["size"], r["contender"]) not in done] + rows
             res["funnel"] = sorted(rows, key=lambda r: (r["size"], order.get(r["contender"], 99)))
             save()
     if "cli" in only:
         res["cli"] = cli_section(args.repeats)
+        measured.add("cli")
         save()
     if "workspace" in only:
         res["workspace"] = {**res.get("workspace", {}), **workspace_section(args.repeats, args.timeout)}
+        measured.add("workspace")
         save()
     if "report" in only:
-        res.setdefault("workspace", {})["report"] = report_section(args.repeats, args.timeout)
+        cur = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+        res["workspace"] = {**cur.get("workspace", {}), "report": report_section(args.repeats, args.timeout)}
+        measured.add("workspace")
         save()
     if "huge" in only:
         res["huge"] = huge_section(args.timeout, args.wait)
+        measured.add("huge")
         save()
     print(f"wrote {HERE / 'RESULTS.md'}")
 
