@@ -20,7 +20,7 @@ Spark's JVM included) and the machine's 1-minute load average while it ran;
 tables show medians. The targets of issue 11 are checked in the first table
 of RESULTS.md, computed from the same numbers.
 
-    python benchmarks/run.py                          # everything (about 30-40 minutes on 2 cores)
+    python benchmarks/run.py                          # everything (over an hour on a shared 2-core machine)
     python benchmarks/run.py --sizes 1e6 --no-spark   # quick
     python benchmarks/run.py --only cli,workspace,report  # some sections; the others are kept from results.json
     python benchmarks/run.py --rewrite                # re-render RESULTS.md from results.json
