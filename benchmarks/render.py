@@ -140,16 +140,17 @@ def workspace_table(res: dict) -> list[str]:
     ws, cli = res.get("workspace", {}), res.get("cli", {})
     lines = ["| what | wall s | CPU s (process and children) | load avg | runs |", "|---|---:|---:|---:|---:|"]
 
-    def add(label, rec, wall_key="wall_s"):
+    def add(label, rec, wall_key="wall_s", cpu_key="proc_cpu_s"):
         if rec and "error" not in rec:
-            lines.append(f"| {label} | {rec.get(wall_key, 0):.2f} | {rec.get('proc_cpu_s', 0):.2f} | {rec.get('load_mean', 0):.1f} | {rec.get('n', 0)} |")
+            cpu = _num(rec.get(cpu_key), ".2f")
+            lines.append(f"| {label} | {rec.get(wall_key, 0):.2f} | {cpu} | {rec.get('load_mean', 0):.1f} | {rec.get('n', 0)} |")
         elif rec:
             lines.append(f"| {label} | — | — | — | failed: {rec.get('error')} |")
 
     add("`journey --help`", cli.get("help"))
     add("`journey validate data/sample`", cli.get("validate_sample"))
     add(f"load + validate the {ws.get('events', 0):,}-event CSV workspace (fresh process, imports included)", ws.get("load"))
-    add("  of which `load_workspace` itself", ws.get("load"), "load_s")
+    add("  of which `load_workspace` itself (CPU of the process only)", ws.get("load"), "load_s", "load_cpu_s")
     add(f"`journey report` on that workspace (4 notebooks, HTML)", ws.get("report"))
     snap = ws.get("snapshot", {})
     if snap and "error" not in snap:
@@ -163,10 +164,11 @@ def render(res: dict) -> str:
     lines = [
         "# Benchmark results",
         "",
-        f"Rendered {res.get('rendered', '?')} by `make bench` (`python benchmarks/run.py`); every figure below comes from "
-        f"`benchmarks/results.json` of that run. Medians of {res.get('repeats', 3)} fresh processes per measurement, the "
-        "contenders interleaved; *load avg* is the machine's 1-minute load average while the runs ran (the machine has "
-        "2 cores and is shared, so compare CPU seconds, not wall seconds).",
+        f"Rendered {res.get('rendered', '?')} from `benchmarks/results.json`, which `make bench` (`python benchmarks/run.py`) "
+        "writes; every figure below comes from it. A run may re-measure some sections or contenders only (`--only`, "
+        "`--contenders`); the others keep their last measurement. Each figure is the median of fresh processes (*runs*), "
+        "the contenders interleaved; *load avg* is the machine's 1-minute load average while those runs ran (the machine "
+        "has 2 cores and is shared, so compare CPU seconds, not wall seconds).",
         "",
         f"**Machine:** {res.get('machine', '?')}.",
         "",
