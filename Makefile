@@ -58,9 +58,9 @@ lab: $(STAMP)
 sample: $(STAMP)
 	$(JOURNEY) sample data/sample --learners 3000 --seed 7
 
-## Performance benchmarks (writes benchmarks/RESULTS.md)
+## Performance benchmarks (writes benchmarks/RESULTS.md; BENCH_ARGS="--huge" adds the 100M-event run)
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 ## Ingest memory benchmark: 100k vs 1M xAPI statements (prints a table; results in benchmarks/INGEST.md)
 bench-ingest: $(STAMP)

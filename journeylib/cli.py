@@ -4,6 +4,10 @@ Every command takes a workspace folder. Exit codes (see :mod:`journeylib.console
 0 clean, 1 rows rejected, 2 bad input or usage (one line naming the file,
 line and field), 3 internal error (one line and a log file with the
 traceback). Output paths are checked before any work starts.
+
+The command line answers at once: this module imports only typer and rich;
+each command imports what it needs (polars, DuckDB, papermill, …) when it runs
+(``tests/test_cli_startup.py`` checks it).
 """
 
 from __future__ import annotations
@@ -640,10 +644,10 @@ def personas_suggest(
 
 
 # --------------------------------------------------------------------------
-# metrics (implementation in journeylib/metrics/command.py)
+# metrics (implementation in journeylib/cli_metrics.py)
 # --------------------------------------------------------------------------
 
-from .metrics.command import metrics_command as _metrics_command  # noqa: E402
+from .cli_metrics import metrics_command as _metrics_command  # noqa: E402
 
 app.command("metrics")(_metrics_command)
 

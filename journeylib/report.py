@@ -399,8 +399,11 @@ def run_reports(
     "month", …), ``funnel`` (str or None), ``personas`` (list or None),
     ``segment_attributes`` (list or None), ``min_count`` (int), ``engine``
     (str: ``"polars"``, ``"duckdb"`` or ``"spark"`` — where the notebooks run
-    the metrics, see :func:`journeylib.metrics.engine.to_engine`) and
-    ``render`` ("report"). ``notebooks`` selects names (default:
+    the metrics, see :func:`journeylib.metrics.engine.to_engine`),
+    ``render`` ("report") and ``snapshot`` (str: the tables validated once by
+    this run, which each notebook opens with
+    :func:`journeylib.context.report_context` instead of validating the raw
+    files again; removed after the run). ``notebooks`` selects names (default:
     :data:`REPORTS` present in ``notebooks_dir``). Unknown segment
     attributes, engines and a missing ``pyspark`` for ``engine="spark"`` stop
     the run before any notebook starts. ``out`` is checked first and locked
@@ -421,6 +424,7 @@ def run_reports(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from .context import write_snapshot
     from .workspace import load_workspace
 
     workspace = Path(workspace).resolve()
@@ -487,6 +491,8 @@ def run_reports(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
     tmp.mkdir()
+    # the kernels open the tables validated above instead of reading and validating the raw files again
+    nb_params = {**params, "snapshot": str(write_snapshot(ws, tmp / ".snapshot"))}
     failed_dir = out.parent / f"{out.name}.failed"
     started = dt.datetime.now(dt.timezone.utc)
     generated = (f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}', "
@@ -516,7 +522,7 @@ def run_reports(
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(
-                    str(src), str(executed), parameters=params, kernel_name=kernel_name, progress_bar=False,
+                    str(src), str(executed), parameters=nb_params, kernel_name=kernel_name, progress_bar=False,
                     request_save_on_cell_execute=False, cwd=str(nb_dir), execution_timeout=timeout,
                     extra_arguments=["--IPKernelApp.log_level=ERROR"],  # keep the kernel's start-up chatter out of the log
                 )

@@ -42,7 +42,7 @@ import polars as pl
 import yaml
 
 from .errors import JourneyError
-from .model import RATE_METRICS, JourneyMap, map_from_dict
+from .model import RATE_METRICS, YAML_LOADER, JourneyMap, map_from_dict
 
 HISTORY_DIR = "map_history"
 MAP_FILE = "journey.yml"
@@ -108,7 +108,7 @@ class MapVersion:
         text = self.text
         if text is None and self.source:
             text = Path(self.source).read_text(encoding="utf-8-sig")
-        return map_from_dict(yaml.safe_load(text or ""), file=self.source or f"map version {self.short}")
+        return map_from_dict(yaml.load(text or "", Loader=YAML_LOADER), file=self.source or f"map version {self.short}")
 
 
 # --------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def _git_versions(map_path: Path) -> list[MapVersion]:
 def _hash_text(text: str) -> str | None:
     """Content hash of a map text; ``None`` when it is not a valid map (for the current model)."""
     try:
-        return map_from_dict(yaml.safe_load(text)).content_hash()
+        return map_from_dict(yaml.load(text, Loader=YAML_LOADER)).content_hash()
     except (JourneyError, yaml.YAMLError, TypeError, AttributeError):
         return None
 

@@ -52,6 +52,7 @@ import polars as pl
 from ..errors import DataError
 from . import engine as E
 from .engine import LID, TP, TS
+from .steps import find_steps
 
 MODES = ("ordered", "strict", "any_order")
 #: progress along the whole map (no funnel named): the furthest touchpoint with any event
@@ -113,94 +114,14 @@ def step_times(
     """Per learner who reached step 1: ``learner_id, furthest_step, t_1..t_k`` (lazy).
 
     ``t_i`` is null beyond the furthest step. See the module docstring for the
-    exact rules of each mode.
+    exact rules of each mode, and :mod:`journeylib.metrics.steps` for how each
+    engine finds the steps.
 
     >>> step_times(lazy(ws.events), ws.map, ["enrolment", "orientation"], data_end=end).collect()   # doctest: +SKIP
     """
     if mode not in MODES and mode != MAP_MODE:
         raise DataError(f"unknown funnel mode '{mode}'; modes: {', '.join(MODES)}")
-    if window is not None and window <= 0:
-        raise DataError("window must be a positive number of days")
-    k = len(steps)
-    tcols = _tcols(k)
-    ev = events.filter(nw.col(TS) <= data_end)
-    step_of = {s: i + 1 for i, s in enumerate(steps)}
-    wdelta = dt.timedelta(days=window) if window is not None else None
-
-    if mode == "ordered":
-        evf = ev.select(LID, TP, TS)
-        cur = evf.filter(nw.col(TP) == steps[0]).group_by(LID).agg(nw.col(TS).min().alias("t_1"))
-        if wdelta is not None:
-            cur = cur.with_columns((nw.col("t_1") + wdelta).alias("_wend"))
-        carried = ["t_1"] + (["_wend"] if wdelta is not None else [])
-        for i in range(2, k + 1):
-            ei = evf.filter(nw.col(TP) == steps[i - 1]).select(LID, nw.col(TS).alias("_ts"))
-            j = cur.join(ei, on=LID, how="left")
-            ok = nw.col("_ts") >= nw.col(f"t_{i-1}")
-            if wdelta is not None:
-                ok = ok & (nw.col("_ts") <= nw.col("_wend"))
-            cur = j.group_by(LID).agg(
-                *[nw.col(c).min() for c in carried],
-                nw.when(ok).then(nw.col("_ts")).min().alias(f"t_{i}"),
-            )
-            carried.append(f"t_{i}")
-        out = cur.select(LID, *tcols)
-        furthest = nw.sum_horizontal(*[nw.col(c).is_null().__invert__().cast(nw.Int64) for c in tcols])
-        return out.with_columns(furthest.cast(nw.Int64).alias("furthest_step")).select(LID, "furthest_step", *tcols)
-
-    if mode == MAP_MODE:
-        evf = ev.filter(nw.col(TP).is_in(steps)).select(LID, TP, TS).with_columns(E.lookup(TP, step_of, 0).alias("_step"))
-        first = evf.group_by(LID, "_step").agg(nw.col(TS).min().alias("_t"))
-        out = first.group_by(LID).agg(
-            nw.col("_step").max().cast(nw.Int64).alias("furthest_step"),
-            *[nw.when(nw.col("_step") == i).then(nw.col("_t")).min().alias(f"t_{i}") for i in range(1, k + 1)],
-        )
-        return out.select(LID, "furthest_step", *tcols)
-
-    if mode == "any_order":
-        evf = ev.filter(nw.col(TP).is_in(steps)).select(LID, TP, TS)
-        if wdelta is not None:
-            start = evf.group_by(LID).agg(nw.col(TS).min().alias("_start"))
-            evf = evf.join(start, on=LID, how="inner").filter(nw.col(TS) <= nw.col("_start") + wdelta)
-        first = (
-            evf.with_columns(E.lookup(TP, step_of, 0).alias("_step"))
-            .group_by(LID, "_step")
-            .agg(nw.col(TS).min().alias("_t"))
-        )
-        first = first.with_columns(nw.col("_step").rank("ordinal").over(LID).cast(nw.Int64).alias("_rk"))
-        first = first.filter(nw.col("_step") == nw.col("_rk"))
-        out = first.group_by(LID).agg(
-            nw.len().cast(nw.Int64).alias("furthest_step"),
-            *[nw.when(nw.col("_step") == i).then(nw.col("_t")).min().alias(f"t_{i}") for i in range(1, k + 1)],
-        )
-        return out.select(LID, "furthest_step", *tcols)
-
-    # strict
-    pos = E.positions(jmap)
-    cols = E.columns(ev)
-    order = [TS, "_pos"] + (["event_id"] if "event_id" in cols else [])
-    evs = ev.select(LID, TP, TS, *(["event_id"] if "event_id" in cols else [])).with_columns(
-        E.lookup(TP, pos, 0).alias("_pos"), E.lookup(TP, step_of, 0).alias("_step")
-    )
-    if wdelta is not None:
-        start = evs.filter(nw.col("_step") == 1).group_by(LID).agg(nw.col(TS).min().alias("_start"))
-        evs = evs.join(start, on=LID, how="inner").filter(
-            (nw.col(TS) >= nw.col("_start")) & (nw.col(TS) <= nw.col("_start") + wdelta)
-        )
-    evs = evs.with_columns(nw.col(TP).shift(1).over(LID, order_by=order).alias("_prev"))
-    evs = evs.filter(nw.col("_prev").is_null() | (nw.col("_prev") != nw.col(TP)))
-    evs = evs.with_columns(nw.lit(1, dtype=nw.Int64).alias("_one"))
-    evs = evs.with_columns(nw.col("_one").cum_sum().over(LID, order_by=order).cast(nw.Int64).alias("_seq"))
-    runs = evs.filter(nw.col("_step") > 0).with_columns((nw.col("_seq") - nw.col("_step")).alias("_d"))
-    runs = runs.with_columns(nw.col("_step").rank("ordinal").over(LID, "_d").cast(nw.Int64).alias("_rk"))
-    runs = runs.filter(nw.col("_step") == nw.col("_rk"))
-    per_run = runs.group_by(LID, "_d").agg(
-        nw.len().cast(nw.Int64).alias("furthest_step"),
-        *[nw.when(nw.col("_step") == i).then(nw.col(TS)).min().alias(f"t_{i}") for i in range(1, k + 1)],
-    )
-    per_run = per_run.filter(nw.col("furthest_step") == nw.col("furthest_step").max().over(LID))
-    per_run = per_run.filter(nw.col("_d") == nw.col("_d").min().over(LID))
-    return per_run.select(LID, "furthest_step", *tcols)
+    return find_steps(events, steps, mode=mode, window=window, data_end=data_end, positions=E.positions(jmap))
 
 
 def add_gaps(lf: nw.LazyFrame, k: int) -> nw.LazyFrame:

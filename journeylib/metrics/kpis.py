@@ -39,13 +39,12 @@ from typing import Any, Sequence
 
 import narwhals as nw
 import polars as pl
-from scipy import stats as _st
 
 from ..model import KPI_METRICS
 from . import engine as E
 from .engine import LID, TP, TS
 from .outcomes import OUTCOMES, continuable, outcome_frame
-from .stats import Z95
+from .stats import Z95, t975
 
 MEASURE_COLUMNS = ["touchpoint_id", "touchpoint_name", "stage"]
 VALUE_COLUMNS = ["metric", "value", "n", "low", "high", "undecided"]
@@ -62,7 +61,7 @@ def _mean_ci(n, s, ss):
     if n < 2:
         return mean, None, None
     var = max((ss - s * s / n) / (n - 1), 0.0)
-    half = float(_st.t.ppf(0.975, n - 1)) * math.sqrt(var / n)
+    half = t975(n - 1) * math.sqrt(var / n)
     return mean, mean - half, mean + half
 
 

@@ -22,7 +22,6 @@ from typing import Any, Sequence
 
 import narwhals as nw
 import polars as pl
-from scipy import stats as _st
 
 from ..model import RATE_METRICS
 from . import engine as E
@@ -32,7 +31,7 @@ from .kpis import kpis_from_measure, measure, span_days
 from .outcomes import outcome_frame
 from .periods import default_period, period_bounds, period_label, previous_period
 from .segments import apply_family, segment_attributes, segment_cells
-from .stats import Z95, bh_fdr, newcombe_diff, two_by_two
+from .stats import Z95, bh_fdr, newcombe_diff, scipy_stats, two_by_two
 from .survival import compare_continuation, continuation_times, period_survival
 
 #: metrics compared with a two-proportion test (counts = value × n)
@@ -207,7 +206,7 @@ def _change_p(metric, v1, n1, lo1, hi1, v0, n0, lo0, hi0) -> float | None:
         se = math.sqrt(se1 * se1 + se0 * se0)
         if se == 0:
             return 1.0 if v1 == v0 else 0.0
-        return float(2 * _st.norm.sf(abs(v1 - v0) / se))
+        return float(2 * scipy_stats().norm.sf(abs(v1 - v0) / se))
     return None
 
 

@@ -105,14 +105,34 @@ def sample_period() -> str:
 
 
 def build_sample_report(base: Path):
-    """Build every report on ``data/sample`` into ``base/sample-report`` once; later calls reuse it.
+    """Build every report on a copy of ``data/sample`` into ``base/sample-report`` once; later calls reuse it.
+
+    The copy's raw events and learners files are broken as soon as the runner
+    has validated them, before the first kernel starts (:func:`break_raw_files`),
+    so every test of these pages also checks that the kernels work from the
+    runner's snapshot and never read the raw files again.
 
     Returns ``(out_dir, report_set_or_None)``; the set is None when reused.
     """
+    import shutil
+
     from journeylib.report import run_reports
 
     out = Path(base) / "sample-report"
     if (out / "index.html").exists():
         return out, None
-    rs = run_reports(SAMPLE, out, period=sample_period(), min_count=5)
+    ws = Path(base) / "sample-copy" / SAMPLE.name
+    shutil.copytree(SAMPLE, ws, dirs_exist_ok=True)
+    rs = run_reports(ws, out, period=sample_period(), min_count=5,
+                     on_progress=lambda name, i, n: break_raw_files(ws) if i == 0 else None)
     return out, rs
+
+
+#: what :func:`break_raw_files` writes over the raw events file
+BROKEN = "this is not an events file\n"
+
+
+def break_raw_files(workspace: Path) -> None:
+    """Make a workspace's raw events unreadable and remove its learners file."""
+    (workspace / "events.csv").write_text(BROKEN, encoding="utf-8")
+    (workspace / "learners.csv").unlink()

@@ -80,7 +80,7 @@ def test_conformance_matches_reference(data):
             assert r["late"] == len(late)
 
 
-@pytest.mark.parametrize("module", ["engine", "stats", "periods", "journeys", "kpis", "command", "funnel", "segments", "review", "transitions", "dropoff", "emotion"])
+@pytest.mark.parametrize("module", ["engine", "stats", "periods", "journeys", "kpis", "funnel", "segments", "review", "transitions", "dropoff", "emotion"])
 def test_module_doctests(module):
     mod = importlib.import_module(f"journeylib.metrics.{module}")
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

@@ -1,7 +1,7 @@
 """``journey metrics NAME DIR``: compute one metric table on a workspace and write it.
 
 Registered on the ``journey`` command line in :mod:`journeylib.cli`. The heavy
-imports happen only when the command runs.
+imports (polars, the metrics, scipy) happen only when the command runs.
 
 >>> METRIC_NAMES[:3]
 ('funnel', 'dropoff', 'transitions')
@@ -31,7 +31,7 @@ def write_frame(df, out: Path) -> None:
     >>> out.read_text().splitlines()
     ['region,n', "'=1+1,-1"]
     """
-    from ..exports import write_table
+    from .exports import write_table
 
     write_table(df, out)
 
@@ -74,9 +74,9 @@ def metrics_command(
     """
     from rich.markup import escape
 
-    from ..console import console, fail
-    from ..errors import DataError, JourneyError
-    from ..outputs import check_output_file, check_output_folder
+    from .console import console, fail
+    from .errors import DataError, JourneyError
+    from .outputs import check_output_file, check_output_folder
 
     if name not in METRIC_NAMES:
         fail(f"unknown metric '{name}'; metrics: {', '.join(METRIC_NAMES)}")
@@ -93,8 +93,8 @@ def metrics_command(
     try:
         import polars as pl
 
-        from .. import metrics as jm
-        from ..workspace import load_workspace
+        from . import metrics as jm
+        from .workspace import load_workspace
 
         ws = load_workspace(workspace)
         ev, ln, jmap = ws.events, ws.learners, ws.map
