@@ -9,7 +9,7 @@ WORKERS ?= 2
 LRS_VENV ?= .venv-lrs
 LRS_STAMP := $(LRS_VENV)/.installed-stamp
 
-.PHONY: install lrs-venv report test test-fast lab bench bench-ingest sample report-oulad system-deps clean
+.PHONY: install lrs-venv report test test-fast fuzz lab bench bench-ingest bench-loading sample report-oulad system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test: $(STAMP) $(LRS_STAMP) system-deps
 test-fast: $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) -m "not browser and not spark and not slow and not lrs"
 
+## The fuzz suite, long profile (1,000 examples per generator)
+fuzz: $(STAMP)
+	JOURNEY_FUZZ=long $(PY) -m pytest -n $(WORKERS) tests/fuzz
+
 ## System packages the tests use: headless Chromium (browser tests) and Java (Spark)
 system-deps:
 	bash scripts/system-deps.sh
@@ -61,6 +65,10 @@ bench: $(STAMP)
 ## Ingest memory benchmark: 100k vs 1M xAPI statements (prints a table; results in benchmarks/INGEST.md)
 bench-ingest: $(STAMP)
 	$(PY) benchmarks/ingest_memory.py
+
+## Workspace loading: 1M events against the previous loader, memory on a 2 GB events file (benchmarks/LOADING.md)
+bench-loading: $(STAMP)
+	$(PY) benchmarks/loading.py
 
 ## Reports on the real OULAD data set in ../shared/data/oulad
 report-oulad: $(STAMP)

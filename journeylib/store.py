@@ -390,6 +390,7 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
     >>> reps[0].read == reps[0].accepted + reps[0].rejected                 # doctest: +SKIP
     True
     """
+    from .limits import require_regular
     from .sources import detect_type, read_source
     from .sources.base import sha256_file
     from .sources.rules import find_rules
@@ -401,9 +402,7 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
     reports = []
     try:
         for p in paths:
-            p = Path(p)
-            if not p.exists():
-                raise DataError("file not found", file=p)
+            p = require_regular(p)  # devices, FIFOs and sockets are refused before a byte is read
             kind = source_type or detect_type(p, rules)
             kwargs = {} if batch_size is None else {"batch_size": batch_size}
             rep = ingest_file(con, p, kind, read_source(p, kind, jmap, rules, strict=strict, **kwargs), sha256=sha256_file(p),

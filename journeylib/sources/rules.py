@@ -59,11 +59,10 @@ from pathlib import Path
 from typing import Literal, Union
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import MapError
-from ..model import CrossCheckError, _field_name, _line_for, _line_index, map_error_from_validation
+from ..model import CrossCheckError, _field_name, _line_for, _line_index, map_error_from_validation, read_yaml
 
 RULES_FILE = "sources.yml"
 
@@ -362,19 +361,7 @@ def load_rules(path: str | Path, touchpoint_ids: list[str] | None = None) -> Sou
     SourceRules(...)
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MapError("file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MapError(f"cannot read: {exc}", file=path) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise MapError(f"YAML syntax error: {exc.problem or exc.context}", file=path,
-                       line=mark.line + 1 if mark else None) from None
+    data, node = read_yaml(path, what="rules file")  # size, alias and nesting limits
     index = _line_index(node) if node is not None else {}
     if data is None:
         data = {}
