@@ -75,8 +75,6 @@ a { color: #0b5cad; }
 .jp-OutputArea-output pre { white-space: pre-wrap; font-size: 12px; color: #555; }
 .jp-RenderedHTMLCommon table:not(.journey-table) { border-collapse: collapse; font-size: 13px; }
 a.anchor-link { display: none; }
-figure.journey-chart { margin: 0.6em 0 1.4em 0; overflow-x: auto; }
-.vega-embed summary { display: none; }
 #vg-tooltip-element { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; font-size: 12px; }
 .journey-index-list { list-style: none; padding: 0; }
 .journey-index-list li { border: 1px solid #d0d7de; border-radius: 6px; padding: 12px 16px; margin: 10px 0; }
@@ -135,7 +133,9 @@ def page_css() -> str:
     >>> ".journey-table" in page_css()
     True
     """
-    return PAGE_CSS + TABLE_CSS
+    from .charts import CSS as CHART_CSS
+
+    return PAGE_CSS + CHART_CSS + TABLE_CSS
 
 
 def _generated_line(when: dt.datetime | None = None) -> str:
