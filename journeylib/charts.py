@@ -568,7 +568,7 @@ def time_to_convert_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | N
     rule = base.mark_rule(strokeWidth=2, opacity=0.6).encode(x=alt.X("median_days_to_convert:Q", title="Days from previous step"), x2="p90_days_to_convert:Q", **enc)
     dot = base.mark_point(filled=True, size=70).encode(x="median_days_to_convert:Q", **enc)
     n_groups = max(1, len(names))
-    return _container(alt.layer(rule, dot), alt.Step(max(30, 9 * n_groups)), legend_labels=names).properties(
+    return _container(alt.layer(rule, dot), len(order) * max(30, 9 * n_groups), legend_labels=names).properties(
         title=alt.Title(title, subtitle="Dot: median. Line ends at the 90th percentile."))
 
 
@@ -1299,14 +1299,16 @@ _NUM = re.compile(r"(-?\d+\.\d{2})\d+")
 _DROP_ATTRS = re.compile(r'\s(?:class|role|aria-[a-z]+|pointer-events)="[^"]*"|\sopacity="1"|\sstroke-miterlimit="10"')
 
 
-def static_svg(chart: alt.TopLevelMixin | dict, *, width: int = STATIC_WIDTH, label: str = "") -> str:
+def static_svg(chart: alt.TopLevelMixin | dict, *, width: int = STATIC_WIDTH, label: str = "", stretch: bool = False) -> str:
     """The chart drawn in Python (vl-convert) as a compact inline SVG: the picture readers get without JavaScript.
 
     Laid out for ``width`` (:func:`fit_spec`); no resource is fetched. The
     SVG scales with its container (CSS), its ids are prefixed so that several
     charts on one page never share a clip path, coordinates keep two
     decimals and the repeated font and accessibility attributes of the marks
-    are dropped (the figure carries the label).
+    are dropped (the figure carries the label). With ``stretch`` the picture
+    fills its box whatever the box's proportions (for the map's emotion lane,
+    whose points must stay under the touchpoint columns).
 
     >>> import altair as alt, polars as pl
     >>> s = static_svg(alt.Chart(pl.DataFrame({"a": [1, 2]})).mark_point().encode(x="a:Q"), label="A & B")
@@ -1325,9 +1327,10 @@ def static_svg(chart: alt.TopLevelMixin | dict, *, width: int = STATIC_WIDTH, la
     svg = svg.replace(f' font-family="{font}"', "")
     svg = _DROP_ATTRS.sub("", svg)
     svg = re.sub(r'<path d="M0,0h0v0h0Z"/>', "", svg)
-    svg = re.sub(r"^<svg [^>]*?(width=\"[^\"]*\" height=\"[^\"]*\" viewBox=\"[^\"]*\")[^>]*>",
-                 lambda m: (f'<svg class="journey-static" xmlns="http://www.w3.org/2000/svg" {m.group(1)} role="img" '
-                            f'aria-label="{_html.escape(label or "chart", quote=True)}" font-family="{_html.escape(font, quote=True)}">'), svg, count=1)
+    fit = 'preserveAspectRatio="none" ' if stretch else ""
+    head = (f'<svg class="journey-static" xmlns="http://www.w3.org/2000/svg" \\1 role="img" {fit}'
+            f'aria-label="{_html.escape(label or "chart", quote=True)}" font-family="{_html.escape(font, quote=True)}">')
+    svg = re.sub(r"^<svg [^>]*?(width=\"[^\"]*\" height=\"[^\"]*\" viewBox=\"[^\"]*\")[^>]*>", lambda m: head.replace("\\1", m.group(1)), svg, count=1)
     return svg
 
 
@@ -1361,9 +1364,10 @@ class ChartHTML:
     (1, True)
     """
 
-    def __init__(self, chart: alt.TopLevelMixin | dict, *, static: bool = True):
+    def __init__(self, chart: alt.TopLevelMixin | dict, *, static: bool = True, static_width: int = STATIC_WIDTH):
         self.spec = chart if isinstance(chart, dict) else chart.to_dict()
         self.static = static
+        self.static_width = static_width
 
     @property
     def html(self) -> str:
@@ -1372,7 +1376,8 @@ class ChartHTML:
         desc = _chart_description(self.spec)
         meta = (self.spec.get("usermeta") or {}).get("journey") or {}
         cls = "journey-chart journey-lane" if meta.get("lane") else "journey-chart"
-        pic = f'<div class="journey-chart-static">{static_svg(self.spec, label=desc)}</div>' if self.static else ""
+        svg = static_svg(self.spec, label=desc, width=self.static_width, stretch=bool(meta.get("lane"))) if self.static else ""
+        pic = f'<div class="journey-chart-static">{svg}</div>' if self.static else ""
         return (f'<figure class="{cls}" aria-label="{_html.escape(desc)}">{pic}'
                 f'<script type="application/json">{payload}</script></figure>')
 
@@ -1384,12 +1389,13 @@ class NotebookChart:
     """A chart for JupyterLab: compiled to Vega and shown by JupyterLab's built-in Vega renderer (no CDN, works offline).
 
     ``_repr_mimebundle_`` returns ``application/vnd.vega.v5+json`` (the
-    chart laid out for :data:`NOTEBOOK_WIDTH` px) and a plain-text line.
+    chart laid out for :data:`NOTEBOOK_WIDTH` px) and a plain-text line, with
+    the report's embed options (SVG renderer, tooltips, no action menu).
 
     >>> import altair as alt, polars as pl
-    >>> b = NotebookChart(alt.Chart(pl.DataFrame({"a": [1]})).mark_point().encode(x="a:Q").properties(title="T"))._repr_mimebundle_()
-    >>> sorted(b), b["text/plain"]
-    (['application/vnd.vega.v5+json', 'text/plain'], '<chart: T>')
+    >>> b, meta = NotebookChart(alt.Chart(pl.DataFrame({"a": [1]})).mark_point().encode(x="a:Q").properties(title="T"))._repr_mimebundle_()
+    >>> sorted(b), b["text/plain"], meta["application/vnd.vega.v5+json"]["embed_options"]["renderer"]
+    (['application/vnd.vega.v5+json', 'text/plain'], '<chart: T>', 'svg')
     """
 
     MIMETYPE = "application/vnd.vega.v5+json"
@@ -1407,10 +1413,13 @@ class NotebookChart:
         """
         import vl_convert as vlc
 
-        return vlc.vegalite_to_vega(fit_spec(self.spec, self.width), vl_version=_vl_version())
+        spec = vlc.vegalite_to_vega(fit_spec(self.spec, self.width), vl_version=_vl_version())
+        spec["$schema"] = "https://vega.github.io/schema/vega/v5.json"  # a name, never fetched: JupyterLab draws it with its Vega 5
+        return spec
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return {self.MIMETYPE: self.vega(), "text/plain": f"<chart: {_chart_title(self.spec)}>"}
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
+        data = {self.MIMETYPE: self.vega(), "text/plain": f"<chart: {_chart_title(self.spec)}>"}
+        return data, {self.MIMETYPE: {"embed_options": EMBED_OPTIONS}}
 
 
 class NoData:
@@ -1449,7 +1458,7 @@ def show(chart: alt.TopLevelMixin):
     return NotebookChart(spec)
 
 
-def _altair_renderer(spec: dict, **kwargs) -> dict:
+def _altair_renderer(spec: dict, **kwargs) -> tuple[dict, dict]:
     """Altair renderer ``journey``: every displayed chart goes to JupyterLab's own Vega renderer (offline)."""
     return NotebookChart(spec)._repr_mimebundle_()
 
@@ -1529,6 +1538,10 @@ BOOTSTRAP_JS = """
     var spec = fit(JSON.parse(src.textContent), width);
     window.vegaEmbed(target, spec, opts).then(function (res) {
       fig.__view = res.view;
+      if (fig.classList.contains("journey-lane")) {
+        var svg = target.querySelector("svg");
+        if (svg) { svg.setAttribute("preserveAspectRatio", "none"); }
+      }
       fig.classList.add("journey-live");
       fig.setAttribute("data-rendered", "true");
     }).catch(function (err) {

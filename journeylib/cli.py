@@ -299,6 +299,7 @@ def report(
     notebooks_dir: Optional[Path] = typer.Option(None, "--notebooks-dir", help="Folder with the report notebooks (default: the project's notebooks/)."),
     timeout: int = typer.Option(900, "--timeout", help="Seconds a single notebook cell may run."),
     engine: str = typer.Option("polars", "--engine", help="Where the metrics run: polars (default), duckdb or spark (local[*], or $JOURNEY_SPARK_MASTER)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also print every page to NAME.pdf through headless Chromium (charts included)."),
 ) -> None:
     """Run the report notebooks for a period and write self-contained HTML reports plus index.html.
 
@@ -312,7 +313,7 @@ def report(
         result = run_reports(
             workspace, out, period=period, notebooks=_csv_list(notebooks), notebooks_dir=notebooks_dir,
             min_count=min_count, funnel=funnel, personas=_csv_list(personas), segment_attributes=_csv_list(segments),
-            engine=engine, timeout=timeout, progress=True,
+            engine=engine, timeout=timeout, progress=True, pdf=pdf,
         )
     except JourneyError as exc:
         _fail(exc)

@@ -139,6 +139,8 @@ def _behind(by_group: pl.DataFrame, overall: pl.DataFrame, jmap: JourneyMap, by:
         return None
     r = done.sort(["completion", by]).row(0, named=True)
     everyone = decided_completion(overall).row(0, named=True)
+    if r["completion_high"] is None or everyone["completion"] is None or r["completion_high"] >= everyone["completion"]:
+        return None  # no group is clearly behind: its 95% interval reaches everyone's rate
     pn = {p.id: p.name for p in jmap.personas} if by == "persona" else {}
     who = pn.get(r[by], str(r[by]))
     # where this group falls furthest below everyone else's step conversion
@@ -167,7 +169,8 @@ def funnel_takeaways(overall: pl.DataFrame, jmap: JourneyMap, *, by_group: pl.Da
     * **furthest behind** — the group in ``by_group`` with the lowest
       :func:`decided_completion` (groups with fewer than ``min_count`` starters
       or decided learners are left out; needs two groups), with the step where
-      its step conversion is furthest below everyone's.
+      its step conversion is furthest below everyone's — only when the
+      group is clearly behind (its 95% interval stays below everyone's rate).
 
     ``overall`` is the funnel without ``by``. Each :class:`Takeaway` names the
     touchpoint it is about, so a page can link to that touchpoint on the map.
