@@ -34,7 +34,7 @@ from markupsafe import Markup, escape
 
 from .charts import GREY, ChartHTML, emotion_lane_chart, lane_domain, stage_colors, valence_words
 from .model import JourneyMap
-from .tables import HTML, METRIC_LABELS, _missing, _target_text, anchor_id, fmt_value, metric_kind, status_text, text_on
+from .tables import HTML, _missing, _target_text, anchor_id, fmt_value, metric_kind, status_text, text_on
 
 #: the narrowest a touchpoint column gets before the canvas scrolls sideways (px)
 MIN_COLUMN = 52
@@ -42,6 +42,10 @@ MIN_COLUMN = 52
 LANE_WIDTH = 80
 #: height of the emotional-curve lane (px)
 LANE_HEIGHT = 150
+#: a map whose columns would be narrower than this in the page's text column spreads over the window's full width
+INLINE_COLUMN = 130
+#: width of the report page's text column (px)
+PAGE_WIDTH = 1132
 #: maps with more touchpoints than this print on A3 landscape
 A4_MAX_TOUCHPOINTS = 14
 
@@ -56,8 +60,9 @@ METRIC_SHORT = {
 }
 
 CSS = f"""
-.journey-map {{ margin: 0.5em 0 1.5em 0; overflow-x: auto; width: calc(100vw - 40px); margin-left: calc(50% - 50vw + 20px); max-width: 1900px; }}
-@media (min-width: 1940px) {{ .journey-map {{ margin-left: calc(50% - 950px); }} }}
+.journey-map {{ margin: 0.5em 0 1.5em 0; overflow-x: auto; }}
+.journey-map.jm-wide {{ width: calc(100vw - 40px); margin-left: calc(50% - 50vw + 20px); max-width: 1900px; }}
+@media (min-width: 1940px) {{ .journey-map.jm-wide {{ margin-left: calc(50% - 950px); }} }}
 .journey-map .jm-grid {{ display: grid; font-size: 10.5px; line-height: 1.3; }}
 .journey-map .jm-lane {{ position: sticky; left: 0; z-index: 2; background: #f4f6f8; font-weight: 700; padding: 5px 6px; border-bottom: 1px solid #d0d7de;
   color: #1a1a1a; overflow-wrap: anywhere; }}
@@ -85,7 +90,7 @@ CSS = f"""
   .journey-map .jm-grid {{ grid-template-columns: 72px repeat(var(--jm-n), minmax(92px, 1fr)) !important; font-size: 11.5px; }}
 }}
 @media print {{
-  .journey-map {{ width: auto; margin-left: 0; overflow: visible; }}
+  .journey-map, .journey-map.jm-wide {{ width: auto; margin-left: 0; overflow: visible; }}
   .journey-map .jm-grid {{ grid-template-columns: 64px repeat(var(--jm-n), minmax(0, 1fr)) !important; font-size: 8.5px; }}
   .journey-map .jm-tp {{ font-size: 9px; }}
   .journey-map .jm-stage {{ font-size: 9.5px; }}
@@ -241,7 +246,7 @@ def journey_map_html(
             kp.setdefault(r["touchpoint_id"], []).append(r)
     page = "A3" if n > A4_MAX_TOUCHPOINTS else "A4"
     out = [f'<style>@page {{ size: {page} landscape; margin: 10mm; }}</style>',
-           f'<div class="journey-map" data-touchpoints="{n}"><div class="jm-grid" style="--jm-n: {n}; '
+           f'<div class="journey-map{" jm-wide" if LANE_WIDTH + n * INLINE_COLUMN > PAGE_WIDTH else ""}" data-touchpoints="{n}"><div class="jm-grid" style="--jm-n: {n}; '
            f'grid-template-columns: {LANE_WIDTH}px repeat({n}, minmax({MIN_COLUMN}px, 1fr));">']
     for lane in lanes:
         if lane == "stage":

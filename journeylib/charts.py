@@ -275,13 +275,13 @@ def _wrapped(col: str, width: int = LABEL_CHARS) -> pl.Expr:
 
 
 def label_px(labels: Iterable[Any], *, font_px: float = 12) -> int:
-    """Estimated width in pixels of the widest line of wrapped ``labels`` (0.6 × font size per character).
+    """Estimated width in pixels of the widest line of wrapped ``labels`` (0.62 × font size per character, plus a margin).
 
     >>> label_px(["Quiz 1", "Lesson 2: Summaries\\nand charts"])
-    142
+    150
     """
     longest = max((len(line) for v in labels if v is not None for line in str(v).split("\n")), default=0)
-    return int(math.ceil(longest * 0.6 * font_px)) + 5
+    return int(math.ceil(longest * 0.62 * font_px)) + 8
 
 
 def _steps_axis(**kw) -> alt.Axis:
@@ -319,8 +319,8 @@ def _journey_meta(chart: alt.TopLevelMixin, **meta) -> alt.TopLevelMixin:
     return chart.properties(usermeta={**um, "journey": j})
 
 
-def _facet_meta(labels: Iterable[Any], *, panel: int = 150, max_panel: int = 260, spacing: int = 14) -> dict:
-    return {"panel": panel, "max_panel": max_panel, "fixed": label_px(labels) + 24, "spacing": spacing, "max_columns": FACET_COLUMNS}
+def _facet_meta(labels: Iterable[Any], *, panels: int = FACET_COLUMNS, panel: int = 150, max_panel: int = 260, spacing: int = 14) -> dict:
+    return {"panel": panel, "max_panel": max_panel, "fixed": label_px(labels) + 24, "spacing": spacing, "max_columns": max(1, min(FACET_COLUMNS, panels))}
 
 
 def _legend_meta(labels: Iterable[Any]) -> int:
@@ -400,11 +400,20 @@ def _fmt_int(v: Any) -> str:
 # Funnels
 # --------------------------------------------------------------------------
 
-def _facet(layered: alt.TopLevelMixin, df: pl.DataFrame, jmap: JourneyMap, by: str, labels: Iterable[Any], panel: int = 150) -> alt.TopLevelMixin:
+def _facet(layered: alt.TopLevelMixin, df: pl.DataFrame, jmap: JourneyMap, by: str, labels: Iterable[Any], panel: int = 150,
+           legend_labels: Iterable[Any] = ()) -> alt.TopLevelMixin:
     df, order_p = _panels(df, jmap, by)
     out = layered.properties(width=panel).facet(facet=alt.Facet("panel:N", title=None, header=PANEL_HEADER, sort=order_p),
                                                  columns=FACET_COLUMNS, data=df, spacing=14)
-    return _journey_meta(out, facet=_facet_meta(labels, panel=panel))
+    meta = {"facet": _facet_meta(labels, panels=len(order_p), panel=panel)}
+    legend_labels = list(legend_labels)
+    if legend_labels:
+        meta["legend_entry"] = _legend_meta(legend_labels)
+    return _journey_meta(out, **meta)
+
+
+#: bars at least this long carry their label inside; shorter ones right of the interval (at most here, so it stays in the panel)
+LABEL_AT = 0.5
 
 
 def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "persona", title: str = "Funnel: how many reach each step") -> alt.Chart:
@@ -443,7 +452,7 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     )
     keep = ["step", "tp_label", "touchpoint_name", "learners", "conversion_from_start", "conversion_from_start_low", "conversion_from_start_high",
             "step_conversion", "decided_before", "undecided_before", "bar_label"] + (["by_name"] if by else [])
-    df = df.select(keep)
+    df = df.select(keep).with_columns(pl.min_horizontal("conversion_from_start_high", pl.lit(LABEL_AT)).alias("label_at"))
     order = df.sort("step")["tp_label"].unique(maintain_order=True).to_list()
     y = alt.Y("tp_label:N", sort=order, title=None, axis=_steps_axis())
     tips = [
@@ -464,10 +473,10 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     x = alt.X("conversion_from_start:Q", title="Share of starters", axis=alt.Axis(format="%", tickCount=4), scale=alt.Scale(domain=[0, 1]))
     bars = base.mark_bar(opacity=0.85).encode(y=y, x=x, color=color, tooltip=tips)
     rules = base.mark_rule(color="#222222").encode(y=y, x="conversion_from_start_low:Q", x2="conversion_from_start_high:Q", tooltip=tips)
-    inside = base.transform_filter("datum.conversion_from_start >= 0.55").mark_text(align="right", dx=-4, fontSize=11, color="#ffffff", fontWeight="bold").encode(
+    inside = base.transform_filter(f"datum.conversion_from_start >= {LABEL_AT}").mark_text(align="right", dx=-4, fontSize=11, color="#ffffff", fontWeight="bold").encode(
         y=y, x="conversion_from_start:Q", text="bar_label:N")
-    outside = base.transform_filter("datum.conversion_from_start < 0.55").mark_text(align="left", dx=4, fontSize=11, color="#222222").encode(
-        y=y, x="conversion_from_start_high:Q", text="bar_label:N")
+    outside = base.transform_filter(f"datum.conversion_from_start < {LABEL_AT}").mark_text(align="left", dx=4, fontSize=11, color="#222222").encode(
+        y=y, x="label_at:Q", text="bar_label:N")
     layered = alt.layer(bars, rules, inside, outside).properties(height=alt.Step(30))
     subtitle = ["Bars: share of starters who reached the step (black line: 95% interval).",
                 "Label: learners · % who went on from the previous step, counting only learners who have decided (still in progress = not counted)."]
@@ -519,13 +528,13 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
     chart = base.mark_bar().encode(
         y=alt.Y("tp_label:N", sort=order, title=None, axis=_steps_axis()),
         x=alt.X("share:Q", title="Share of starters", stack="zero", axis=alt.Axis(format="%", tickCount=4)),
-        color=alt.Color("state:N", title=None, scale=alt.Scale(domain=states, range=["#D55E00", "#56B4E9"]), legend=alt.Legend(labelLimit=0)),
+        color=alt.Color("state:N", title=None, scale=alt.Scale(domain=states, range=["#D55E00", "#56B4E9"]), legend=_legend(states)),
         order=alt.Order("state:N", sort="descending"),
         tooltip=tips,
     ).properties(height=alt.Step(30))
     subtitle = "Orange: no event for longer than the dormancy window. Blue: still active and may carry on — not counted as stopped."
     if by:
-        out = _facet(chart, long, jmap, by, order, panel=150)
+        out = _facet(chart, long, jmap, by, order, panel=150, legend_labels=states)
     else:
         out = _container(chart, alt.Step(30), legend_labels=states)
     return out.properties(title=alt.Title(title, subtitle=subtitle))
@@ -878,8 +887,10 @@ def _emotion_color(jmap: JourneyMap, df: pl.DataFrame, by: str | None) -> tuple[
     lead = {"Designed target": TARGET_GREY}
     if by:
         scale = _persona_scale(jmap, df, by, first=lead)
-    else:
+    elif df.height:
         scale = alt.Scale(domain=["Designed target", "Measured (mean, 95% interval)"], range=[TARGET_GREY, PALETTE[0]])
+    else:  # nothing measured: the legend names only what is drawn
+        scale = alt.Scale(domain=["Designed target"], range=[TARGET_GREY])
     names = list(scale.domain)
     return alt.Color("by_name:N", title=None, scale=scale, legend=_legend(names, symbolType="circle")), names
 
@@ -906,6 +917,8 @@ def emotion_curve(emotion: pl.DataFrame, jmap: JourneyMap, *, by: str | None = N
     (True, True)
     """
     df, target, by = _emotion_frames(emotion, jmap, by)
+    if by and not df.height:
+        return no_data_chart(title, f"No {_title_of(by).lower()} has enough emotion responses to draw its curve.")
     ids = jmap.touchpoint_ids
     subtitle = "Dashed grey: designed target emotion. Coloured: measured mean with 95% interval; the line breaks where a touchpoint has no responses."
     if not df.height:

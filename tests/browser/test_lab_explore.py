@@ -19,11 +19,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from browser.harness import ROOT, launch
+from browser.harness import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -77,19 +76,6 @@ def lab(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path("/usr/bin/chromium").exists():
-        message = "Chromium is not installed (scripts/system-deps.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def _chart_state(page) -> tuple[int, int]:
