@@ -34,7 +34,7 @@ from markupsafe import Markup, escape
 
 from .charts import GREY, ChartHTML, emotion_lane_chart, lane_domain, stage_colors, valence_words
 from .model import JourneyMap
-from .tables import HTML, _missing, _target_text, anchor_id, fmt_value, metric_kind, status_text, text_on
+from .tables import HTML, _missing, _target_text, anchor_id, fmt_interval, fmt_value, metric_kind, status_text, text_on
 
 #: the narrowest a touchpoint column gets before the canvas scrolls sideways (px)
 MIN_COLUMN = 52
@@ -73,6 +73,7 @@ CSS = f"""
 .journey-map .jm-tp {{ font-weight: 700; font-size: 11px; }}
 .journey-map .jm-tp a {{ color: inherit; text-decoration: none; }}
 .journey-map .jm-muted {{ color: #666; }}
+.journey-map .jm-nw {{ white-space: nowrap; }}
 .journey-map ul {{ margin: 0; padding-left: 0.9em; }}
 .journey-map li {{ margin: 0 0 2px 0; }}
 .journey-map .jm-kpi {{ border-left: 3px solid #8C8C8C; padding: 1px 0 1px 3px; margin: 0 0 4px 0; }}
@@ -157,7 +158,7 @@ def _designed_kpis(t) -> Markup:
 def _cell(lane: str, t, jmap: JourneyMap, emo: dict[str, dict], kp: dict[str, list[dict]]) -> Markup:
     lo, hi = jmap.emotion_scale.min, jmap.emotion_scale.max
     if lane == "touchpoint":
-        return Markup('<a href="#{}" title="{}">{}</a>').format(anchor_id("tp", t.id), t.name, soft_hyphens(t.name))
+        return Markup('<a href="#{}" title="{}">{}</a>').format(anchor_id("tp", t.id), t.name, soft_hyphens(t.name, min_length=6))
     if lane == "channel":
         return escape(soft_hyphens(t.channel) or "–")
     if lane == "purpose":
@@ -169,12 +170,14 @@ def _cell(lane: str, t, jmap: JourneyMap, emo: dict[str, dict], kp: dict[str, li
     if lane == "measured_emotion":
         r = emo.get(t.id)
         if not r or _missing(r.get("mean_valence")):
-            return Markup('<span class="jm-muted">no responses</span>')
-        body = Markup('<span style="color:{};font-weight:600">{}</span> <span class="jm-muted">({}–{}, n={})</span>').format(
-            _valence_color(r["mean_valence"], lo, hi), fmt_value(r["mean_valence"], "+float2"), fmt_value(r.get("low"), "float2"),
-            fmt_value(r.get("high"), "float2"), fmt_value(r.get("n"), "int"))
+            return Markup('<span class="jm-muted">no {}</span>').format(soft_hyphens("responses", min_length=6))
+        # numbers never break inside: value, interval bounds and count each stay on one line
+        interval = Markup(" ").join(Markup('<span class="jm-nw">{}</span>').format(w)
+                                    for w in fmt_interval(r.get("low"), r.get("high"), "float2").replace(" to ", "\0to ").split("\0"))
+        body = Markup('<span style="color:{};font-weight:600">{}</span><br><span class="jm-muted">{} <span class="jm-nw">n={}</span></span>').format(
+            _valence_color(r["mean_valence"], lo, hi), fmt_value(r["mean_valence"], "+float2"), interval, fmt_value(r.get("n"), "int"))
         if not _missing(r.get("gap")):
-            body += Markup('<br><span class="jm-muted">gap {}</span>').format(fmt_value(r["gap"], "+float2"))
+            body += Markup('<br><span class="jm-muted jm-nw">gap {}</span>').format(fmt_value(r["gap"], "+float2"))
         return body
     if lane == "kpis":
         rows = kp.get(t.id)

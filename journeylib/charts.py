@@ -475,9 +475,12 @@ def funnel_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "pe
     rules = base.mark_rule(color="#222222").encode(y=y, x="conversion_from_start_low:Q", x2="conversion_from_start_high:Q", tooltip=tips)
     inside = base.transform_filter(f"datum.conversion_from_start >= {LABEL_AT}").mark_text(align="right", dx=-4, fontSize=11, color="#ffffff", fontWeight="bold").encode(
         y=y, x="conversion_from_start:Q", text="bar_label:N")
-    outside = base.transform_filter(f"datum.conversion_from_start < {LABEL_AT}").mark_text(align="left", dx=4, fontSize=11, color="#222222").encode(
+    out_base = base.transform_filter(f"datum.conversion_from_start < {LABEL_AT}")
+    # a white halo under the outside label keeps it readable where it crosses the interval line
+    halo = out_base.mark_text(align="left", dx=4, fontSize=11, stroke="#ffffff", strokeWidth=3, strokeJoin="round", color="#ffffff").encode(
         y=y, x="label_at:Q", text="bar_label:N")
-    layered = alt.layer(bars, rules, inside, outside).properties(height=alt.Step(30))
+    outside = out_base.mark_text(align="left", dx=4, fontSize=11, color="#222222").encode(y=y, x="label_at:Q", text="bar_label:N")
+    layered = alt.layer(bars, rules, inside, halo, outside).properties(height=alt.Step(30))
     subtitle = ["Bars: share of starters who reached the step (black line: 95% interval).",
                 "Label: learners · % who went on from the previous step, counting only learners who have decided (still in progress = not counted)."]
     if by:

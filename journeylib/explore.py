@@ -336,6 +336,8 @@ class Explorer:
             parts.append(f"<p>Reached by {fmt_value(r['reached'], 'int')} learners; {fmt_value(r['stopped'], 'int')} stopped here "
                          f"({fmt_value(r['stop_rate'], 'pct')}), {fmt_value(r['in_progress'], 'int')} still in progress.</p>")
         parts.append(kpi_table(self.kpi_frame, self.jmap, caption="KPIs at this touchpoint").html if self.kpi_frame.height else "<p>No KPI targets at this touchpoint.</p>")
+        names = {p.id: p.name for p in self.jmap.personas}
+        stopped_by = stopped_by.with_columns(pl.col("persona").cast(pl.Utf8).replace_strict(names, default=pl.col("persona").cast(pl.Utf8)))
         parts.append(table(stopped_by, columns={"persona": "Persona", "reached": "Reached", "stopped": "Stopped here", "in_progress": "In progress", "stop_rate": "Stop rate"},
                            formats={"reached": "int", "stopped": "int", "in_progress": "int", "stop_rate": "pct"}, min_count=self.min_count, caption="Who stops here").html)
         parts.append(table(self.drill_frame, columns={"previous_touchpoint": "Last touchpoint before this one", "learners": "Learners who stopped here", "share": "Share"},

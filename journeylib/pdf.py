@@ -17,8 +17,10 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -74,9 +76,22 @@ def print_pdfs(pages: Sequence[str | Path], *, out_dir: str | Path | None = None
     [PosixPath('reports/index.pdf')]
     """
     try:
-        from playwright.sync_api import Error as PlaywrightError, sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         raise JourneyError("--pdf needs Playwright and Chromium: pip install 'journeylib[pdf]' (and apt install chromium, or playwright install chromium)") from None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: no event loop in this thread
+        return _print_all(pages, out_dir, timeout_ms)
+    # called from a running event loop (a Jupyter kernel, another Playwright session): Playwright's
+    # synchronous API refuses to run there, so print from a thread of its own
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_print_all, pages, out_dir, timeout_ms).result()
+
+
+def _print_all(pages: Sequence[str | Path], out_dir: str | Path | None, timeout_ms: int) -> list[Path]:
+    from playwright.sync_api import Error as PlaywrightError, sync_playwright
+
     out: list[Path] = []
     exe = find_chromium()
     with sync_playwright() as p:

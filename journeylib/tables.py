@@ -143,7 +143,7 @@ def fmt_value(v: Any, kind: str = "auto") -> str:
         return "–"
     simple: dict[str, Callable[[Any], str]] = {
         "pct": lambda x: f"{x:.0%}", "pct1": lambda x: f"{x:.1%}", "+pct": lambda x: f"{x * 100:+.0f} pp".replace("-", "−"),
-        "int": lambda x: f"{int(round(x)):,}", "float1": lambda x: f"{x:.1f}", "float2": lambda x: f"{x:.2f}",
+        "int": lambda x: f"{int(round(x)):,}", "float1": lambda x: f"{x:.1f}".replace("-", "−"), "float2": lambda x: f"{x:.2f}".replace("-", "−"),
         "+float2": lambda x: f"{x:+.2f}".replace("-", "−"), "days": lambda x: f"{x:.1f} d", "p": lambda x: "<0.001" if x < 0.001 else f"{x:.3f}",
     }
     if kind in simple:
@@ -155,6 +155,16 @@ def fmt_value(v: Any, kind: str = "auto") -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
+
+
+def fmt_interval(lo: Any, hi: Any, kind: str = "auto") -> str:
+    """An interval for display: "a–b", or "a to b" when a bound is negative (so "−0.6–−0.2" never appears).
+
+    >>> fmt_interval(0.38, 0.58, "float2"), fmt_interval(-0.61, -0.19, "float2")
+    ('0.38–0.58', '−0.61 to −0.19')
+    """
+    a, b = fmt_value(lo, kind), fmt_value(hi, kind)
+    return f"{a} to {b}" if "−" in a + b or a.startswith("-") or b.startswith("-") else f"{a}–{b}"
 
 
 def metric_kind(metric: str) -> str:
@@ -411,7 +421,7 @@ def _measured_text(row: dict) -> Markup:
     s = escape(fmt_value(v, kind))
     lo, hi = row.get("low"), row.get("high")
     if not _missing(v) and not _missing(lo) and not _missing(hi):
-        s = s + Markup(" ") + muted(f"({fmt_value(lo, kind)}–{fmt_value(hi, kind)})")
+        s = s + Markup(" ") + muted(f"({fmt_interval(lo, hi, kind)})")
     return s
 
 

@@ -238,4 +238,4 @@ def page_specs(html: str) -> list[dict]:
     import re
 
     return [json.loads(m.replace("<\\/", "</").replace("<\\!--", "<!--"))
-            for m in re.findall(r'<figure class="journey-chart[^"]*"[^>]*>.*?<script type="application/json">(.*?)</script></figure>', html, re.S)]
+            for m in re.findall(r'<figure[^>]*class="journey-chart[^"]*"[^>]*>.*?<script type="application/json">(.*?)</script></figure>', html, re.S)]
