@@ -51,7 +51,7 @@ A4_MAX_TOUCHPOINTS = 14
 
 LANES = ("stage", "touchpoint", "channel", "purpose", "emotion_curve", "target_emotion", "measured_emotion", "kpis", "pain_points", "opportunities")
 LANE_TITLES = {
-    "touchpoint": "Touchpoint", "channel": "Channel", "purpose": "Purpose", "emotion_curve": "Emotion", "target_emotion": "Target emotion",
+    "touchpoint": "Touch\u00adpoint", "channel": "Channel", "purpose": "Purpose", "emotion_curve": "Emotion", "target_emotion": "Target emotion",
     "measured_emotion": "Measured emotion", "kpis": "KPIs", "pain_points": "Pain points", "opportunities": "Opportunities",
 }
 METRIC_SHORT = {

@@ -1551,8 +1551,16 @@ BOOTSTRAP_JS = """
     var target = fig.querySelector(".journey-chart-view");
     if (!target) { target = document.createElement("div"); target.className = "journey-chart-view"; fig.appendChild(target); }
     if (fig.__view) { fig.__view.finalize(); fig.__view = null; target.innerHTML = ""; }
-    var spec = fit(JSON.parse(src.textContent), width);
-    window.vegaEmbed(target, spec, opts).then(function (res) {
+    var full = JSON.parse(src.textContent);
+    window.vegaEmbed(target, fit(full, width), opts).then(function (res) {
+      // text measured wider than estimated: lay the chart out once more for the width it overshot by
+      var svg = target.querySelector("svg"), over = svg ? Math.ceil(svg.getBoundingClientRect().width) - width : 0;
+      if (over > 1 && !fig.classList.contains("journey-lane")) {
+        res.view.finalize(); target.innerHTML = "";
+        return window.vegaEmbed(target, fit(full, width - over - 4), opts);
+      }
+      return res;
+    }).then(function (res) {
       fig.__view = res.view;
       if (fig.classList.contains("journey-lane")) {
         var svg = target.querySelector("svg");

