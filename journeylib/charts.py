@@ -686,6 +686,62 @@ def cohort_conversion_chart(cohorts: pl.DataFrame, jmap: JourneyMap, *, title: s
 # Drop-off
 # --------------------------------------------------------------------------
 
+def survival_chart(curves: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "persona", max_days: float | None = None,
+                   title: str = "Still active: share of learners not yet stopped, by days since enrolment",
+                   subtitle: str | None = None, x_title: str = "Days since enrolment") -> alt.Chart:
+    """Kaplan–Meier curves of time to stopping with their 95 % bands, one colour per group.
+
+    ``curves`` is :attr:`journeylib.metrics.survival.Survival.curves` (``<by>, days,
+    at_risk, stopped, survival, low, high``). The step curves are drawn at
+    whole days (the value at the end of each day) up to ``max_days`` (default:
+    the longest follow-up), so the chart stays small on large data.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"}}]})
+    >>> c = pl.DataFrame({"days": [0.0, 2.5], "at_risk": [10, 8], "stopped": [0, 2], "survival": [1.0, 0.75],
+    ...                   "low": [1.0, 0.4], "high": [1.0, 0.9]})
+    >>> [l["mark"]["type"] for l in survival_chart(c, jm, by=None).to_dict()["layer"]]
+    ['line', 'area']
+    """
+    if not curves.height:
+        return no_data_chart(title, "Nobody has been followed long enough yet to tell who stopped.")
+    df, by = _named_by(curves, jmap, by)
+    keys = ["by_name"] if by else []
+    top = float(max_days if max_days is not None else df["days"].max())
+    grid = pl.DataFrame({"day": list(range(1, int(top) + 1))}, schema={"day": pl.Float64})
+    daily = []
+    for g, part in (df.group_by(keys, maintain_order=True) if keys else [((), df)]):
+        part = part.sort("days")
+        d = grid.join_asof(part.select("days", "survival", "low", "high", "at_risk"), left_on="day", right_on="days",
+                           strategy="backward").filter(pl.col("days").is_not_null())
+        d = d.filter(pl.col("day") <= part["days"].max() + 1)
+        start = pl.DataFrame({"day": [0.0], "days": [0.0], "survival": [1.0], "low": [1.0], "high": [1.0],
+                              "at_risk": [int(part["at_risk"].max())]})
+        d = pl.concat([start, d], how="vertical_relaxed")
+        if keys:
+            d = d.with_columns(pl.lit(g[0]).alias("by_name"))
+        daily.append(d)
+    df = pl.concat(daily, how="vertical_relaxed")
+    x = alt.X("day:Q", title=x_title, scale=alt.Scale(domain=[0, top], nice=False))
+    y = alt.Y("survival:Q", title="Share not yet stopped", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
+    tips = [alt.Tooltip("day:Q", title="Day"), _pct("survival", "Not yet stopped"), _pct("low", "95% interval from"),
+            _pct("high", "95% interval to"), alt.Tooltip("at_risk:Q", title="Still followed", format=",")]
+    if by:
+        tips.insert(0, alt.Tooltip("by_name:N", title=by.replace("_", " ").capitalize()))
+        color = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=by.replace("_", " ").capitalize(),
+                          legend=alt.Legend(orient="bottom", columns=legend_columns(df["by_name"].unique().to_list()),
+                                            symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=3))
+    else:
+        color = alt.value(PALETTE[0])
+    base = alt.Chart(df)
+    band = base.mark_area(opacity=0.15, interpolate="step-after").encode(x=x, y="low:Q", y2="high:Q", color=color)
+    line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(x=x, y=y, color=color, tooltip=tips)
+    sub = subtitle or "Line: Kaplan–Meier estimate; band: 95% interval. Learners are followed until a stop can be known."
+    return alt.layer(line, band).properties(width=560, height=300, title=alt.Title(title, subtitle=sub))
+
+
 def dropoff_chart(dropoff: pl.DataFrame, jmap: JourneyMap, *, title: str = "Stop rate per touchpoint") -> alt.Chart:
     """Share of learners who reached a touchpoint and stopped there, with 95% intervals, coloured by stage.
 

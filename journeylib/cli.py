@@ -91,6 +91,8 @@ def validate(
     console.print(f"Personas with no learners: {', '.join(empty) if empty else 'none'}")
     if "unassigned" in have:
         console.print(f"Learners matching no persona: {have['unassigned']}")
+    _show_coverage(ws)
+    _record_map_version(workspace, "journey validate")
     if rejected is not None:
         rejected.parent.mkdir(parents=True, exist_ok=True)
         rej.write_csv(rejected)
@@ -101,6 +103,40 @@ def validate(
         f"{total_read - rej.height} accepted + {rej.height} rejected[/]"
     )
     raise typer.Exit(EXIT_REJECTED if rej.height else EXIT_OK)
+
+
+def _show_coverage(ws) -> None:
+    """Coverage and freshness per source (last 7 days against the 7 before) and probable tracking problems."""
+    if not ws.events.height:
+        return
+    from .metrics.coverage import coverage
+
+    cov = coverage(ws.events, ws.map)
+    t = Table("source", "touchpoints", "last event", "events a day (last 7 d)", "usual (7 d before)", "status",
+              title="Coverage and freshness by source")
+    for r in cov.sources.iter_rows(named=True):
+        last = f"{r['last_event']:%Y-%m-%d %H:%M}" if r["last_event"] is not None else "never"
+        t.add_row(r["source"], str(len(r["touchpoints"])), last, f"{r['daily']:,.1f}", f"{r['usual_daily']:,.1f}", r["status"])
+    console.print(t)
+    from .metrics import kpis
+    from .metrics.coverage import kpis_without_data
+
+    _, no_kpi = kpis_without_data(kpis(ws.events, ws.learners, ws.map), ws.map, where="in the data")
+    for sentence in [*cov.sentences, no_kpi or "Every KPI has data."]:
+        warn = sentence.startswith(("Probable", "No data", "KPIs with no data"))
+        console.print(f"[yellow]{sentence}[/]" if warn else sentence)
+
+
+def _record_map_version(workspace: Path, by: str) -> None:
+    """Keep the map's version in DIR/map_history/ when it is new (see journeylib.versions)."""
+    from .versions import record_version
+
+    try:
+        v = record_version(workspace, recorded_by=by)
+    except (OSError, JourneyError):
+        return
+    if v is not None:
+        console.print(f"Recorded map version {v.short} in {workspace / 'map_history'}")
 
 
 # --------------------------------------------------------------------------
@@ -227,6 +263,7 @@ def ingest(
             ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
     except JourneyError as exc:
         _fail(exc)
+    _record_map_version(into, "journey ingest")
     raise typer.Exit(EXIT_REJECTED if any_rejected else EXIT_OK)
 
 
@@ -320,6 +357,141 @@ def report(
     for run in result.runs:
         console.print(f"  {run.title}: {run.html} ({run.seconds} s)")
     console.print(f"[green]Wrote {len(result.runs)} report(s); open {result.index}[/]")
+
+
+# --------------------------------------------------------------------------
+# map export|import (journeylib.spreadsheet), personas suggest (journeylib.personas)
+# --------------------------------------------------------------------------
+
+map_app = typer.Typer(help="The designed map as a spreadsheet: export it for the course team, import their edits.",
+                      no_args_is_help=True)
+app.add_typer(map_app, name="map")
+personas_app = typer.Typer(help="Personas from the data, as suggestions for the analyst.", no_args_is_help=True)
+app.add_typer(personas_app, name="personas")
+
+
+@map_app.command("export")
+def map_export(
+    workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml."),
+    xlsx: Optional[Path] = typer.Option(None, "--xlsx", help="Write the map as an Excel workbook (.xlsx)."),
+    csv_dir: Optional[Path] = typer.Option(None, "--csv", help="Write the map as a folder of CSV files (one per sheet)."),
+) -> None:
+    """Write the map as a spreadsheet: stages, touchpoints, KPIs, personas, funnels, interventions, emotions.
+
+    Cells have drop-down lists (stages, touchpoints, emotions, metrics) and
+    text a spreadsheet would run as a formula is written with a leading quote.
+    """
+    from .spreadsheet import map_data_from_file, write_csv_folder, write_workbook
+
+    if xlsx is None and csv_dir is None:
+        _fail(JourneyError("give --xlsx FILE.xlsx and/or --csv FOLDER"))
+    try:
+        data = map_data_from_file(workspace / "journey.yml")
+        if xlsx is not None:
+            console.print(f"Wrote {write_workbook(data, xlsx)}")
+        if csv_dir is not None:
+            files = write_csv_folder(data, csv_dir)
+            console.print(f"Wrote {len(files)} CSV files to {csv_dir}")
+    except JourneyError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(JourneyError(f"cannot write: {exc.strerror}", file=exc.filename or xlsx or csv_dir))
+
+
+@map_app.command("import")
+def map_import(
+    source: Path = typer.Argument(..., help="A workbook (.xlsx) or a folder of CSV files written by `journey map export`."),
+    into: Path = typer.Option(..., "--into", help="Workspace folder whose journey.yml is replaced."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check and list the changes; write nothing."),
+) -> None:
+    """Read an edited spreadsheet back into DIR/journey.yml, listing what changed in the design.
+
+    The spreadsheet is validated like journey.yml; an error names the sheet,
+    the row and the column, and nothing is written. The previous journey.yml
+    is kept in DIR/map_history/.
+    """
+    from .model import load_map
+    from .spreadsheet import map_yaml, read_map_data
+    from .versions import design_diff, record_version
+
+    target = into / "journey.yml"
+    try:
+        data, new = read_map_data(source)
+        old = load_map(target) if target.exists() else None
+    except JourneyError as exc:
+        _fail(exc)
+    diff = design_diff(old, new) if old is not None else None
+    if diff is not None and not diff.height:
+        console.print(f"No change to the design of {target}.")
+    for sentence in (diff["sentence"].to_list() if diff is not None else []):
+        console.print(f"  {sentence}")
+    if dry_run or (diff is not None and not diff.height):
+        return
+    try:
+        into.mkdir(parents=True, exist_ok=True)
+        if old is not None:
+            record_version(into, recorded_by="journey map import (before)")
+        tmp = target.with_name(".journey.yml.import")
+        tmp.write_text(map_yaml(data, source=source), encoding="utf-8")
+        tmp.replace(target)
+        record_version(into, recorded_by="journey map import")
+    except OSError as exc:
+        _fail(JourneyError(f"cannot write: {exc.strerror}", file=target))
+    console.print(f"[green]Wrote {target}[/]" + (f" ({diff.height} change(s))" if diff is not None else ""))
+
+
+@personas_app.command("suggest")
+def personas_suggest(
+    workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml, events and learners."),
+    attributes: Optional[str] = typer.Option(None, "--attributes", help="Comma-separated learner attributes to use (default: all suitable)."),
+    min_size: int = typer.Option(30, "--min-size", min=1, help="Smallest group suggested (learners)."),
+    depth: int = typer.Option(3, "--depth", min=1, max=6, help="Most conditions in one rule (depth of the decision tree)."),
+    yaml_out: Optional[Path] = typer.Option(None, "--yaml", help="Write the candidates as a `personas:` list to paste into journey.yml."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the candidates table to a CSV file."),
+) -> None:
+    """Suggest personas from the data: groups of learners, by attributes, whose journeys end differently.
+
+    Each candidate has its size, a rule in the map's `where` language and how
+    its journey differs, and the existing persona it overlaps most — for you
+    to adopt, rename or discard. Nothing in the workspace is changed.
+    """
+    from .personas import suggest_personas
+    from .safecells import neutralise_frame
+    from .workspace import load_workspace
+
+    try:
+        ws = load_workspace(workspace)
+        bad = [a for a in (_csv_list(attributes) or []) if a not in ws.learners.columns]
+        if bad:
+            raise JourneyError(f"unknown learner attribute(s) {', '.join(bad)}; attributes: "
+                               f"{', '.join(c for c in ws.learners.columns if c != 'learner_id')}")
+        sug = suggest_personas(ws.events, ws.learners, ws.map, attributes=_csv_list(attributes), min_size=min_size, max_depth=depth)
+    except JourneyError as exc:
+        _fail(exc)
+    console.print(f"{sug.learners:,} learners, {sug.decided:,} whose journey has ended (completed or stopped); "
+                  f"attributes used: {', '.join(sug.attributes) or 'none'}")
+    if not sug.candidates:
+        console.print("No group of learners, by these attributes, ends its journey clearly differently from the others.")
+    t = Table("#", "rule (where)", "learners", "how the journey differs", "closest persona", title="Candidate personas")
+    for i, c in enumerate(sug.candidates, start=1):
+        close = c.closest_persona
+        how = c.summary.split("; ", 1)[-1]
+        t.add_row(str(i), c.rule, f"{c.size:,} ({c.share:.0%})", how[:1].upper() + how[1:],
+                  f"{close[0]} ({close[1]:.0%} overlap)" if close else "–")
+    if sug.candidates:
+        console.print(t)
+    try:
+        if yaml_out is not None:
+            yaml_out.parent.mkdir(parents=True, exist_ok=True)
+            yaml_out.write_text("personas:\n" + "".join("  " + line + "\n" for c in sug.candidates for line in c.as_yaml().splitlines()),
+                                encoding="utf-8")
+            console.print(f"Wrote {len(sug.candidates)} candidate(s) to {yaml_out}")
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            neutralise_frame(sug.frame).write_csv(out)
+            console.print(f"Wrote {out}")
+    except OSError as exc:
+        _fail(JourneyError(f"cannot write: {exc.strerror}", file=exc.filename))
 
 
 # --------------------------------------------------------------------------

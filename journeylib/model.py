@@ -261,6 +261,33 @@ class Touchpoint(_Strict):
     pain_points: list[str] = Field(default_factory=list)
     opportunities: list[str] = Field(default_factory=list)
     expected_within_days: float | None = Field(default=None, gt=0)
+    #: a side visit (forum, FAQ, newsletter, preview): reaching it is not progress,
+    #: so it never counts as carrying on from an earlier touchpoint
+    optional: bool = False
+
+
+class ReviewSettings(_Strict):
+    """How periods are compared (``review:`` in the map).
+
+    * ``horizon_days`` — every learner in a period comparison is followed for
+      this many days after arriving at a touchpoint (default: the map's
+      ``dormancy_days``);
+    * ``min_effect_pp`` — the smallest change in a share, in percentage points,
+      that is called a finding (smaller significant changes are shown, not
+      called findings); also used for NPS points;
+    * ``min_effect_relative`` — the same for means and medians (score, time to
+      next, events per learner, reach) as a share of the previous value; for
+      emotion as a share of the emotion scale's range;
+    * ``fdr`` — the false discovery rate of the review's one correction family.
+
+    >>> ReviewSettings(min_effect_pp=5).min_effect_pp
+    5.0
+    """
+
+    horizon_days: float | None = Field(default=None, gt=0)
+    min_effect_pp: float = Field(default=5.0, ge=0, le=100)
+    min_effect_relative: float = Field(default=0.1, ge=0)
+    fdr: float = Field(default=0.05, gt=0, lt=1)
 
 
 class Persona(_Strict):
@@ -308,6 +335,9 @@ class JourneyMap(_Strict):
     attribution: str = ""
     emotion_scale: EmotionScale = Field(default_factory=EmotionScale)
     dormancy_days: float = Field(default=30, gt=0)
+    #: learner columns that are results (e.g. a final grade): never compared as segments
+    outcomes: list[str] = Field(default_factory=list)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     stages: list[Stage] = Field(min_length=1)
     touchpoints: list[Touchpoint] = Field(min_length=1)
@@ -352,6 +382,8 @@ class JourneyMap(_Strict):
                     errors.append((("touchpoints", i, "kpis", k, "target"), f"nps target must be in -100..100, got {kpi.target:g}"))
                 if kpi.metric in ("reach", "time_to_next", "events_per_learner") and kpi.target < 0:
                     errors.append((("touchpoints", i, "kpis", k, "target"), f"{kpi.metric} target cannot be negative, got {kpi.target:g}"))
+        if self.touchpoints and all(t.optional for t in self.touchpoints):
+            errors.append((("touchpoints",), "every touchpoint is optional; at least one must not be"))
         for name, steps in self.funnels.items():
             if not steps:
                 errors.append((("funnels", name), "a funnel needs at least one touchpoint"))
@@ -397,9 +429,32 @@ class JourneyMap(_Strict):
             raise KeyError(f"unknown funnel '{name}'; funnels: {', '.join(['all', *self.funnels])}")
         return list(self.funnels[name])
 
+    @property
+    def horizon_days(self) -> float:
+        """Follow-up horizon of period comparisons: ``review.horizon_days``, default ``dormancy_days``."""
+        return float(self.review.horizon_days or self.dormancy_days)
+
     def persona_ids(self) -> list[str]:
         """Persona ids in map order (``[]`` when the map has no personas)."""
         return [p.id for p in self.personas]
+
+    def content_hash(self) -> str:
+        """SHA-256 of the design, independent of comments, key order, layout and defaults.
+
+        Two files with the same validated content have the same hash; a field
+        left at its default does not count, so a field added to the model later
+        does not change the hash of existing maps.
+
+        >>> m = {"name": "x", "stages": [{"id": "s", "name": "S"}],
+        ...      "touchpoints": [{"id": "t", "name": "T", "stage": "s", "target_emotion": {"label": "proud"}}]}
+        >>> JourneyMap.model_validate(m).content_hash() == JourneyMap.model_validate({**m, "description": ""}).content_hash()
+        True
+        """
+        import hashlib
+        import json
+
+        canonical = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class CrossCheckError(ValueError):
@@ -536,6 +591,28 @@ def map_error_from_validation(exc: ValidationError, *, file: str | Path, line_in
     Cross-checks raised as :class:`CrossCheckError` keep their own locations.
     """
     index = line_index or {}
+    problems = validation_problems(exc)
+
+    def one(loc: tuple, msg: str) -> MapError:
+        return MapError(msg, file=file, line=_line_for(index, loc), field=_field_name(loc) or None)
+
+    first = one(*problems[0])
+    first.problems = [str(one(loc, msg)) for loc, msg in problems]
+    return first
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[tuple, str]]:
+    """Every problem of a pydantic error as ``(location, message)``, in the map's own words.
+
+    Cross-checks raised as :class:`CrossCheckError` keep their own locations;
+    pydantic's internal location parts are dropped.
+
+    >>> try:
+    ...     JourneyMap.model_validate({"name": "x", "stages": [], "touchpoints": []})
+    ... except ValidationError as exc:
+    ...     validation_problems(exc)[0]
+    (('stages',), 'List should have at least 1 item after validation, not 0')
+    """
     problems: list[tuple[tuple, str]] = []
     for err in exc.errors():
         ctx_err = (err.get("ctx") or {}).get("error")
@@ -550,10 +627,4 @@ def map_error_from_validation(exc: ValidationError, *, file: str | Path, line_in
         elif err["type"] == "extra_forbidden":
             msg = "unknown field"
         problems.append((loc, msg))
-
-    def one(loc: tuple, msg: str) -> MapError:
-        return MapError(msg, file=file, line=_line_for(index, loc), field=_field_name(loc) or None)
-
-    first = one(*problems[0])
-    first.problems = [str(one(loc, msg)) for loc, msg in problems]
-    return first
+    return problems

@@ -479,6 +479,7 @@ def run_reports(
         except (ValueError, KeyError) as exc:
             raise JourneyError(f"bad --period '{period}': {exc}") from None
     period_label = _period_label(period, data_end)
+    version = _map_version(workspace, jmap)
     params: dict[str, Any] = {
         "workspace": str(workspace),
         "period": period,
@@ -495,7 +496,8 @@ def run_reports(
     tmp.mkdir()
     failed_dir = out.parent / f"{out.name}.failed"
     started = dt.datetime.now(dt.timezone.utc)
-    generated = f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}'."
+    generated = (f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}', "
+                 f"map version {version.short}.")
     runs: list[NotebookRun] = []
     ids = ws.learners["learner_id"].to_list() + ws.events["learner_id"].unique().to_list()
 
@@ -556,6 +558,7 @@ def run_reports(
         ]
         run_info = [
             ("Journey map", jmap.name),
+            ("Map version", version.describe()),
             ("Workspace", workspace.name),
             ("Data", f"{data_start:%Y-%m-%d %H:%M} to {data_end:%Y-%m-%d %H:%M} UTC" if data_end is not None else "no events"),
             ("Period", period_label),
@@ -581,7 +584,7 @@ def run_reports(
             from .pdf import print_pdfs
 
             files += [p.name for p in print_pdfs([tmp / f for f in files])]
-        manifest = {"files": files, "parameters": params, "generated": started.isoformat()}
+        manifest = {"files": files, "parameters": params, "generated": started.isoformat(), "map_version": version.as_dict()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _publish(tmp, out)
     finally:
@@ -591,6 +594,17 @@ def run_reports(
     if failed_dir.exists():
         shutil.rmtree(failed_dir, ignore_errors=True)
     return ReportSet(out=out, index=out / "index.html", runs=runs, parameters=params)
+
+
+def _map_version(workspace: Path, jmap):
+    """The map version a run uses (hash, file time, git commit), recorded in the map history when new."""
+    from .versions import current_version, record_version
+
+    try:
+        record_version(workspace, recorded_by="journey report")
+    except (OSError, JourneyError):
+        pass  # a read-only workspace: the report still names the version
+    return current_version(workspace, jmap)
 
 
 def _index_entries(runs: Sequence[NotebookRun], period_label: str) -> list[dict[str, Any]]:

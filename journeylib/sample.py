@@ -17,9 +17,16 @@ metrics, reports and tests can check they find them:
 * ``null_segments``: region, age band and device make no difference at all;
 * ``intervention``: orientation was redesigned on a known date, after which
   clearly more learners go on from orientation to lesson 1;
+* ``monthly_change``: from the first day of a month (July 2025 for the default
+  start) a broken link in lesson 2 sends far fewer learners on to quiz 2
+  (96% → 70%); the periodic review of that month must flag it at lesson 2;
 * ``in_progress``: learners still active at the end of the data;
 * ``survey_touchpoints``: touchpoints with survey responses (ratings, NPS,
-  emotion as valence numbers and as labels).
+  emotion as valence numbers and as labels);
+* ``design_change``: the map has two versions (``map_history/``): on
+  2025-07-14 a practice assessment was added before the mid-course assessment
+  (learners use it from then on) and the mid-course pass-rate target was raised
+  from 75% to 80%.
 
 The events file is in arrival order: about 3% of events arrive late (days
 after they happened), so the file is not sorted by time.
@@ -96,6 +103,21 @@ emotion_scale:
 # has stopped at their last touchpoint; before that they are in progress.
 dormancy_days: 30
 
+# How periods are compared. Every learner who arrived at a touchpoint in a
+# period is followed for horizon_days; a significant change is called a
+# finding only if it is at least min_effect_pp percentage points (shares) or
+# min_effect_relative of the previous value (means). Learners may enrol up to
+# six weeks before their cohort starts, so the sample follows them 45 days.
+review:
+  horizon_days: 45
+  min_effect_pp: 5
+  min_effect_relative: 0.1
+  fdr: 0.05
+
+# Learner columns that are results (e.g. a final grade) are listed here: they
+# are never compared as segments. The sample has none.
+outcomes: []
+
 # Where the tables are and how to read them (all optional; these are defaults).
 data:
   events: events.{ext}
@@ -134,6 +156,9 @@ stages:
 #                   Metrics: reach, conversion, stopped, completion, pass_rate,
 #                   score, csat, nps, emotion, time_to_next, events_per_learner
 #   expected_within_days  expected time since the previous touchpoint
+#   optional        true for a side visit (newsletter, webinar, forum, FAQ):
+#                   reaching it is not progress, so it never counts as
+#                   carrying on from an earlier touchpoint
 touchpoints:
   # ---- awareness -----------------------------------------------------------
   - id: social_ad
@@ -150,6 +175,7 @@ touchpoints:
     name: Newsletter feature
     stage: awareness
     channel: email
+    optional: true
     purpose: Tell existing subscribers that a new cohort is open.
     target_emotion: {{label: curious, valence: 1}}
     kpis:
@@ -176,6 +202,7 @@ touchpoints:
     name: Information webinar
     stage: consideration
     channel: live online
+    optional: true
     purpose: Answer prospective learners' questions live and show the platform.
     target_emotion: {{label: confident, valence: 1}}
     kpis:
@@ -264,6 +291,7 @@ touchpoints:
     name: Live Q&A session
     stage: engagement
     channel: live online
+    optional: true
     purpose: Meet the tutor and peers; unblock common problems.
     target_emotion: {{label: motivated, valence: 1}}
     kpis:
@@ -295,14 +323,14 @@ touchpoints:
       - Error messages are intimidating.
     opportunities: [Side-by-side spreadsheet and code examples.]
     expected_within_days: 7
-  - id: mid_assessment
+{practice}  - id: mid_assessment
     name: Mid-course assessment
     stage: engagement
     channel: platform
     purpose: Check progress and point to what to revise.
     target_emotion: {{label: confident, valence: 1}}
     kpis:
-      - {{metric: pass_rate, target: 0.75}}
+      - {{metric: pass_rate, target: {mid_pass}}}
       - {{metric: emotion, target: 0.5}}
       - {{metric: stopped, target: 0.08}}
     pain_points: [Comes right after the hardest lesson.]
@@ -437,32 +465,60 @@ interventions:
     description: >-
       Replaced the 60-minute live orientation call with a 15-minute on-demand
       video and a set-up checklist.
+{iv_mid_block}"""
+
+# The second version of the map (from the day of iv_mid_practice): a practice
+# assessment is added before the mid-course assessment, and its pass-rate target
+# is raised from 75% to 80%. The first version is kept in map_history/.
+_PRACTICE = """\
+  - id: practice_assessment
+    name: Practice assessment
+    stage: engagement
+    channel: platform
+    purpose: Let learners rehearse the mid-course assessment, with worked solutions.
+    target_emotion: {label: confident, valence: 1}
+    kpis:
+      - {metric: completion, target: 0.80}
+    expected_within_days: 5
+"""
+_IV_MID = """\
   - id: iv_mid_practice
     date: {iv_mid}
     touchpoint: mid_assessment
     description: Added a practice assessment with worked solutions.
 """
+#: days from the start of the sample to its second map version (= iv_mid_practice)
+DESIGN_CHANGE_DAY = 189
 
 
-def map_yaml(seed: int = 7, start: dt.date = dt.date(2025, 1, 6), file_format: str = "csv") -> str:
+def map_yaml(seed: int = 7, start: dt.date = dt.date(2025, 1, 6), file_format: str = "csv", version: int = 2) -> str:
     """The sample's ``journey.yml`` text (commented YAML) for a seed and start date.
 
     ``file_format`` (``csv`` or ``parquet``) sets the file names under ``data:``.
 
     Intervention dates are fixed offsets from ``start`` (orientation redesign
-    at day 126, i.e. 2025-05-12 for the default start).
+    at day 126, i.e. 2025-05-12 for the default start). ``version`` 1 is the
+    map as designed at the start; version 2 (the current one, from day
+    :data:`DESIGN_CHANGE_DAY`, 2025-07-14) adds the practice assessment, raises
+    the mid-course pass-rate target from 75% to 80% and records the
+    intervention of that day.
 
-    >>> "iv_orientation_video" in map_yaml()
-    True
+    >>> "iv_orientation_video" in map_yaml(), "practice_assessment" in map_yaml(version=1)
+    (True, False)
     """
     if file_format not in FORMATS:
         raise ValueError(f"file_format must be one of {', '.join(FORMATS)}, not {file_format!r}")
+    if version not in (1, 2):
+        raise ValueError(f"version must be 1 or 2, not {version!r}")
+    iv_mid = (start + dt.timedelta(days=DESIGN_CHANGE_DAY)).isoformat()
     return _MAP_TEMPLATE.format(
         seed=seed,
         ext=file_format,
         iv_webinar=(start + dt.timedelta(days=70)).isoformat(),
         iv_orientation=(start + dt.timedelta(days=126)).isoformat(),
-        iv_mid=(start + dt.timedelta(days=189)).isoformat(),
+        practice=_PRACTICE if version == 2 else "",
+        mid_pass="0.80" if version == 2 else "0.75",
+        iv_mid_block=_IV_MID.replace("{iv_mid}", iv_mid) if version == 2 else "",
     )
 
 
@@ -492,6 +548,10 @@ class SampleSpec:
     p_regular: float = 0.96
     screen_reader_share: float = 0.03
     employer_share: float = 0.15
+    #: the planted monthly change: from this day (offset from the start, snapped to the
+    #: first of its month) lesson 2 leads on to quiz 2 with this chance instead of p_regular
+    change_day: int = 180
+    p_after_lesson2_changed: float = 0.70
 
 
 _ATTRS: dict[str, tuple[list[str], list[float]]] = {
@@ -557,11 +617,17 @@ class _Events:
         ).select("who", "touchpoint_id", "t", "event", "value", "emotion", "label")
 
 
+def _month_start(t: float) -> float:
+    d = dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    return dt.datetime(d.year, d.month, 1, tzinfo=dt.timezone.utc).timestamp()
+
+
 def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     rng = np.random.default_rng(seed)
     t0 = dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc).timestamp()
     end = t0 + spec.days * DAY
     iv_orientation = t0 + 126 * DAY
+    t_change = _month_start(t0 + spec.change_day * DAY)
 
     # ---- learners -------------------------------------------------------
     attrs = {k: np.asarray(v)[rng.choice(len(v), size=n, p=p)] for k, (v, p) in _ATTRS.items()}
@@ -639,6 +705,8 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     p_l1 = np.where(T[:, _K["orientation"]] >= iv_orientation, spec.p_lesson1_after, spec.p_lesson1_before)
     P[:, _K["lesson_1"]] = np.where(employer, p_l1 * spec.p_lesson1_employer_factor, p_l1)
     P[:, _K["quiz_1"]] = 0.97
+    # the planted monthly change: a broken link in lesson 2 from the first day of a month
+    P[:, _K["quiz_2"]] = np.where(T[:, _K["lesson_2"]] >= t_change, spec.p_after_lesson2_changed, spec.p_regular)
     # the small segment: screen-reader users stop at quiz 1 (going on to lesson 2 is rare)
     P[:, _K["lesson_2"]] = np.where(screen_reader, spec.p_after_quiz1_screen_reader, spec.p_after_quiz1)
     # the mid-course dip
@@ -790,6 +858,7 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     mlab = np.asarray(["frustrated", "anxious", "neutral", "confident", "proud"])[(memo + 2).astype(int)]
     ev.add(idx[resp & ~as_label], "mid_assessment", T[resp & ~as_label, j] + 3700, "responded", emotion=memo[resp & ~as_label])
     ev.add(idx[resp & as_label], "mid_assessment", T[resp & as_label, j] + 3700, "responded", label=mlab[resp & as_label])
+    _practice(ev, idx, r, T, seed, t0 + DESIGN_CHANGE_DAY * DAY, n)
     lesson("lesson_4")
     quiz("quiz_3", 75)
     lesson("lesson_5", emo=0.8, emo_p=0.35)
@@ -849,8 +918,20 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
         "enrolled": enrolled_t,
         **attrs,
     }
-    info = {"t0": t0, "end": end, "iv_orientation": iv_orientation}
+    info = {"t0": t0, "end": end, "iv_orientation": iv_orientation, "t_change": t_change}
     return raw, learners, info
+
+
+def _practice(ev: _Events, idx, r, T, seed: int, since: float, n: int) -> None:
+    """The practice assessment (map version 2): from its launch, 60% of the learners who go on to the
+    mid-course assessment practise first. A separate random stream keeps every other event unchanged."""
+    g = np.random.default_rng([seed, 2])
+    l3, mid = _K["lesson_3"], _K["mid_assessment"]
+    t = T[:, l3] + g.uniform(0.3, 0.9, n) * (T[:, mid] - T[:, l3])
+    take = r[:, mid] & (g.random(n) < 0.6) & (t >= since)
+    done = take & (g.random(n) < 0.85)
+    ev.add(idx[take], "practice_assessment", t[take], "started")
+    ev.add(idx[done], "practice_assessment", t[done] + 1800, "completed")
 
 
 def _frames(n: int, seed: int, start: dt.date, spec: SampleSpec):
@@ -946,7 +1027,9 @@ def _truth(jmap, events, learners, n, seed, start, info, spec) -> dict:
     if data_end is not None:
         cutoff = data_end - dt.timedelta(days=jmap.dormancy_days)
         in_progress = last.filter((pl.col("last") > cutoff) & ~pl.col("done")).height
-    sample_period = (start + dt.timedelta(days=150)).strftime("%Y-%m")
+    change = dt.datetime.fromtimestamp(info["t_change"], dt.timezone.utc)
+    sample_period = change.strftime("%Y-%m")
+    before = (change - dt.timedelta(days=1)).strftime("%Y-%m")
     return {
         "seed": seed,
         "learners": n,
@@ -963,9 +1046,17 @@ def _truth(jmap, events, learners, n, seed, start, info, spec) -> dict:
         "intervention": {"id": "iv_orientation_video", "touchpoint": "orientation",
                          "date": dt.datetime.fromtimestamp(info["iv_orientation"], dt.timezone.utc).date().isoformat(),
                          "sign": "+"},
+        "monthly_change": {"touchpoint": "lesson_2", "next": "quiz_2", "from": change.date().isoformat(),
+                           "period": sample_period, "previous_period": before, "metric": "conversion",
+                           "before": spec.p_regular, "after": spec.p_after_lesson2_changed, "sign": "-"},
         "in_progress": in_progress,
         "survey_touchpoints": list(_SURVEYS),
         "sample_period": sample_period,
+        "design_change": {"date": (start + dt.timedelta(days=DESIGN_CHANGE_DAY)).isoformat(),
+                          "period": (start + dt.timedelta(days=DESIGN_CHANGE_DAY)).strftime("%Y-%m"),
+                          "touchpoint_added": "practice_assessment",
+                          "target_changed": {"touchpoint": "mid_assessment", "metric": "pass_rate", "from": 0.75, "to": 0.80},
+                          "intervention_added": "iv_mid_practice"},
     }
 
 
@@ -1013,7 +1104,24 @@ def generate(
         ).write_csv(directory / "events.csv")
     (directory / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     load_map(directory / "journey.yml")  # the written map must load
+    _write_history(directory, seed, start, file_format)
     return truth
+
+
+def _write_history(directory: Path, seed: int, start: dt.date, file_format: str) -> None:
+    """``map_history/`` with the map's two versions, effective from the start and from the design change."""
+    import shutil
+
+    from .model import map_from_dict
+    from .versions import HISTORY_DIR, MapVersion, write_snapshot
+    import yaml
+
+    shutil.rmtree(directory / HISTORY_DIR, ignore_errors=True)
+    for version, day in ((1, 0), (2, DESIGN_CHANGE_DAY)):
+        text = map_yaml(seed, start, file_format, version=version)
+        since = dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=day)
+        v = MapVersion(map_from_dict(yaml.safe_load(text)).content_hash(), since, "history", first_seen=since)
+        write_snapshot(directory, text, v, recorded_by="journey sample")
 
 
 def _num_expr(col: str) -> pl.Expr:

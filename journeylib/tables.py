@@ -63,6 +63,7 @@ CSS = """
 .journey-findings ol, .journey-findings ul { margin: 0; padding-left: 1.3em; font-size: 14px; line-height: 1.5; }
 .journey-findings li { margin: 0.2em 0; }
 .journey-findings .todo { font-size: 12px; white-space: nowrap; }
+.journey-coverage ul { margin: 0.3em 0 0.8em 0; padding-left: 1.3em; font-size: 14px; line-height: 1.5; }
 .journey-kpis { display: flex; flex-wrap: wrap; gap: 10px; margin: 0.6em 0 1.2em 0; }
 .journey-kpi-card { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 14px; min-width: 120px; background: #fff; }
 .journey-kpi-card .v { font-size: 22px; font-weight: 700; color: #1a1a1a; }
@@ -534,19 +535,29 @@ def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str |
     if prev:
         cols[prev] = "Previous period"
     cols.update({"value": "This period", "change": "Change", "n": "Learners", "status": "Status"})
+
+    def target(v: Any, row: dict) -> str | Markup:
+        prev_target = row.get("previous_target")
+        if _missing(prev_target):
+            return _target_text(row)
+        return Markup("{} {}").format(_target_text(row), muted(f"(changed; previous period: {_target_text({**row, 'target': prev_target})})"))
+
     formats: dict[str, Formatter] = {
         "_tp": lambda v, r: _tp_link(link, r["touchpoint_id"], v, r.get("status") == "missed"),
-        "target": lambda v, r: _target_text(r), "value": lambda v, r: _measured_text(r), "status": lambda v, r: status_text(v),
+        "target": target, "value": lambda v, r: _measured_text(r), "status": lambda v, r: status_text(v),
         "n": "int", "change": _change_cell,
     }
     if prev:
         formats[prev] = lambda v, r: fmt_value(v, metric_kind(r.get("metric", "")))
     if "change" not in df.columns:
         cols.pop("change")
+    note = "A missed KPI's touchpoint links to what to do there (pain points and opportunities from the map)."
+    if "previous_target" in df.columns and df["previous_target"].is_not_null().any():
+        note += " A target marked “changed” was different in the previous period: that comparison spans a change of target."
     return table(df, columns=cols, formats=formats, caption=caption, style=_status_style(),
                  spanners={"Measured": [c for c in (prev, "value", "change") if c]},
                  footnotes={"change": "This period minus the previous one (pp = percentage points). ▲/▼ marks a change unlikely to be chance."} if "change" in cols else None,
-                 note="A missed KPI's touchpoint links to what to do there (pain points and opportunities from the map).")
+                 note=note)
 
 
 # --------------------------------------------------------------------------
@@ -1024,6 +1035,76 @@ def silent_touchpoints(events: pl.DataFrame, jmap: JourneyMap) -> HTML:
     if not silent:
         return HTML('<p class="journey-meta">Every touchpoint of the map has data in this period.</p>')
     return HTML(str(Markup('<p class="journey-meta"><strong>Touchpoints with no data in this period ({}):</strong> {}</p>').format(len(silent), ", ".join(silent))))
+
+
+COVERAGE_STATUS = {"ok": ("#007a5a", "✓"), "low": ("#b34700", "↓"), "no data in period": ("#666666", "–"),
+                   "never measured": ("#666666", "∅"), "tracking problem": ("#b30000", "!")}
+
+
+def _coverage_badge(status: str | None) -> Markup:
+    color, sym = COVERAGE_STATUS.get(status or "", (GREY, "?"))
+    return Markup('<span class="journey-badge" style="background:{}">{} {}</span>').format(color, sym, status)
+
+
+def coverage_table(cov: Any, extra: Sequence[str | None] = (), *, caption: str | None = "Data by source: this period against the period before") -> HTML:
+    """Coverage and freshness (:class:`~journeylib.metrics.coverage.Coverage`): what to know first, then one row per source.
+
+    ``extra`` adds sentences (e.g. the KPIs with no data). Probable tracking
+    problems come first, in bold.
+
+    >>> from journeylib.metrics.coverage import coverage
+    >>> from journeylib.workspace import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> "Latest event" in coverage_table(coverage(ws.events, ws.map)).html
+    True
+    """
+    items = [x for x in (list(cov.sentences) + [e for e in extra if e]) if x]
+    lis = "".join(str(Markup("<li><strong>{}</strong></li>" if x.startswith(("Probable", "No data from")) else "<li>{}</li>").format(x))
+                  for x in items)
+    df = cov.sources.with_columns(pl.col("touchpoints").list.len().alias("_n"))
+    body = table(df, columns={"source": "Source", "_n": "Touchpoints", "last_event": "Last event (all data)", "daily": "Events a day",
+                              "usual_daily": "Usual (period before)", "status": "Status"},
+                 formats={"last_event": lambda v, r: "never" if v is None else f"{v:%Y-%m-%d %H:%M}", "daily": "float1",
+                          "usual_daily": "float1", "_n": "int", "status": lambda v, r: _coverage_badge(v)}, caption=caption,
+                 note="A touchpoint's source is its channel in the map. A probable tracking problem: a source silent for days although it "
+                      "rarely is, while learners kept arriving before its touchpoints and carrying on after them.")
+    return HTML(f'<div class="journey-coverage"><ul>{lis}</ul></div>{body.html}')
+
+
+def withheld_hotspots_note(withheld: pl.DataFrame | None, jmap: JourneyMap) -> HTML:
+    """A line naming the touchpoints left out of the hot spots because of a probable tracking problem (empty if none).
+
+    >>> from journeylib.model import load_map
+    >>> withheld_hotspots_note(pl.DataFrame({"touchpoint_id": ["orientation"]}), load_map("data/sample/journey.yml")).html
+    '<p class="journey-note">Not shown as hot spots: Orientation — a probable tracking problem (see Data coverage and freshness) makes their counts incomplete.</p>'
+    """
+    if withheld is None or not withheld.height:
+        return HTML("")
+    names = _tp_names(jmap)
+    listed = ", ".join(names.get(t, t) for t in withheld["touchpoint_id"].to_list())
+    return HTML(str(Markup('<p class="journey-note">Not shown as hot spots: {} — a probable tracking problem (see Data coverage '
+                           'and freshness) makes their counts incomplete.</p>').format(listed)))
+
+
+def design_changes_table(changes: Any) -> HTML:
+    """The review section "Changes to the design since the previous period" (:class:`~journeylib.versions.DesignChanges`).
+
+    >>> from journeylib.model import load_map
+    >>> from journeylib.versions import design_changes
+    >>> dc = design_changes("data/sample", load_map("data/sample/journey.yml"), "2025-07-01", "2025-08-01", use_git=False)
+    >>> "Practice assessment" in design_changes_table(dc).html
+    True
+    """
+    head = changes.sentences[0] if changes.sentences else ""
+    versions = ""
+    if changes.before is not None:
+        versions = (f"Compared: map version {changes.before.short} (in effect from {changes.before.since:%Y-%m-%d}) with the "
+                    f"map this report uses, {changes.after.short}.")
+    if not changes.changes.height:
+        return HTML(str(Markup('<p>{}</p><p class="journey-meta">{}</p>').format(head, versions)))
+    return HTML(str(Markup("<p>{}</p>").format(head)) + table(
+        changes.changes, columns={"date": "Date", "change": "Change", "sentence": "What changed"},
+        formats={"date": lambda v, r: f"{v:%Y-%m-%d}" if v else "–"}, note=versions).html)
 
 
 def changes_table(changes: pl.DataFrame, jmap: JourneyMap, *, max_rows: int = 12) -> HTML:

@@ -93,6 +93,12 @@ def test_happy_path_writes_every_page_and_index(report_dir):
     assert set(manifest["files"]) == {f"{n}.html" for n in pages} | {f"{n}.pdf" for n in pages}   # built with --pdf
     assert manifest["parameters"]["period"] == sample_period()
     assert not list(report_dir.parent.glob(f".{report_dir.name}.partial-*"))
+    # the version of the map the reports used: on the index, in every footer, in the manifest
+    h = ws.map.content_hash()
+    assert manifest["map_version"]["hash"] == h and manifest["map_version"]["mtime"]
+    assert "Map version" in index and h[:12] in index
+    for n in names:
+        assert f"map version {h[:12]}" in (report_dir / f"{n}.html").read_text(encoding="utf-8")
 
 
 def test_pages_are_self_contained(report_dir):

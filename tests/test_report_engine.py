@@ -130,7 +130,7 @@ def test_report_on_duckdb_shows_the_same_numbers(tmp_path, polars_page):
     page = _run(tmp_path, "duckdb")
     assert _summary_table(page) == _summary_table(polars_page)
     a, b = _chart_data(polars_page), _chart_data(page)
-    assert len(a) == len(b) == 3 and all(a)
+    assert len(a) == len(b) == 4 and all(a)  # funnel, stops, time to convert, survival
     for ra, rb in zip(a, b):
         _same_rows(ra, rb)
 

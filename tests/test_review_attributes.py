@@ -24,61 +24,26 @@ ATTRS = ["age_band", "region", "employment", "device", "accessibility", "prior_e
 
 
 def _mentions(findings: list[str], attribute: str) -> bool:
-    return any(f"Learners with {attribute} = " in s for s in findings)
+    return any(f"Learners with {attribute.replace('_', ' ')} “" in s for s in findings)
 
 
-def reference_alerts(ws, period: str, attributes: list[str], *, min_count: int = 5, fdr: float = 0.05) -> dict:
-    """(attribute, value, touchpoint) → (segment_n, segment_converted, p, q, significant), by a per-learner loop.
+def reference_alerts(ws, period: str, attributes: list[str], *, min_count: int = 5) -> dict:
+    """(attribute, value, touchpoint) → (segment_n, segment_converted, p, tested_as), by a per-learner loop.
 
-    Conversion at a touchpoint (docs/metrics.md): learners with an event
-    there; converted = an event at a later touchpoint of the map at or after
-    their first event there; not-yet-converted learners still in progress are
-    left out. Events up to the end of the period; state judged at the end of
-    the period (or of the data, if earlier).
+    Conversion at a touchpoint (docs/metrics.md): learners who arrived there
+    before the end of the period, each judged by the outcome model as of the
+    data's end with the map's horizon; undecided learners are left out.
+    Segments splitting the learners the same way are one test (the smallest).
     """
+    from metrics.test_measures_reference import reference_segments
+
     jmap = ws.map
-    start, end = jm.period_bounds(period, data_end=ws.data_end)
-    data_end = min(end, ws.data_end)
-    tps = jmap.touchpoint_ids
-    pos = {t: i + 1 for i, t in enumerate(tps)}
-    events = [e for e in ws.events.to_dicts() if e["timestamp"] < end]
+    _, end = jm.period_bounds(period, data_end=ws.data_end)
+    events = ws.events.to_dicts()
     learners = ws.learners.to_dicts()
-    journeys = ref.journeys(events, learners, tps, "map", None, data_end, jmap.dormancy_days, pos)
-    by = ref.by_learner(events)
-    decided: dict[str, list[tuple[str, bool]]] = {}
-    for lr in learners:
-        lid = lr["learner_id"]
-        out = []
-        for tp in tps[:-1]:
-            here = [e["timestamp"] for e in by.get(lid, []) if e["touchpoint_id"] == tp]
-            if not here:
-                continue
-            first = min(here)
-            conv = any(pos[e["touchpoint_id"]] > pos[tp] and e["timestamp"] >= first for e in by.get(lid, []))
-            if not conv and journeys[lid]["state"] == "in_progress":
-                continue
-            out.append((tp, conv))
-        decided[lid] = out
-    cells = []
-    for a in attributes:
-        value_of = {lr["learner_id"]: (MISSING if lr[a] is None else str(lr[a])) for lr in learners}
-        for v in sorted(set(value_of.values())):
-            for tp in tps[:-1]:
-                sn = sx = rn = rx = 0
-                for lid, rows in decided.items():
-                    for t, c in rows:
-                        if t != tp:
-                            continue
-                        if value_of[lid] == v:
-                            sn, sx = sn + 1, sx + c
-                        else:
-                            rn, rx = rn + 1, rx + c
-                if sn == 0:
-                    continue
-                p = None if sn < min_count else ref.two_by_two(sx, sn, rx, rn)[1]
-                cells.append(((a, v, tp), sn, sx, p))
-    qs = ref.bh([c[3] for c in cells])
-    return {k: (sn, sx, p, q, q is not None and q < fdr) for (k, sn, sx, p), q in zip(cells, qs)}
+    cells = reference_segments(events, learners, jmap, attributes, min_count, ws.data_end, jmap.horizon_days,
+                               arrived_before=end)
+    return {k: (c["n"][0], c["n"][1], c["p"], c["tested_as"]) for k, c in cells.items()}
 
 
 def test_alerts_and_findings_against_reference(sample_ws, truth):
@@ -87,14 +52,23 @@ def test_alerts_and_findings_against_reference(sample_ws, truth):
     want = reference_alerts(sample_ws, truth["sample_period"], attrs)
     got_cells = {(x["attribute"], x["value"], x["touchpoint_id"]): x for x in r.segment_gaps.iter_rows(named=True)}
     assert set(got_cells) == set(want)
-    for k, (sn, sx, p, q, sig) in want.items():
+    for k, (sn, sx, p, tested_as) in want.items():
         g = got_cells[k]
-        assert (g["segment_n"], g["segment_converted"]) == (sn, sx), k
+        assert (g["segment_n"], g["segment_converted"], g["tested_as"]) == (sn, sx, tested_as), k
         assert g["p_value"] == pytest.approx(p, rel=1e-9, abs=1e-12) if p is not None else g["p_value"] is None
-        assert g["q_value"] == pytest.approx(q, rel=1e-9, abs=1e-12) if q is not None else g["q_value"] is None
-    expected = {k for k, v in want.items() if v[4]}
+    # one family for the whole review: its q-values are BH over every comparison, and every table reads them
+    fam = r.comparisons
+    for got, want_q in zip(fam["q_value"].to_list(), ref.bh(fam["p_value"].to_list())):
+        assert got == pytest.approx(want_q, rel=1e-9, abs=1e-12)
+    q_of = dict(zip(fam["test_key"], fam["q_value"]))
+    for frame in (r.segment_gaps, r.hotspots, r.scorecard, r.interventions):
+        for row in frame.filter(pl.col("p_value").is_not_null()).iter_rows(named=True):
+            assert row["q_value"] == q_of[row["test_key"]]
+    expected = {(x["attribute"], x["value"], x["touchpoint_id"]) for x in r.segment_gaps.iter_rows(named=True)
+                if x["significant"] and x["tested_as"] is None and not x["suppressed"]
+                and abs(x["difference"]) * 100 >= sample_ws.map.review.min_effect_pp}
     got = {(x["attribute"], x["value"], x["touchpoint_id"]) for x in r.segment_alerts.iter_rows(named=True)}
-    assert got == expected and expected, "the reference finds alerts and the review shows exactly those"
+    assert got == expected and expected, "the review shows exactly the significant, large-enough tested cells"
 
 
 def test_planted_small_segment_found_when_listed(sample_ws, truth):
@@ -104,7 +78,7 @@ def test_planted_small_segment_found_when_listed(sample_ws, truth):
     hit = r.segment_alerts.filter((pl.col("attribute") == seg["attribute"]) & (pl.col("value") == seg["value"])
                                   & (pl.col("touchpoint_id") == seg["touchpoint"]))
     assert hit.height == 1 and hit["difference"][0] < 0
-    assert any(f"Learners with {seg['attribute']} = {seg['value']} carried on less often" in s for s in r.findings)
+    assert any(f"Learners with {seg['attribute']} “{seg['value'].replace('_', ' ')}” carried on less often" in s for s in r.findings)
     assert r.attributes == [seg["attribute"], "region"]
 
 
@@ -117,14 +91,18 @@ def test_unlisted_attribute_never_appears(sample_ws, truth):
     assert seg["attribute"] not in set(r.segment_alerts["attribute"])  # ... and never when left out
     assert set(r.segment_gaps["attribute"]) <= set(listed)
     assert not _mentions(r.findings, seg["attribute"])
-    # the rest of the review does not depend on the segment choice
-    assert r.scorecard.equals(everything.scorecard) and r.hotspots.equals(everything.hotspots)
+    # the rest of the review's measures and p-values do not depend on the segment choice (the q-values
+    # do: the one false-discovery family holds every comparison of the review)
+    family = ["q_value", "changed_significantly", "significant", "finding"]
+    for a, b in ((r.scorecard, everything.scorecard), (r.hotspots, everything.hotspots)):
+        assert a.drop([c for c in family if c in a.columns]).equals(b.drop([c for c in family if c in b.columns]))
 
 
 def test_no_attributes_means_no_alerts(sample_ws, truth):
     r = jm.review(sample_ws.events, sample_ws.learners, sample_ws.map, period=truth["sample_period"], attributes=[])
     assert r.segment_alerts.height == 0 and r.segment_gaps.height == 0
     assert not any("Learners with " in s for s in r.findings)
+    assert not any(k.startswith("segment|") for k in r.comparisons["test_key"])
 
 
 def test_unknown_attribute_is_a_clear_error(sample_ws, truth):
@@ -143,12 +121,12 @@ def test_property_only_chosen_attributes(small_sample, chosen):
     assert set(r.segment_gaps["attribute"]) == (set(chosen) if r.segment_gaps.height else set())
     for a in set(ATTRS) - set(chosen):
         assert not _mentions(r.findings, a)
-    # an alert is a significant, non-suppressed cell, and the FDR family is the chosen attributes' cells only
-    tested = r.segment_gaps.filter(~pl.col("suppressed"))
-    qs = ref.bh(tested["p_value"].to_list())
-    for got, want in zip(tested["q_value"].to_list(), qs):
-        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
-    assert r.segment_alerts.height == tested.filter(pl.col("q_value") < 0.2).height
+    # an alert is a significant, non-suppressed, tested cell; the family holds exactly the tested cells of the chosen attributes
+    tested = r.segment_gaps.filter(~pl.col("suppressed") & pl.col("tested_as").is_null() & pl.col("p_value").is_not_null())
+    seg_keys = {k for k in r.comparisons["test_key"] if k.startswith("segment|")}
+    assert seg_keys == set(tested["test_key"])
+    assert r.segment_alerts.height == tested.filter(
+        (pl.col("q_value") < 0.2) & (pl.col("difference").abs() * 100 >= jmap.review.min_effect_pp)).height
 
 
 def test_sample_period_is_a_date_range(sample_ws, truth):

@@ -14,6 +14,7 @@ definitions: ``docs/metrics.md``.
 >>> jm.funnel(ws.events, ws.learners, ws.map, "course", by="persona")   # doctest: +SKIP
 """
 
+from .coverage import Coverage, coverage
 from .dropoff import dropoff, stop_transitions
 from .emotion import emotion, emotion_vs_stopping
 from .funnel import funnel
@@ -23,11 +24,15 @@ from .periods import period_bounds, previous_period
 from .review import Review, intervention_effects, review
 from .segments import segment_gaps
 from .transitions import conformance, paths, transitions
+from .outcomes import OUTCOMES, outcomes
+from .periods import default_period, period_label
+from .survival import Survival, stop_times, survival
 from .stats import bh_fdr, cohens_h, mean_ci, median_ci, newcombe_diff, two_by_two, wilson
 
 __all__ = [
-    "MODES", "STATES", "journeys", "resolve_steps", "funnel", "dropoff", "stop_transitions",
+    "Coverage", "coverage", "MODES", "STATES", "journeys", "resolve_steps", "funnel", "dropoff", "stop_transitions",
     "kpis", "measure", "emotion", "emotion_vs_stopping", "segment_gaps",
     "transitions", "paths", "conformance", "period_bounds", "previous_period", "review", "Review", "intervention_effects",
+    "OUTCOMES", "outcomes", "survival", "stop_times", "Survival", "default_period", "period_label",
     "wilson", "newcombe_diff", "two_by_two", "bh_fdr", "cohens_h", "mean_ci", "median_ci",
 ]

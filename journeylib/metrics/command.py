@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import typer
 
-METRIC_NAMES = ("funnel", "dropoff", "transitions", "kpis", "emotion", "segments", "review")
+METRIC_NAMES = ("funnel", "dropoff", "transitions", "kpis", "emotion", "segments", "review", "survival")
 OUT_FORMATS = (".csv", ".parquet", ".json")
 
 
@@ -36,19 +36,34 @@ def write_frame(df, out: Path) -> None:
         raise ValueError(suffix)
 
 
+def _write_survival(s, out: Path) -> None:
+    """A survival result: ``.json`` holds the summary, the curves and the log-rank test; a
+    ``.csv``/``.parquet`` file holds the summary, with the curves beside it (``<name>_curves.<ext>``)."""
+    if out.suffix.lower() == ".json":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"origin": s.origin, "by": s.by, "summary": s.summary.to_dicts(), "curves": s.curves.to_dicts(),
+                   "logrank": {"p_value": s.p_value, "statistic": s.statistic}, "notes": s.notes}
+        out.write_text(json.dumps(payload, default=str, indent=1), encoding="utf-8")
+        return
+    write_frame(s.summary, out)
+    write_frame(s.curves, out.with_name(f"{out.stem}_curves{out.suffix}"))
+
+
 def metrics_command(
     name: str = typer.Argument(..., help=f"Metric table: {', '.join(METRIC_NAMES)}."),
     workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml and the events/learners files."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .parquet or .json. For review: a .json file (one key per frame) or a folder."),
     funnel: Optional[str] = typer.Option(None, "--funnel", help="Named funnel of the map (default: every touchpoint)."),
     by: Optional[List[str]] = typer.Option(None, "--by", help="Learner column to group by (repeatable). For segments and review: the attributes to test (default: all)."),
-    period: Optional[str] = typer.Option(None, "--period", help="Period: 2025-06, 2025-Q2, 2025-W23, 2025, 2025-06-01..2025-06-30, month, quarter, week. Required for review; for kpis the period's arrivals; otherwise the cohort of learners whose first event is in the period."),
+    period: Optional[str] = typer.Option(None, "--period", help="Period: 2025-06, 2025-Q2, 2025-W23, 2025, 2025-06-01..2025-06-30, month, quarter, week. Review: default the last complete month whose follow-up horizon has elapsed; kpis: the period's arrivals; survival: learners whose origin is in it; otherwise the cohort of learners whose first event is in the period."),
     mode: Optional[str] = typer.Option(None, "--mode", help="Funnel matching: ordered, strict or any_order."),
     window: Optional[float] = typer.Option(None, "--window", help="Conversion window in days from the first step."),
     min_count: int = typer.Option(5, "--min-count", help="Segments and review: smallest segment that is tested."),
-    fdr: float = typer.Option(0.05, "--fdr", help="Segments and review: false discovery rate."),
+    fdr: Optional[float] = typer.Option(None, "--fdr", help="Segments and review: false discovery rate (default: the map's review.fdr)."),
+    origin: Optional[str] = typer.Option(None, "--origin", help="Survival: time from enrolment (default when learners have enrolled_at), first_event, or a touchpoint id."),
+    horizon: Optional[float] = typer.Option(None, "--horizon", help="Review, segments, survival: follow-up horizon in days (default: the map's review.horizon_days, else dormancy_days)."),
 ) -> None:
-    """Compute a metric table (funnel, dropoff, transitions, kpis, emotion, segments, review) and write it.
+    """Compute a metric table (funnel, dropoff, transitions, kpis, emotion, segments, review, survival) and write it.
 
     Exit code 0 on success, 2 on bad input (unknown metric, funnel or column,
     unreadable workspace) with one line on stderr.
@@ -69,8 +84,6 @@ def metrics_command(
     is_dir_out = name == "review" and out.suffix.lower() != ".json"
     if not is_dir_out and out.suffix.lower() not in OUT_FORMATS:
         fail(f"--out must end in {', '.join(OUT_FORMATS)} (got '{out.name}')")
-    if name == "review" and not period:
-        fail("review needs --period (e.g. 2025-06, 2025-Q2 or month)")
     try:
         import polars as pl
 
@@ -86,7 +99,7 @@ def metrics_command(
         if unknown:
             raise DataError(f"unknown learner column(s) {', '.join(repr(c) for c in unknown)}; learner columns: {', '.join(ln.columns)}")
         data_end = ws.data_end
-        if period and name not in ("review", "kpis"):
+        if period and name not in ("review", "kpis", "survival"):
             start, end = jm.period_bounds(period, data_end=data_end)
             first = ev.group_by("learner_id").agg(pl.col("timestamp").min().alias("_f"))
             ids = first.filter((pl.col("_f") >= start) & (pl.col("_f") < end))["learner_id"]
@@ -104,22 +117,39 @@ def metrics_command(
             df = jm.emotion(ev, ln, jmap, by=b, data_end=data_end)
         elif name == "segments":
             df = jm.segment_gaps(ev, ln, jmap, attributes=b, funnel=funnel, mode=mode, window=window,
-                                 min_count=min_count, fdr=fdr, data_end=data_end)
+                                 min_count=min_count, fdr=fdr if fdr is not None else jmap.review.fdr,
+                                 data_end=data_end, horizon=horizon)
+        elif name == "survival":
+            if len(bys) > 1:
+                raise DataError("survival takes one --by column")
+            s = jm.survival(ev, ln, jmap, origin=origin, by=bys[0] if bys else None, as_of=data_end,
+                            horizon=horizon, period=period)
+            _write_survival(s, out)
+            p = "" if s.p_value is None else f"; log-rank p = {s.p_value:.3g}"
+            console.print(f"Wrote survival from {s.origin}: {s.summary.height} groups to {out}{p}")
+            return
         else:
-            r = jm.review(ev, ln, jmap, period=period, attributes=b, min_count=min_count, fdr=fdr, data_end=data_end)
+            r = jm.review(ev, ln, jmap, period=period, attributes=b, min_count=min_count, fdr=fdr, data_end=data_end,
+                          horizon=horizon)
+            period = r.period
             if is_dir_out:
                 out.mkdir(parents=True, exist_ok=True)
                 for key, frame in r.frames().items():
                     write_frame(frame, out / f"{key}.csv")
-                (out / "findings.txt").write_text("\n".join(r.findings) + "\n", encoding="utf-8")
+                text = [f"Review of {r.label} against {r.previous_label}", "", *r.findings, "", *r.footnotes, "", *r.notes]
+                (out / "findings.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
             else:
                 payload = {key: frame.to_dicts() for key, frame in r.frames().items()}
                 payload["findings"] = r.findings
-                payload["period"] = {"name": period, "start": r.start.isoformat(), "end": r.end.isoformat(),
+                payload["footnotes"] = r.footnotes
+                payload["notes"] = r.notes
+                payload["period"] = {"name": period, "label": r.label, "previous_label": r.previous_label,
+                                     "horizon_days": r.horizon_days, "followed": r.followed, "tests": r.tests,
+                                     "start": r.start.isoformat(), "end": r.end.isoformat(),
                                      "previous_start": r.previous_start.isoformat(), "previous_end": r.previous_end.isoformat()}
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(payload, default=str, indent=1), encoding="utf-8")
-            console.print(f"Wrote review of {period} ({len(r.findings)} findings) to {out}")
+            console.print(f"Wrote review of {r.label} ({len(r.findings)} findings) to {out}")
             return
         write_frame(df, out)
         console.print(f"Wrote {name}: {df.height} rows to {out}")

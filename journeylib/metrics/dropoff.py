@@ -14,10 +14,11 @@ import polars as pl
 from . import engine as E
 from .engine import LID, TP, TS
 from .journeys import default_mode, learner_table, resolve_steps
+from .outcomes import OUTCOMES, outcome_counts, outcome_frame
 from .stats import wilson_exprs
 
 DROPOFF_COLUMNS = [
-    "touchpoint_id", "touchpoint_name", "stage", "reached", "stopped", "in_progress",
+    "touchpoint_id", "touchpoint_name", "stage", "reached", "carried_on", "stopped", "undecided", "in_progress",
     "stop_rate", "stop_rate_low", "stop_rate_high", "share_of_stopped",
 ]
 
@@ -42,60 +43,46 @@ def dropoff(
     mode: str | None = None,
     window: float | None = None,
     data_end: Any = None,
+    horizon: float | None = None,
 ) -> pl.DataFrame:
-    """Drop-off per touchpoint of ``funnel`` (default: every touchpoint, ``map`` progress).
+    """Drop-off per touchpoint of ``funnel`` (default: every touchpoint of the map),
+    from the outcome model (:mod:`~journeylib.metrics.outcomes`) as of ``data_end``.
 
-    * ``reached`` — learners with any event at the touchpoint (up to ``data_end``).
-    * ``stopped`` — learners whose state is stopped and whose furthest step is
-      this touchpoint (see :func:`journeylib.metrics.journeys.journeys`).
-    * ``in_progress`` — learners in progress whose furthest step is here
-      (never counted as stopped).
-    * ``stop_rate`` = stopped / reached with Wilson ``_low``/``_high``.
-    * ``share_of_stopped`` = stopped / all stopped learners of the group.
+    * ``reached`` — learners who arrived at the touchpoint (with a funnel: reached the step);
+    * ``carried_on`` / ``stopped`` / ``undecided`` — their outcomes there
+      (``in_progress`` = ``undecided``, kept for the charts); null-outcome
+      touchpoints (nothing later to carry on to) count no one;
+    * ``stop_rate`` = stopped / (carried on + stopped) — decided learners only —
+      with Wilson ``_low``/``_high``;
+    * ``share_of_stopped`` = stopped here / all stops of the group (a learner
+      who arrived out of map order can stop at two touchpoints).
+
+    ``horizon`` (days) judges each learner within that many days of arriving.
 
     >>> dropoff(events, learners, jmap, funnel="course")   # doctest: +SKIP
     """
-    ev, ln, bys, steps, end, lt = _prepared(events, learners, jmap, by, funnel, mode, window, data_end)
-    k = len(steps)
-    f = nw.col("furthest_step")
-    st_aggs = []
-    for i in range(1, k + 1):
-        st_aggs += [
-            ((f == i) & (nw.col("state") == "stopped")).cast(nw.Int64).sum().alias(f"s_{i}"),
-            ((f == i) & (nw.col("state") == "in_progress")).cast(nw.Int64).sum().alias(f"p_{i}"),
-        ]
-    wide = E.collect(lt.group_by(*bys).agg(*st_aggs) if bys else lt.select(*st_aggs))
-    # reach: learners with any event at each funnel touchpoint
-    reach_q = (
-        ev.filter((nw.col(TS) <= end) & nw.col(TP).is_in(steps))
-        .select(LID, TP)
-        .unique()
-        .join(ln.select(LID, *bys), on=LID, how="inner")
-        .group_by(*bys, TP)
-        .agg(nw.len().cast(nw.Int64).alias("reached"))
-    )
-    reach = E.collect(reach_q)
-    parts = []
-    for i, s in enumerate(steps, start=1):
-        tp = jmap.touchpoint(s)
-        parts.append(
-            wide.select(
-                *bys,
-                pl.lit(s).alias("touchpoint_id"),
-                pl.lit(tp.name).alias("touchpoint_name"),
-                pl.lit(tp.stage).alias("stage"),
-                pl.lit(i, dtype=pl.Int64).alias("_step"),
-                pl.col(f"s_{i}").fill_null(0).cast(pl.Int64).alias("stopped"),
-                pl.col(f"p_{i}").fill_null(0).cast(pl.Int64).alias("in_progress"),
-            )
-        )
-    df = pl.concat(parts)
-    df = df.join(reach, on=[*bys, "touchpoint_id"], how="left", nulls_equal=True).with_columns(
-        pl.col("reached").fill_null(0).cast(pl.Int64)
-    )
+    ev, ln, bys = E.prepare(events, learners, by=by)
+    end = E.resolve_data_end(ev, data_end)
+    steps = resolve_steps(jmap, funnel)
+    fsteps = steps if funnel is not None else None
+    of = outcome_frame(ev, ln, jmap, as_of=end, funnel_steps=fsteps, mode=default_mode(funnel, mode), window=window,
+                       horizon=horizon, learner_cols=bys)
+    counts = E.collect(outcome_counts(of.filter(nw.col(TP).is_in(steps)), [*bys, TP]))
+    groups = E.collect(ln.select(*bys).unique()) if bys else None
+    tps = pl.DataFrame({TP: steps, "_step": list(range(1, len(steps) + 1))})
+    grid = groups.join(tps, how="cross") if bys else tps
+    df = grid.join(counts, on=[*bys, TP], how="left", nulls_equal=True)
+    df = E.cast_counts(df.rename({"arrived": "reached"}), ["reached", *OUTCOMES])
+    name = {t.id: t.name for t in jmap.touchpoints}
+    stage = {t.id: t.stage for t in jmap.touchpoints}
     total = pl.col("stopped").sum().over(bys) if bys else pl.col("stopped").sum()
     df = df.with_columns(
-        *wilson_exprs("stopped", "reached", "stop_rate"),
+        pl.col(TP).replace_strict(name, default=None, return_dtype=pl.Utf8).alias("touchpoint_name"),
+        pl.col(TP).replace_strict(stage, default=None, return_dtype=pl.Utf8).alias("stage"),
+        pl.col("undecided").alias("in_progress"),
+        (pl.col("carried_on") + pl.col("stopped")).alias("_decided"),
+    ).with_columns(
+        *wilson_exprs("stopped", "_decided", "stop_rate"),
         pl.when(total > 0).then(pl.col("stopped") / total).otherwise(None).alias("share_of_stopped"),
     )
     return df.sort([*bys, "_step"], nulls_last=True).select(*bys, *DROPOFF_COLUMNS)

@@ -13,9 +13,9 @@ import polars as pl
 
 from . import engine as E
 from .engine import LID, TP, TS
-from .journeys import MAP_MODE, learner_table
 from .kpis import _mean_ci
-from .stats import two_by_two
+from .outcomes import outcome_frame
+from .stats import bh_fdr, two_by_two
 
 EMOTION_COLUMNS = ["n", "mean_valence", "low", "high", "target_valence", "gap"]
 
@@ -79,54 +79,57 @@ def emotion_vs_stopping(
     *,
     data_end: Any = None,
     threshold: float | None = None,
+    horizon: float | None = None,
 ) -> pl.DataFrame:
-    """Do learners who felt bad at a touchpoint stop more often?
+    """Do learners who felt bad at a touchpoint stop *there* more often?
 
-    For each touchpoint, learners with at least one emotion answer there are
+    For each touchpoint, learners who gave an emotion answer there before
+    carrying on from it (before reaching a later non-optional touchpoint) are
     split into **low** (their mean valence there is below ``threshold``,
-    default the middle of the emotion scale) and **other**. A learner counts as
-    stopped if their journey state is ``stopped`` (``map`` progress, as of
-    ``data_end``). Columns: ``touchpoint_id, low_n, low_stop_rate, other_n,
-    other_stop_rate, difference`` (low − other) and ``p_value`` (Fisher's exact
-    test for small counts, else chi-squared; see :func:`~journeylib.metrics.stats.two_by_two`).
+    default the middle of the emotion scale) and **other**. Their outcome at
+    that touchpoint comes from the outcome model with the map's horizon
+    (:mod:`~journeylib.metrics.outcomes`); only decided learners are counted
+    (``low_undecided`` / ``other_undecided`` are left out). Columns:
+    ``touchpoint_id, low_n, low_stop_rate, other_n, other_stop_rate,
+    difference`` (low − other), ``p_value`` (Fisher's exact test for small
+    counts, else chi-squared; see :func:`~journeylib.metrics.stats.two_by_two`),
+    ``q_value`` (Benjamini–Hochberg over the touchpoints), ``low_undecided``,
+    ``other_undecided``.
 
     >>> emotion_vs_stopping(events, learners, jmap)   # doctest: +SKIP
     """
     ev, ln, _ = E.prepare(events, learners)
     end = E.resolve_data_end(ev, data_end)
     thr = threshold if threshold is not None else (jmap.emotion_scale.min + jmap.emotion_scale.max) / 2
+    h = jmap.horizon_days if horizon is None else horizon
     cols = E.columns(ev)
     out_schema = {TP: pl.Utf8, "low_n": pl.Int64, "low_stop_rate": pl.Float64, "other_n": pl.Int64,
-                  "other_stop_rate": pl.Float64, "difference": pl.Float64, "p_value": pl.Float64}
+                  "other_stop_rate": pl.Float64, "difference": pl.Float64, "p_value": pl.Float64,
+                  "q_value": pl.Float64, "low_undecided": pl.Int64, "other_undecided": pl.Int64}
     if "emotion" not in cols:
         return pl.DataFrame(schema=out_schema)
-    lt = learner_table(ev, ln, jmap, jmap.touchpoint_ids, mode=MAP_MODE, data_end=end, learner_cols=[LID])
-    per = (
-        ev.filter((nw.col(TS) <= end) & ~nw.col("emotion").is_null())
-        .group_by(LID, TP)
-        .agg(nw.col("emotion").cast(nw.Float64).mean().alias("_m"))
-        .join(lt.select(LID, "state"), on=LID, how="inner")
-        .with_columns((nw.col("_m") < thr).cast(nw.Int64).alias("_low"), (nw.col("state") == "stopped").cast(nw.Int64).alias("_stop"))
-    )
-    agg = E.collect(
-        per.group_by(TP).agg(
-            nw.col("_low").sum().alias("low_n"),
-            (nw.col("_low") * nw.col("_stop")).sum().alias("low_x"),
-            nw.len().cast(nw.Int64).alias("all_n"),
-            nw.col("_stop").sum().alias("all_x"),
-        )
-    )
-    by_tp = {r[TP]: r for r in agg.iter_rows(named=True)}
+    of = outcome_frame(ev, ln, jmap, as_of=end, horizon=h).filter(~nw.col("outcome").is_null())
+    ans = ev.filter((nw.col(TS) <= end) & ~nw.col("emotion").is_null()).select(
+        LID, TP, TS, nw.col("emotion").cast(nw.Float64).alias("_e"))
+    ans = ans.join(of.select(LID, TP, "carried_on_at", "outcome"), on=[LID, TP], how="inner")
+    ans = ans.filter(nw.col("carried_on_at").is_null() | (nw.col(TS) < nw.col("carried_on_at")))
+    per = ans.group_by(LID, TP).agg(nw.col("_e").mean().alias("_m"), nw.col("outcome").min().alias("outcome"))
+    per = per.with_columns((nw.col("_m") < thr).cast(nw.Int64).alias("_low"))
+    agg = E.collect(per.group_by(TP, "_low", "outcome").agg(nw.len().cast(nw.Int64).alias("n")))
     rows = []
     for tp in jmap.touchpoint_ids:
-        if tp not in by_tp:
+        a = agg.filter(pl.col(TP) == tp)
+        if a.height == 0:
             continue
-        r = by_tp[tp]
-        ln_, lx = int(r["low_n"]), int(r["low_x"])
-        on, ox = int(r["all_n"]) - ln_, int(r["all_x"]) - lx
+        c = {(lw, o): n for lw, o, n in a.select("_low", "outcome", "n").iter_rows()}
+        lx, ox = c.get((1, "stopped"), 0), c.get((0, "stopped"), 0)
+        ln_, on = lx + c.get((1, "carried_on"), 0), ox + c.get((0, "carried_on"), 0)
         lr = lx / ln_ if ln_ else None
         orr = ox / on if on else None
         _, p = two_by_two(lx, ln_, ox, on)
         rows.append({TP: tp, "low_n": ln_, "low_stop_rate": lr, "other_n": on, "other_stop_rate": orr,
-                     "difference": (lr - orr) if lr is not None and orr is not None else None, "p_value": p})
+                     "difference": (lr - orr) if lr is not None and orr is not None else None, "p_value": p,
+                     "low_undecided": c.get((1, "undecided"), 0), "other_undecided": c.get((0, "undecided"), 0)})
+    for r, q in zip(rows, bh_fdr([r["p_value"] for r in rows])):
+        r["q_value"] = q
     return pl.DataFrame(rows, schema=out_schema)

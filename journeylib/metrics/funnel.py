@@ -20,7 +20,7 @@ FUNNEL_COLUMNS = [
     "step", "touchpoint_id", "touchpoint_name", "stage", "learners",
     "conversion_from_previous", "conversion_from_previous_low", "conversion_from_previous_high",
     "conversion_from_start", "conversion_from_start_low", "conversion_from_start_high",
-    "stopped", "in_progress", "median_days_to_convert", "p90_days_to_convert",
+    "stopped", "in_progress", "undecided", "median_days_to_convert", "p90_days_to_convert",
 ]
 
 
@@ -68,12 +68,18 @@ def funnel_long(wide: pl.DataFrame, jmap, steps: list[str], bys: list[str]) -> p
                 pl.col("r_1").fill_null(0).cast(pl.Int64).alias("_start"),
                 pl.col(f"s_{i}").fill_null(0).cast(pl.Int64).alias("stopped"),
                 pl.col(f"p_{i}").fill_null(0).cast(pl.Int64).alias("in_progress"),
+                pl.col(f"p_{i-1}" if i > 1 else "p_1").fill_null(0).cast(pl.Int64).alias("_prev_undecided"),
+                pl.sum_horizontal([pl.col(f"p_{j}").fill_null(0) for j in range(1, i)] or [pl.lit(0)]).cast(pl.Int64).alias("undecided"),
                 (pl.col(f"m_{i}") if i > 1 else pl.lit(None)).cast(pl.Float64).alias("median_days_to_convert"),
                 (pl.col(f"q_{i}") if i > 1 else pl.lit(None)).cast(pl.Float64).alias("p90_days_to_convert"),
             )
         )
     df = pl.concat(parts, how="vertical")
+    first = pl.col("step") == 1
     df = df.with_columns(
+        pl.when(first).then(pl.col("_prev")).otherwise(pl.col("_prev") - pl.col("_prev_undecided")).alias("_prev"),
+        (pl.col("_start") - pl.col("undecided")).alias("_start"),
+    ).with_columns(
         *wilson_exprs("learners", "_prev", "conversion_from_previous"),
         *wilson_exprs("learners", "_start", "conversion_from_start"),
     )
@@ -95,12 +101,17 @@ def funnel(
 
     * ``learners`` — learners whose furthest step is at least this step
       (see :mod:`journeylib.metrics.journeys` for ``mode`` and ``window``).
-    * ``conversion_from_previous`` = learners / learners at the previous step
-      (step 1: learners / learners = 1); ``conversion_from_start`` = learners /
-      learners at step 1; both with Wilson 95 % ``_low``/``_high``; null when
-      the denominator is 0.
+    * ``conversion_from_previous`` = learners / *decided* learners at the
+      previous step (those who reached it, less those still in progress
+      there; step 1: 1); ``conversion_from_start`` = learners / decided
+      starters (starters less ``undecided``); both with Wilson 95 %
+      ``_low``/``_high``; null when the denominator is 0.
     * ``stopped`` / ``in_progress`` — learners whose furthest step is this
-      step and whose state is stopped / in progress (as of ``data_end``).
+      step and whose state is stopped / in progress (as of ``data_end``):
+      the outcome model's stopped / undecided at this step.
+    * ``undecided`` — starters still in progress at an earlier step: whether
+      they reach this step is not known yet, so they are in neither rate's
+      denominator.
     * ``median_days_to_convert`` / ``p90_days_to_convert`` — over learners who
       reached this step, days from the previous step (null at step 1).
 

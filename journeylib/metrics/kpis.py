@@ -3,18 +3,18 @@
 :func:`measure` computes every metric of :data:`journeylib.model.KPI_METRICS`
 for every touchpoint (and group); :func:`kpis` keeps the metrics that the map
 sets a target for and adds the target and its status. Exact definitions (all
-counted over events up to ``data_end``):
+counted over events up to ``data_end``; learner-based metrics of a period up to
+each learner's arrival + horizon):
 
 =====================  ==========================================================  =====================
 metric                 value                                                        n / interval
 =====================  ==========================================================  =====================
 reach                  learners with any event at the touchpoint                    n = value; none
-conversion             share of reached learners with an event at any *later*        reached; Wilson
-                       touchpoint of the map at or after their first event here
-                       (they carried on; null at the last touchpoint)
-stopped                share of reached learners whose journey state is stopped      reached; Wilson
-                       with this touchpoint as their furthest (``map`` progress,
-                       as of ``data_end``)
+conversion             share of *decided* learners who carried on (reached a later      decided; Wilson
+                       non-optional touchpoint at or after arriving; see
+                       :mod:`~journeylib.metrics.outcomes`); null where nothing
+                       later can be reached
+stopped                share of decided learners who stopped here (1 − conversion)  decided; Wilson
 completion             share of reached learners with a ``completed`` or ``passed``  reached; Wilson
                        event here
 pass_rate              learners with a ``passed`` event / learners with ``passed``  those; Wilson
@@ -23,9 +23,8 @@ score                  mean ``value`` of events here that are not ``responded`` 
 csat                   share of ``responded`` values in 1..5 that are 4 or 5        responses; Wilson
 nps                    % of ``responded`` values in 0..10 that are 9-10 minus % 0-6 responses; normal
 emotion                mean ``emotion`` (valence) of events here                    responses; Student t
-time_to_next           median days from the first event here to the first event at  timed; order-
-                       any later touchpoint (learners who had been at a later       statistic (binomial)
-                       touchpoint before arriving here are not timed)
+time_to_next           median days from arriving to carrying on, over learners who  carried on; order-
+                       carried on                                                   statistic (binomial)
 events_per_learner     events here / reached learners                              reached; Student t
 =====================  ==========================================================  =====================
 
@@ -34,6 +33,7 @@ events_per_learner     events here / reached learners                           
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any, Sequence
 
@@ -44,57 +44,14 @@ from scipy import stats as _st
 from ..model import KPI_METRICS
 from . import engine as E
 from .engine import LID, TP, TS
-from .journeys import MAP_MODE, learner_table
+from .outcomes import OUTCOMES, continuable, outcome_frame
 from .stats import Z95
 
 MEASURE_COLUMNS = ["touchpoint_id", "touchpoint_name", "stage"]
-VALUE_COLUMNS = ["metric", "value", "n", "low", "high"]
+VALUE_COLUMNS = ["metric", "value", "n", "low", "high", "undecided"]
 KPI_EXTRA = ["target", "direction", "tolerance", "status"]
 SCORE_EXCLUDED_EVENTS = ("responded",)
 COMPLETION_EVENTS = ("completed", "passed")
-
-
-def _next_of(jmap) -> dict[str, str]:
-    ids = jmap.touchpoint_ids
-    return {a: b for a, b in zip(ids, ids[1:])}
-
-
-def learner_touchpoint_table(events: nw.LazyFrame, jmap, *, data_end) -> nw.LazyFrame:
-    """Lazy: one row per (learner, touchpoint) with ``first_at, last_at, n_events,
-    completed, passed, failed`` (0/1), ``converted`` (0/1: an event at any later
-    touchpoint of the map at or after ``first_at``) and ``next_at`` (the first
-    event at any later touchpoint, when that came at or after ``first_at``; null
-    if the learner never went further, or had been at a later touchpoint before
-    arriving here).
-
-    Computed with window functions over each learner's touchpoints in map order
-    (suffix max of ``last_at``, suffix min of ``first_at``), not a self-join.
-
-    >>> learner_touchpoint_table(lazy(ws.events), ws.map, data_end=end).collect()   # doctest: +SKIP
-    """
-    ev = events.filter(nw.col(TS) <= data_end)
-    cols = E.columns(ev)
-    evt = nw.col("event") if "event" in cols else nw.lit("", dtype=nw.String)
-    per = ev.group_by(LID, TP).agg(
-        nw.col(TS).min().alias("first_at"),
-        nw.col(TS).max().alias("last_at"),
-        nw.len().cast(nw.Int64).alias("n_events"),
-        evt.is_in(COMPLETION_EVENTS).cast(nw.Int64).max().alias("completed"),
-        (evt == "passed").cast(nw.Int64).max().alias("passed"),
-        (evt == "failed").cast(nw.Int64).max().alias("failed"),
-    ).with_columns(E.lookup(TP, E.positions(jmap), 0).alias("_pos"))
-    # suffix aggregates over the touchpoints at or after this one, then shifted to "strictly after"
-    per = per.with_columns(
-        nw.col("last_at").cum_max(reverse=True).over(LID, order_by="_pos").alias("_smax"),
-        nw.col("first_at").cum_min(reverse=True).over(LID, order_by="_pos").alias("_smin"),
-    ).with_columns(
-        nw.col("_smax").shift(-1).over(LID, order_by="_pos").alias("_later_last"),
-        nw.col("_smin").shift(-1).over(LID, order_by="_pos").alias("_later_first"),
-    )
-    return per.with_columns(
-        (nw.col("_later_last") >= nw.col("first_at")).fill_null(False).cast(nw.Int64).alias("converted"),
-        nw.when(nw.col("_later_first") >= nw.col("first_at")).then(nw.col("_later_first")).alias("next_at"),
-    ).drop("_smax", "_smin", "_later_last", "_later_first")
 
 
 def _mean_ci(n, s, ss):
@@ -133,19 +90,28 @@ def median_rank_bounds(n: int) -> tuple[int, int]:
     return math.floor(n / 2 - h), math.ceil(n / 2 + 1 + h)
 
 
-def _aggregates(ev, ln, jmap, bys, end, steps, period=None):
+def _aggregates(ev, ln, jmap, bys, end, steps, period=None, horizon=None):
     """Collect the small aggregate tables used by :func:`measure`."""
-    tp_of = {i + 1: t for i, t in enumerate(jmap.touchpoint_ids)}
-    lt = learner_table(ev, ln, jmap, jmap.touchpoint_ids, mode=MAP_MODE, data_end=end, learner_cols=[LID, *bys])
-    lt = lt.select(LID, *bys, "state", E.lookup("furthest_step", tp_of, None, dtype=nw.String).alias("_ftp"))
-    lt_tp = learner_touchpoint_table(ev, jmap, data_end=end).join(lt, on=LID, how="inner")
+    of = outcome_frame(ev, ln, jmap, as_of=end, horizon=horizon, learner_cols=bys)
     if period is not None:
-        lt_tp = lt_tp.filter((nw.col("first_at") >= period[0]) & (nw.col("first_at") < period[1]))
-    lt_tp = E.with_days(lt_tp, "_gap", "next_at", "first_at").with_columns(
-        ((nw.col("state") == "stopped") & (nw.col("_ftp") == nw.col(TP))).cast(nw.Int64).alias("_stop"),
+        of = of.filter((nw.col("arrived_at") >= period[0]) & (nw.col("arrived_at") < period[1]))
+    # the learner's events at the touchpoint, up to the judging time (arrival + horizon)
+    cols = E.columns(ev)
+    evt = nw.col("event") if "event" in cols else nw.lit("", dtype=nw.String)
+    evx = ev.filter(nw.col(TS) <= end).select(LID, TP, TS, evt.alias("_evt")).join(
+        of.select(LID, TP, "arrived_at"), on=[LID, TP], how="inner")
+    if horizon is not None:
+        evx = evx.filter(nw.col(TS) <= nw.col("arrived_at") + dt.timedelta(days=float(horizon)))
+    per_lt = evx.group_by(LID, TP).agg(
+        nw.len().cast(nw.Int64).alias("n_events"),
+        nw.col("_evt").is_in(COMPLETION_EVENTS).cast(nw.Int64).max().alias("completed"),
+        (nw.col("_evt") == "passed").cast(nw.Int64).max().alias("passed"),
+        (nw.col("_evt") == "failed").cast(nw.Int64).max().alias("failed"),
     )
+    lt_tp = E.with_days(of.join(per_lt, on=[LID, TP], how="left"), "_gap", "carried_on_at", "arrived_at")
+    o = nw.col("outcome")
     keys = [*bys, TP]
-    ev_n = nw.col("n_events").cast(nw.Float64)
+    ev_n = nw.col("n_events").fill_null(0).cast(nw.Float64)
     # order-statistic bounds for the median time to next: ranks among the timed learners, in the engine
     lt_tp = lt_tp.with_columns(
         nw.col("_gap").rank("ordinal").over(*keys).cast(nw.Int64).alias("_rk"),
@@ -158,15 +124,14 @@ def _aggregates(ev, ln, jmap, bys, end, steps, period=None):
     timed = ~nw.col("_gap").is_null()
     per = lt_tp.group_by(*keys).agg(
         nw.len().cast(nw.Int64).alias("reach"),
-        nw.col("converted").sum().cast(nw.Int64).alias("converted"),
-        (~nw.col("next_at").is_null()).cast(nw.Int64).sum().alias("timed"),
-        nw.col("completed").sum().cast(nw.Int64).alias("completed"),
-        nw.col("passed").sum().cast(nw.Int64).alias("passed"),
-        ((nw.col("passed") + nw.col("failed")) > 0).cast(nw.Int64).sum().alias("pass_n"),
+        *[(o == k).fill_null(False).cast(nw.Int64).sum().alias(k) for k in OUTCOMES],
+        timed.cast(nw.Int64).sum().alias("timed"),
+        nw.col("completed").fill_null(0).sum().cast(nw.Int64).alias("completed"),
+        nw.col("passed").fill_null(0).sum().cast(nw.Int64).alias("passed"),
+        ((nw.col("passed").fill_null(0) + nw.col("failed").fill_null(0)) > 0).cast(nw.Int64).sum().alias("pass_n"),
         ev_n.sum().alias("ev_s"),
         (ev_n * ev_n).sum().alias("ev_ss"),
         nw.col("_gap").median().alias("ttn_median"),
-        nw.col("_stop").sum().cast(nw.Int64).alias("stopped"),
         nw.when(timed & (nw.col("_rk") == lo_rank)).then(nw.col("_gap")).min().alias("ttn_low"),
         nw.when(timed & (nw.col("_rk") == hi_rank)).then(nw.col("_gap")).min().alias("ttn_high"),
     )
@@ -215,26 +180,35 @@ def measure(
     data_end: Any = None,
     touchpoints: Sequence[str] | None = None,
     period: Any = None,
+    horizon: float | None = None,
 ) -> pl.DataFrame:
     """Every metric for every touchpoint (and group): ``touchpoint_id,
-    touchpoint_name, stage, <by>, metric, value, n, low, high``.
+    touchpoint_name, stage, <by>, metric, value, n, low, high, undecided``.
 
     See the module docstring for each metric's exact definition. ``value`` is
     null when ``n`` is 0; ``low``/``high`` are null where no interval applies
-    (reach) or ``n`` is too small.
+    (reach) or ``n`` is too small. ``undecided`` (conversion and stopped
+    only) counts the learners left out of ``n`` because their outcome is not
+    known yet.
 
     ``period`` (a period name such as ``"2025-06"`` or a ``(start, end)`` pair)
-    restricts the learner-based metrics to learners whose *first* event at the
-    touchpoint falls in ``[start, end)`` (their outcome — conversion,
-    stopping, time to next — is still followed up to ``data_end``), and the
+    restricts the learner-based metrics to the *cohort* of learners who
+    arrived at the touchpoint in ``[start, end)``, each judged as of
+    ``min(arrival + horizon, data_end)`` (``horizon`` default: the map's
+    ``review.horizon_days``, itself ``dormancy_days`` by default), and the
     event-based metrics (score, csat, nps, emotion) to events in the period.
+    Without a period every learner is judged as of ``data_end`` (no horizon
+    unless given).
 
     >>> measure(events, learners, jmap).filter(pl.col("metric") == "conversion")   # doctest: +SKIP
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
     end = E.resolve_data_end(ev, data_end)
     steps = list(touchpoints) if touchpoints is not None else jmap.touchpoint_ids
-    per, evagg = _aggregates(ev, ln, jmap, bys, end, steps, _period(period, end))
+    bounds = _period(period, end)
+    if horizon is None and bounds is not None:
+        horizon = jmap.horizon_days
+    per, evagg = _aggregates(ev, ln, jmap, bys, end, steps, bounds, horizon)
     keys = [*bys, TP]
     # one row per (group, touchpoint): every group present in learners × every touchpoint
     groups = E.collect(ln.select(*bys).unique()) if bys else pl.DataFrame()
@@ -243,7 +217,7 @@ def measure(
     t = grid
     for other in (per, evagg):
         t = t.join(other, on=keys, how="left", nulls_equal=True)
-    nxt = _next_of(jmap)
+    nxt = set(continuable(jmap))
     rows = []
     for r in t.iter_rows(named=True):
         g = {b: r[b] for b in bys}
@@ -251,12 +225,12 @@ def measure(
         reach = int(r["reach"] or 0)
         out = []
         out.append(("reach", float(reach), reach, None, None))
-        if tp in nxt:
-            out.append(("conversion", *_wilson(int(r["converted"] or 0), reach)[:1], reach, *_wilson(int(r["converted"] or 0), reach)[1:]))
-        else:
-            out.append(("conversion", None, 0, None, None))
-        sv = _wilson(int(r["stopped"] or 0), reach)
-        out.append(("stopped", sv[0], reach, sv[1], sv[2]))
+        und = int(r["undecided"] or 0) if tp in nxt else None
+        carried, stopped = int(r["carried_on"] or 0), int(r["stopped"] or 0)
+        decided = (carried + stopped) if tp in nxt else 0
+        cw, sw = _wilson(carried, decided), _wilson(stopped, decided)
+        out.append(("conversion", cw[0], decided, cw[1], cw[2], und))
+        out.append(("stopped", sw[0], decided, sw[1], sw[2], und))
         cv = _wilson(int(r["completed"] or 0), reach)
         out.append(("completion", cv[0], reach, cv[1], cv[2]))
         pn = int(r["pass_n"] or 0)
@@ -275,9 +249,11 @@ def measure(
         out.append(("time_to_next", _f(r["ttn_median"]) if conv else None, conv, _f(r["ttn_low"]) if conv else None, _f(r["ttn_high"]) if conv else None))
         epl = _mean_ci(reach, r["ev_s"] or 0.0, r["ev_ss"] or 0.0)
         out.append(("events_per_learner", *_ordered(epl, reach)))
-        for m, v, n, lo, hi in out:
-            rows.append({**g, TP: tp, "metric": m, "value": _f(v), "n": int(n), "low": _f(lo), "high": _f(hi)})
-    schema = {**{b: groups.schema[b] for b in bys}, TP: pl.Utf8, "metric": pl.Utf8, "value": pl.Float64, "n": pl.Int64, "low": pl.Float64, "high": pl.Float64}
+        for m, v, n, lo, hi, *u in out:
+            rows.append({**g, TP: tp, "metric": m, "value": _f(v), "n": int(n), "low": _f(lo), "high": _f(hi),
+                         "undecided": u[0] if u else None})
+    schema = {**{b: groups.schema[b] for b in bys}, TP: pl.Utf8, "metric": pl.Utf8, "value": pl.Float64, "n": pl.Int64,
+              "low": pl.Float64, "high": pl.Float64, "undecided": pl.Int64}
     df = pl.DataFrame(rows, schema=schema)
     name = {t.id: t.name for t in jmap.touchpoints}
     stage = {t.id: t.stage for t in jmap.touchpoints}
@@ -325,6 +301,7 @@ def kpis(
     by: str | Sequence[str] | None = None,
     data_end: Any = None,
     period: Any = None,
+    horizon: float | None = None,
 ) -> pl.DataFrame:
     """The map's KPIs measured: one row per (touchpoint, group, KPI).
 
@@ -338,7 +315,7 @@ def kpis(
 
     >>> kpis(events, learners, jmap, by="persona")    # doctest: +SKIP
     """
-    m = measure(events, learners, jmap, by=by, data_end=data_end, period=period)
+    m = measure(events, learners, jmap, by=by, data_end=data_end, period=period, horizon=horizon)
     span = None
     if any(kp.per for t in jmap.touchpoints for kp in t.kpis):
         ev, _, _ = E.prepare(events, learners)

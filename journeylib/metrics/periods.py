@@ -101,3 +101,73 @@ def previous_period(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, 
         if months > 0:
             return _add_months(start, -months), start
     return start - (end - start), start
+
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+
+
+def period_label(start: dt.datetime, end: dt.datetime) -> str:
+    """A period in words: ``September 2025``, ``2025 Q3``, ``week 23 of 2025``, ``2025`` or a date range.
+
+    >>> period_label(*period_bounds("2025-09")), period_label(*period_bounds("2025-Q3"))
+    ('September 2025', '2025 Q3')
+    >>> period_label(*period_bounds("2025-W23")), period_label(*period_bounds("2025-06-03..2025-06-05"))
+    ('week 23 of 2025', '3–5 June 2025')
+    """
+    start, end = as_utc(start), as_utc(end)
+    whole = start.day == 1 and start.hour == start.minute == start.second == 0 and end.day == 1
+    months = (end.year - start.year) * 12 + (end.month - start.month)
+    if whole and months == 1:
+        return f"{_MONTHS[start.month - 1]} {start.year}"
+    if whole and months == 3 and start.month % 3 == 1:
+        return f"{start.year} Q{(start.month - 1) // 3 + 1}"
+    if whole and months == 12 and start.month == 1:
+        return str(start.year)
+    if end - start == dt.timedelta(days=7) and start.weekday() == 0:
+        y, w, _ = start.date().isocalendar()
+        return f"week {w} of {y}"
+    last = (end - dt.timedelta(microseconds=1)).date()
+    a = start.date()
+    if a.year == last.year and a.month == last.month:
+        return f"{a.day}–{last.day} {_MONTHS[a.month - 1]} {a.year}" if a != last else f"{a.day} {_MONTHS[a.month - 1]} {a.year}"
+    return f"{a.day} {_MONTHS[a.month - 1]} {a.year} – {last.day} {_MONTHS[last.month - 1]} {last.year}"
+
+
+def default_period(arrivals: Any, *, data_end: Any, horizon_days: float, kind: str = "month") -> str | None:
+    """The last complete ``kind`` (month, quarter, week) before ``data_end`` that holds
+    arrivals and whose follow-up horizon has elapsed (``end + horizon <= data_end``),
+    as a period name; None when there is none.
+
+    ``arrivals`` is a sequence of arrival (or event) times, or a polars Series.
+
+    >>> import datetime as dt
+    >>> t = lambda m, d: dt.datetime(2025, m, d, tzinfo=UTC)
+    >>> default_period([t(5, 3), t(8, 20)], data_end=t(10, 5), horizon_days=30)
+    '2025-08'
+    >>> default_period([t(5, 3), t(8, 20)], data_end=t(9, 15), horizon_days=30)
+    '2025-05'
+    """
+    times = sorted(as_utc(t) for t in (arrivals.to_list() if hasattr(arrivals, "to_list") else arrivals) if t is not None)
+    if not times:
+        return None
+    end = as_utc(data_end)
+    lo, hi = period_bounds(kind, data_end=end)
+    h = dt.timedelta(days=float(horizon_days))
+    import bisect
+
+    while hi > times[0]:
+        i = bisect.bisect_left(times, lo)
+        if hi + h <= end and i < len(times) and times[i] < hi:
+            return _name(kind, lo)
+        lo, hi = previous_period(lo, hi)
+    return None
+
+
+def _name(kind: str, start: dt.datetime) -> str:
+    if kind == "month":
+        return f"{start.year}-{start.month:02d}"
+    if kind == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    y, w, _ = start.date().isocalendar()
+    return f"{y}-W{w:02d}"

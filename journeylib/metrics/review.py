@@ -1,5 +1,13 @@
-"""The periodic review: KPIs this period against the previous one, drop-off
-hotspots, segment alerts, intervention effects and plain-text findings.
+"""The periodic review: this period's arrival cohorts against the previous
+period's, each followed for the same horizon; KPIs, hot spots, small-group
+alerts, intervention effects, survival after enrolment, and findings in
+plain words.
+
+**One significance policy** (``docs/metrics.md``, "Periodic review"): every
+comparison of the review is one test with one key; one Benjamini–Hochberg
+family runs over all of them, so a change has the same q-value in every
+table. A significant change is a *finding* only if its size reaches the map's
+``review.min_effect_pp`` (shares) or ``review.min_effect_relative`` (means).
 
 >>> r = review(ws.events, ws.learners, ws.map, period="2025-06")     # doctest: +SKIP
 >>> print("\\n".join(r.findings))                                     # doctest: +SKIP
@@ -18,29 +26,43 @@ from scipy import stats as _st
 
 from ..model import RATE_METRICS
 from . import engine as E
-from .engine import LID, TP, TS
-from .journeys import MAP_MODE, learner_table
-from .kpis import kpis_from_measure, learner_touchpoint_table, measure, span_days
-from .periods import period_bounds, previous_period
-from .segments import segment_gaps
+from .engine import LID, TP
+from .coverage import coverage, withhold_hotspots
+from .kpis import kpis_from_measure, measure, span_days
+from .outcomes import outcome_frame
+from .periods import default_period, period_bounds, period_label, previous_period
+from .segments import apply_family, segment_attributes, segment_cells
 from .stats import Z95, bh_fdr, newcombe_diff, two_by_two
+from .survival import compare_continuation, continuation_times, period_survival
 
 #: metrics compared with a two-proportion test (counts = value × n)
 _PROPORTIONS = set(RATE_METRICS)
 #: metrics compared with a normal test on their interval's standard error
 _MEANS = {"score", "emotion", "events_per_learner", "nps"}
+#: measures of events in the period (no follow-up needed)
+EVENT_METRICS = {"score", "csat", "nps", "emotion"}
+#: measures of an arrival cohort that need the whole horizon before they can be compared
+COHORT_METRICS = {"completion", "pass_rate", "events_per_learner", "time_to_next"}
+#: measures judged from the time to carrying on (one log-rank test per touchpoint)
+CONTINUATION_METRICS = {"conversion", "stopped"}
+#: days after enrolment at which the review reports the share not yet stopped
+SURVIVAL_DAY = 14.0
+UNDECIDED_NOTE = ("Undecided learners arrived less than the follow-up horizon ago, have not carried on yet and may "
+                  "still do so; they are left out of every rate until they have.")
 
 INTERVENTION_COLUMNS = ["intervention_id", "touchpoint_id", "date", "before_n", "before_rate", "after_n", "after_rate",
-                        "difference", "low", "high", "p_value"]
+                        "difference", "low", "high", "p_value", "before_undecided", "after_undecided", "q_value",
+                        "significant"]
 
 
 @dataclass
 class Review:
-    """The frames of a periodic review (all polars) and the findings, most important first.
+    """The frames of a periodic review (all polars), the findings (most
+    important first), their footnotes and notes.
 
     >>> r = review(events, learners, jmap, period="2025-06")   # doctest: +SKIP
     >>> sorted(r.frames())                                    # doctest: +SKIP
-    ['changes', 'hotspots', 'interventions', 'scorecard', 'segment_alerts']
+    ['changes', 'hotspots', 'interventions', 'scorecard', 'segment_alerts', 'survival']
     """
 
     period: str
@@ -60,14 +82,62 @@ class Review:
     segment_gaps: pl.DataFrame | None = None
     #: the learner attributes compared (``None``: every attribute column)
     attributes: list[str] | None = None
+    #: coverage and freshness of the data (:func:`~journeylib.metrics.coverage.coverage`)
+    coverage: Any = None
+    #: hot-spot rows withheld because a probable tracking problem makes their counts incomplete
+    withheld_hotspots: pl.DataFrame | None = None
+    #: the period in words ("September 2025") and the previous one
+    label: str = ""
+    previous_label: str = ""
+    #: follow-up horizon (days); whether this period's / the previous period's horizon has elapsed
+    horizon_days: float = 30.0
+    followed: bool = True
+    previous_followed: bool = True
+    #: share not yet stopped ``SURVIVAL_DAY`` days after enrolment, this period vs the previous one
+    survival: pl.DataFrame | None = None
+    #: q-values and the size of the correction family, one line per finding that cites one
+    footnotes: list[str] = field(default_factory=list)
+    #: sentences for the top of the report (follow-up status, what "undecided" means)
+    notes: list[str] = field(default_factory=list)
+    #: number of comparisons in the review's one false-discovery family
+    tests: int = 0
+    #: the Kaplan–Meier fit behind ``survival`` (curves of both periods' enrolments)
+    survival_fit: Any = None
+    #: every comparison of the review's one false-discovery family: ``test_key, p_value, q_value``
+    #: (each table's rows carry the ``test_key`` of the comparison they show)
+    comparisons: pl.DataFrame | None = None
+
+    def headline(self, top: int = 5) -> tuple[list[str], list[str]]:
+        """The first ``top`` findings and the footnotes they cite.
+
+        >>> Review.headline(review(events, learners, jmap), 3)   # doctest: +SKIP
+        """
+        shown = self.findings[:top]
+        cited = [f for f in self.footnotes if any(f.split(" ", 1)[0] in s for s in shown)]
+        return shown, cited
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """The named frames (``data_quality`` only when set)."""
         out = {"scorecard": self.scorecard, "changes": self.changes, "hotspots": self.hotspots,
                "segment_alerts": self.segment_alerts, "interventions": self.interventions}
+        if self.segment_gaps is not None:
+            out["segment_gaps"] = self.segment_gaps
+        if self.survival is not None:
+            out["survival"] = self.survival
+        if self.comparisons is not None:
+            out["comparisons"] = self.comparisons
         if self.data_quality is not None:
             out["data_quality"] = self.data_quality
         return out
+
+
+def _horizon_outcomes(ev, ln, jmap, *, as_of, horizon, lo=None, hi=None) -> pl.DataFrame:
+    of = outcome_frame(ev, ln, jmap, as_of=as_of, horizon=horizon)
+    if lo is not None:
+        of = of.filter(nw.col("arrived_at") >= lo)
+    if hi is not None:
+        of = of.filter(nw.col("arrived_at") < hi)
+    return E.collect(of)
 
 
 def intervention_effects(
@@ -77,71 +147,54 @@ def intervention_effects(
     *,
     window_days: float = 60,
     data_end: Any = None,
+    horizon: float | None = None,
 ) -> pl.DataFrame:
     """Conversion at each intervention's touchpoint before vs after its date.
 
-    *Before*: learners whose first event at the touchpoint falls in the
-    ``window_days`` before the intervention date; *after*: in the
-    ``window_days`` from the date. Rate = share who carried on to a later
-    touchpoint (the ``conversion`` KPI), counting only decided learners (not
-    in progress without having converted). ``difference = after − before``
-    with Newcombe's 95 % interval (``low``, ``high``) and a two-sided
-    ``p_value`` (Fisher's exact test for small counts, else chi-squared).
+    *Before*: learners who arrived at the touchpoint in the ``window_days``
+    before the intervention date; *after*: in the ``window_days`` from the
+    date. Each learner is judged by the outcome model with the map's horizon
+    (carried on within ``horizon`` days); rate = carried on / decided, the
+    undecided are counted in ``before_undecided`` / ``after_undecided``.
+    ``difference = after − before`` with Newcombe's 95 % interval (``low``,
+    ``high``) and a two-sided ``p_value`` (Fisher's exact test for small
+    counts, else chi-squared). ``q_value``: Benjamini–Hochberg over the
+    interventions (the periodic review replaces it with its own family).
 
     >>> intervention_effects(events, learners, jmap)   # doctest: +SKIP
     """
     ev, ln, _ = E.prepare(events, learners)
     end = E.resolve_data_end(ev, data_end)
+    h = jmap.horizon_days if horizon is None else horizon
     schema = {"intervention_id": pl.Utf8, "touchpoint_id": pl.Utf8, "date": pl.Date, "before_n": pl.Int64,
               "before_rate": pl.Float64, "after_n": pl.Int64, "after_rate": pl.Float64, "difference": pl.Float64,
-              "low": pl.Float64, "high": pl.Float64, "p_value": pl.Float64}
+              "low": pl.Float64, "high": pl.Float64, "p_value": pl.Float64, "before_undecided": pl.Int64,
+              "after_undecided": pl.Int64, "q_value": pl.Float64, "significant": pl.Boolean}
     if not jmap.interventions:
         return pl.DataFrame(schema=schema)
-    lt = learner_table(ev, ln, jmap, jmap.touchpoint_ids, mode=MAP_MODE, data_end=end, learner_cols=[LID])
-    ltp = learner_touchpoint_table(ev, jmap, data_end=end).join(lt.select(LID, "state"), on=LID, how="inner")
-    ltp = ltp.filter(~((nw.col("converted") == 0) & (nw.col("state") == "in_progress")))
+    of = _horizon_outcomes(ev, ln, jmap, as_of=end, horizon=h).filter(pl.col("outcome").is_not_null())
     w = dt.timedelta(days=window_days)
-    aggs = []
-    for i, iv in enumerate(jmap.interventions):
-        d = E.as_utc(iv.date)
-        at = nw.col(TP) == iv.touchpoint
-        before = at & (nw.col("first_at") >= d - w) & (nw.col("first_at") < d)
-        after = at & (nw.col("first_at") >= d) & (nw.col("first_at") < d + w)
-        aggs += [
-            before.cast(nw.Int64).sum().alias(f"bn_{i}"),
-            (before & (nw.col("converted") == 1)).cast(nw.Int64).sum().alias(f"bx_{i}"),
-            after.cast(nw.Int64).sum().alias(f"an_{i}"),
-            (after & (nw.col("converted") == 1)).cast(nw.Int64).sum().alias(f"ax_{i}"),
-        ]
-    c = E.collect(ltp.select(*aggs)).row(0, named=True)
     rows = []
-    for i, iv in enumerate(jmap.interventions):
-        bn, bx, an, ax = (int(c[f"{k}_{i}"] or 0) for k in ("bn", "bx", "an", "ax"))
+    for iv in jmap.interventions:
+        d = E.as_utc(iv.date)
+        at = of.filter(pl.col(TP) == iv.touchpoint)
+        sides = {}
+        for name, lo, hi in (("before", d - w, d), ("after", d, d + w)):
+            f = at.filter((pl.col("arrived_at") >= lo) & (pl.col("arrived_at") < hi))["outcome"]
+            sides[name] = (int((f == "carried_on").sum()), int((f != "undecided").sum()), int((f == "undecided").sum()))
+        (bx, bn, bu), (ax, an, au) = sides["before"], sides["after"]
         br = bx / bn if bn else None
         ar = ax / an if an else None
-        lo, hi = newcombe_diff(ax, an, bx, bn)
+        lo_, hi_ = newcombe_diff(ax, an, bx, bn)
         _, p = two_by_two(ax, an, bx, bn)
         rows.append({"intervention_id": iv.id, "touchpoint_id": iv.touchpoint, "date": iv.date, "before_n": bn,
                      "before_rate": br, "after_n": an, "after_rate": ar,
-                     "difference": (ar - br) if ar is not None and br is not None else None, "low": lo, "high": hi, "p_value": p})
+                     "difference": (ar - br) if ar is not None and br is not None else None, "low": lo_, "high": hi_,
+                     "p_value": p, "before_undecided": bu, "after_undecided": au})
+    qs = bh_fdr([r["p_value"] for r in rows])
+    for r, q in zip(rows, qs):
+        r["q_value"], r["significant"] = q, bool(q is not None and q < jmap.review.fdr)
     return pl.DataFrame(rows, schema=schema)
-
-
-def _compare(now: pl.DataFrame, before: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Join two measure/kpi frames and test each metric's change."""
-    prev = before.select(*keys, pl.col("value").alias("previous_value"), pl.col("n").alias("previous_n"),
-                         pl.col("low").alias("_plow"), pl.col("high").alias("_phigh"))
-    df = now.join(prev, on=keys, how="left", nulls_equal=True)
-    ps = []
-    for r in df.iter_rows(named=True):
-        ps.append(_change_p(r["metric"], r["value"], r["n"], r["low"], r["high"],
-                            r["previous_value"], r["previous_n"], r["_plow"], r["_phigh"]))
-    qs = bh_fdr(ps)
-    return df.with_columns(
-        (pl.col("value") - pl.col("previous_value")).alias("change"),
-        pl.Series("p_value", ps, dtype=pl.Float64),
-        pl.Series("q_value", qs, dtype=pl.Float64),
-    ).drop("_plow", "_phigh")
 
 
 def _change_p(metric, v1, n1, lo1, hi1, v0, n0, lo0, hi0) -> float | None:
@@ -158,150 +211,314 @@ def _change_p(metric, v1, n1, lo1, hi1, v0, n0, lo0, hi0) -> float | None:
     return None
 
 
+def matters(metric: str, change: float | None, previous: float | None, jmap) -> bool:
+    """Is a change large enough to be called a finding (``review.min_effect_pp`` /
+    ``review.min_effect_relative`` of the map)?
+
+    Shares: ``|change| >= min_effect_pp`` percentage points; NPS: that many
+    points; emotion: that share (``min_effect_relative``) of the emotion
+    scale's range; other means and medians: that share of the previous value.
+
+    >>> from journeylib.model import JourneyMap
+    >>> m = JourneyMap.model_validate({"name": "x", "stages": [{"id": "s", "name": "S"}], "review": {"min_effect_pp": 5},
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "neutral"}}]})
+    >>> matters("conversion", -0.01, 0.8, m), matters("conversion", -0.06, 0.8, m), matters("score", 8, 70, m)
+    (False, True, True)
+    """
+    if change is None:
+        return False
+    r = jmap.review
+    if metric in _PROPORTIONS:
+        return abs(change) * 100 >= r.min_effect_pp - 1e-9
+    if metric == "nps":
+        return abs(change) >= r.min_effect_pp - 1e-9
+    if metric == "emotion":
+        return abs(change) >= r.min_effect_relative * (jmap.emotion_scale.max - jmap.emotion_scale.min) - 1e-12
+    if previous is None or previous == 0:
+        return change != 0
+    return abs(change) / abs(previous) >= r.min_effect_relative - 1e-12
+
+
+class _Family:
+    """One Benjamini–Hochberg family: tests registered by key, q-values for all at once."""
+
+    def __init__(self) -> None:
+        self.p: dict[str, float] = {}
+
+    def add(self, key: str, p: float | None) -> str:
+        if p is not None and p == p:
+            self.p.setdefault(key, float(p))
+        return key
+
+    def q(self) -> dict[str, float]:
+        keys = list(self.p)
+        return dict(zip(keys, bh_fdr([self.p[k] for k in keys])))
+
+    def frame(self, q: dict[str, float]) -> pl.DataFrame:
+        return pl.DataFrame({"test_key": list(self.p), "p_value": [self.p[k] for k in self.p],
+                             "q_value": [q.get(k) for k in self.p]},
+                            schema={"test_key": pl.Utf8, "p_value": pl.Float64, "q_value": pl.Float64})
+
+
+def _cohort_table(ct: pl.DataFrame, jmap, lo, hi) -> pl.DataFrame:
+    f = ct.filter((pl.col("arrived_at") >= lo) & (pl.col("arrived_at") < hi))
+    return f.group_by(TP).agg(
+        pl.len().alias("reached"),
+        (pl.col("outcome") == "carried_on").sum().alias("carried_on"),
+        (pl.col("outcome") == "stopped").sum().alias("stopped"),
+        (pl.col("outcome") == "undecided").sum().alias("undecided"),
+    )
+
+
+def _hotspots(ct, jmap, bounds, horizon, fam) -> pl.DataFrame:
+    """Per touchpoint: this period's and the previous period's cohort, judged within the horizon,
+    with the Kaplan–Meier estimate of carrying on and the log-rank test of the time to carrying on."""
+    (start, end), (pstart, pend) = bounds
+    now, before = _cohort_table(ct, jmap, start, end), _cohort_table(ct, jmap, pstart, pend)
+    rows = []
+    name = {t.id: t.name for t in jmap.touchpoints}
+    stage = {t.id: t.stage for t in jmap.touchpoints}
+    for tp in jmap.touchpoint_ids:
+        a = ct.filter((pl.col(TP) == tp) & (pl.col("arrived_at") >= start) & (pl.col("arrived_at") < end))
+        b = ct.filter((pl.col(TP) == tp) & (pl.col("arrived_at") >= pstart) & (pl.col("arrived_at") < pend))
+        if a.height == 0:
+            continue
+        cmp = compare_continuation(a, b, horizon=horizon)
+        key = fam.add(f"continuation|{tp}", cmp["p_value"])
+        r0 = now.filter(pl.col(TP) == tp).row(0, named=True)
+        r1 = before.filter(pl.col(TP) == tp)
+        r1 = r1.row(0, named=True) if r1.height else {"reached": 0, "carried_on": 0, "stopped": 0, "undecided": 0}
+        rows.append({TP: tp, "touchpoint_name": name[tp], "stage": stage[tp], **_side(r0, cmp, ""),
+                     **_side(r1, cmp, "previous_"), "p_value": cmp["p_value"], "test_key": key})
+    schema = {TP: pl.Utf8, "touchpoint_name": pl.Utf8, "stage": pl.Utf8}
+    for pre in ("", "previous_"):
+        schema.update({f"{pre}reached": pl.Int64, f"{pre}stopped": pl.Int64, f"{pre}carried_on": pl.Int64,
+                       f"{pre}undecided": pl.Int64, f"{pre}decided_share": pl.Float64, f"{pre}stop_rate": pl.Float64,
+                       f"{pre}stop_rate_low": pl.Float64, f"{pre}stop_rate_high": pl.Float64})
+    schema.update({"p_value": pl.Float64, "test_key": pl.Utf8})
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _side(r: dict, cmp: dict, pre: str) -> dict:
+    est = cmp["previous_estimate" if pre else "estimate"]
+    lo = cmp["previous_estimate_low" if pre else "estimate_low"]
+    hi = cmp["previous_estimate_high" if pre else "estimate_high"]
+    reached = int(r["reached"])
+    return {f"{pre}reached": reached, f"{pre}stopped": int(r["stopped"]), f"{pre}carried_on": int(r["carried_on"]),
+            f"{pre}undecided": int(r["undecided"]),
+            f"{pre}decided_share": (reached - int(r["undecided"])) / reached if reached else None,
+            f"{pre}stop_rate": None if est is None else 1 - est,
+            f"{pre}stop_rate_low": None if hi is None else 1 - hi, f"{pre}stop_rate_high": None if lo is None else 1 - lo}
+
+
+def _measure_rows(m_now, m_before, hot: pl.DataFrame, fam: _Family, *, followed: bool) -> pl.DataFrame:
+    """Join this period's and the previous period's measures; register each testable change."""
+    keys = [TP, "metric"]
+    prev = m_before.select(*keys, pl.col("value").alias("previous_value"), pl.col("n").alias("previous_n"),
+                           pl.col("low").alias("_plow"), pl.col("high").alias("_phigh"),
+                           pl.col("undecided").alias("previous_undecided"))
+    df = m_now.join(prev, on=keys, how="left", nulls_equal=True)
+    est = {r[TP]: r for r in hot.iter_rows(named=True)}
+    vals, pvals, ps, tks, prov = [], [], [], [], []
+    for r in df.iter_rows(named=True):
+        m, tp = r["metric"], r[TP]
+        v, pv, p, key, provisional = r["value"], r["previous_value"], None, None, False
+        if m in CONTINUATION_METRICS and tp in est and r["n"] is not None and (r["n"] or r["undecided"]):
+            h = est[tp]
+            provisional = not followed
+            if h["stop_rate"] is not None:
+                v = h["stop_rate"] if m == "stopped" else 1 - h["stop_rate"]
+            if h["previous_stop_rate"] is not None:
+                pv = h["previous_stop_rate"] if m == "stopped" else 1 - h["previous_stop_rate"]
+            p, key = h["p_value"], h["test_key"]
+        elif m in EVENT_METRICS or (m in COHORT_METRICS and followed):
+            p = _change_p(m, r["value"], r["n"], r["low"], r["high"], r["previous_value"], r["previous_n"],
+                          r["_plow"], r["_phigh"])
+            key = fam.add(f"measure|{tp}|{m}", p)
+        elif m in COHORT_METRICS:
+            provisional = True
+        vals.append(v)
+        pvals.append(pv)
+        ps.append(p)
+        tks.append(key if p is not None else None)
+        prov.append(provisional)
+    return df.drop("_plow", "_phigh").with_columns(
+        pl.Series("value", vals, dtype=pl.Float64), pl.Series("previous_value", pvals, dtype=pl.Float64),
+        pl.Series("p_value", ps, dtype=pl.Float64), pl.Series("test_key", tks, dtype=pl.Utf8),
+        pl.Series("provisional", prov, dtype=pl.Boolean),
+    ).with_columns((pl.col("value") - pl.col("previous_value")).alias("change"))
+
+
+def _with_q(df: pl.DataFrame, q: dict, fdr: float, jmap, metric_col: str | None = "metric",
+            sig_name: str = "significant") -> pl.DataFrame:
+    qs = [q.get(k) if k is not None else None for k in df["test_key"]]
+    df = df.with_columns(pl.Series("q_value", qs, dtype=pl.Float64)).with_columns(
+        (pl.col("q_value") < fdr).fill_null(False).alias(sig_name))
+    if metric_col is None:
+        return df
+    fin = [bool(s) and matters(m, c, pv, jmap) for s, m, c, pv in
+           zip(df[sig_name], df[metric_col], df["change"], df["previous_value"])]
+    return df.with_columns(pl.Series("finding", fin, dtype=pl.Boolean))
+
+
 def review(
     events: Any,
     learners: Any,
     jmap,
     *,
-    period: str,
+    period: str | None = None,
     min_count: int = 5,
-    fdr: float = 0.05,
+    fdr: float | None = None,
     data_end: Any = None,
     intervention_window_days: float = 60,
     attributes: str | Sequence[str] | None = None,
+    horizon: float | None = None,
 ) -> Review:
     """The periodic review of ``period`` (see :func:`~journeylib.metrics.periods.period_bounds`)
-    against the period just before it.
+    against the period just before it, comparing the learners who *arrived*
+    at each touchpoint in each period, each followed for ``horizon`` days
+    (default: the map's ``review.horizon_days``, itself ``dormancy_days``).
 
-    * ``scorecard`` — :func:`kpis` for the period (learners arriving at the
-      touchpoint in the period, followed up to ``data_end``) with
-      ``previous_value, previous_n, change, p_value, q_value`` and
-      ``changed_significantly`` (q < ``fdr``, BH over the scorecard).
-    * ``changes`` — every measured metric (:func:`measure`) whose change is
-      significant (q < ``fdr``, BH over all measures), largest first.
-    * ``hotspots`` — stop rate per touchpoint now vs before: ``reached,
-      stopped, stop_rate, previous_reached, previous_stopped,
-      previous_stop_rate, change, p_value, q_value, significant``, most
+    ``period=None`` picks :func:`~journeylib.metrics.periods.default_period`:
+    the last complete month that holds arrivals and whose horizon has elapsed.
+
+    * ``scorecard`` — :func:`kpis` for the period with ``previous_value,
+      previous_n, change, p_value, q_value, changed_significantly, finding,
+      provisional, undecided, previous_undecided``. Conversion and stopped are
+      Kaplan–Meier estimates of carrying on within the horizon, compared by a
+      log-rank test of the time to carrying on (censored at
+      ``min(data_end, arrival + horizon)``), so a cohort that has not yet been
+      followed for the whole horizon (``provisional``) is still compared
+      fairly. Completion, pass rate, events per learner and time to next are
+      compared only once both cohorts have been followed for the whole
+      horizon; score, CSAT, NPS and emotion (events in the period) always.
+    * ``changes`` — every measure whose change is significant, largest first.
+    * ``hotspots`` — per touchpoint: ``reached, carried_on, stopped,
+      undecided, decided_share, stop_rate`` (1 − the Kaplan–Meier estimate of
+      carrying on within the horizon, with ``_low``/``_high``), the same with
+      ``previous_``, ``change, p_value, q_value, significant, finding``, most
       stopped first.
-    * ``segment_alerts`` — significant, non-suppressed rows of
-      :func:`~journeylib.metrics.segments.segment_gaps` over events up to the
-      end of the period, comparing groups of the learner columns
-      ``attributes`` only (default ``None``: every attribute column with at
-      most 50 values, see :func:`~journeylib.metrics.engine.attribute_columns`).
-      Choose the segments here: an outcome column such as a final result is
-      not a segment, and a column left out never appears in
-      ``segment_alerts`` or ``findings``. The false-discovery correction runs
-      over the chosen attributes' cells only. All cells (suppressed ones
-      included) are kept in ``segment_gaps``.
+    * ``segment_alerts`` / ``segment_gaps`` — segment gaps of the learners who
+      arrived before the end of the period, judged with the same horizon
+      (see :func:`~journeylib.metrics.segments.segment_gaps`) over
+      ``attributes`` (default: every attribute but the map's outcomes); alerts
+      are the findings among them.
     * ``interventions`` — :func:`intervention_effects`.
-    * ``findings`` — short sentences, most important first.
+    * ``coverage`` — :func:`~journeylib.metrics.coverage.coverage` of the
+      period against the previous one; touchpoints affected by a probable
+      tracking outage are left out of ``hotspots`` (kept in
+      ``withheld_hotspots``) and the outage is the first finding.
+    * ``survival`` — the share of each period's enrolments not yet stopped
+      14 days after enrolling (Kaplan–Meier), compared by a log-rank test.
+    * one Benjamini–Hochberg family over every comparison above (``q_value``
+      everywhere; ``significant`` = q < ``fdr``, default the map's
+      ``review.fdr``); ``finding`` = significant and at least the map's
+      minimum effect (:func:`matters`).
+    * ``findings`` — plain sentences, most important first (the first says
+      so when this period's follow-up is incomplete); ``footnotes`` give the
+      q-values; ``notes`` explain what "undecided" means.
 
     >>> review(events, learners, jmap, period="2025-06").scorecard   # doctest: +SKIP
-    >>> review(events, learners, jmap, period="2025-06", attributes=["region", "accessibility"]).findings   # doctest: +SKIP
     """
-    attrs = None if attributes is None else E.by_list(attributes)
+    fdr = jmap.review.fdr if fdr is None else fdr
+    h = jmap.horizon_days if horizon is None else float(horizon)
     ev, ln, _ = E.prepare(events, learners)
-    overall_end = E.resolve_data_end(ev, data_end)
-    start, end = period_bounds(period, data_end=overall_end)
+    T = E.resolve_data_end(ev, data_end)
+    attrs = segment_attributes(ln, jmap, attributes) if attributes is not None else None
+    if period is None:
+        firsts = E.collect(ev.filter(nw.col(E.TS) <= T).select(nw.col(E.TS)))[E.TS]
+        period = default_period(firsts, data_end=T, horizon_days=h) or "month"
+    start, end = period_bounds(period, data_end=T)
     pstart, pend = previous_period(start, end)
-    keys = [TP, "metric"]
-    # scorecard
-    m_now = measure(ev, ln, jmap, data_end=overall_end, period=(start, end))
-    m_before = measure(ev, ln, jmap, data_end=overall_end, period=(pstart, pend))
-    k_now = kpis_from_measure(m_now, jmap, span_days=span_days(start, end))
-    k_before = kpis_from_measure(m_before, jmap, span_days=span_days(pstart, pend))
-    sc = _compare(k_now, k_before, keys)
-    sc = sc.with_columns((pl.col("q_value") < fdr).fill_null(False).alias("changed_significantly"))
-    # changes over every measure
-    ch = _compare(m_now, m_before, keys).filter(pl.col("q_value") < fdr)
-    ch = ch.with_columns((pl.col("change") / pl.col("previous_value").abs()).alias("relative_change")).sort(
+    hd = dt.timedelta(days=h)
+    followed, pfollowed = end + hd <= T, pend + hd <= T
+    fam = _Family()
+    of = _horizon_outcomes(ev, ln, jmap, as_of=T, horizon=h, lo=pstart, hi=end)
+    ct = continuation_times(of, as_of=T, horizon=h)
+    hot = _hotspots(ct, jmap, ((start, end), (pstart, pend)), h, fam)
+    m_now = measure(ev, ln, jmap, data_end=T, period=(start, end), horizon=h)
+    m_before = measure(ev, ln, jmap, data_end=T, period=(pstart, pend), horizon=h)
+    meas = _measure_rows(m_now, m_before, hot, fam, followed=followed and pfollowed)
+    seg_attrs = segment_attributes(ln, jmap, attrs)
+    cells = segment_cells(ev, ln, jmap, seg_attrs, min_count=min_count, data_end=T, horizon=h, arrived_before=end) \
+        if seg_attrs else None
+    if cells is not None:
+        for k, p, inf in zip(cells["test_key"], cells["p_value"], cells["in_family"]):
+            if inf:
+                fam.add(k, p)
+    iv = intervention_effects(ev, ln, jmap, window_days=intervention_window_days, data_end=T, horizon=h)
+    iv = iv.with_columns(pl.Series("test_key", [fam.add(f"intervention|{i}", p) for i, p in
+                                                zip(iv["intervention_id"], iv["p_value"])], dtype=pl.Utf8))
+    label, plabel = period_label(start, end), period_label(pstart, pend)
+    surv, surv_fit = _survival_rows(ev, ln, jmap, T, (start, end), (pstart, pend), (label, plabel), fam)
+    q = fam.q()
+    # every table reads its q-values from the one family
+    hot = _with_q(hot.with_columns((pl.col("stop_rate") - pl.col("previous_stop_rate")).alias("change")), q, fdr, jmap,
+                  metric_col=None)
+    hot = hot.with_columns(pl.Series("finding", [bool(s) and matters("stopped", c, None, jmap) for s, c in
+                                                 zip(hot["significant"], hot["change"])], dtype=pl.Boolean))
+    hot = hot.filter(pl.col("reached") > 0).sort(["stopped", "stop_rate"], descending=True, nulls_last=True)
+    # a probable tracking outage is not learners stopping: its touchpoints are not hot spots
+    cov = coverage(ev, jmap, period=(start, end), baseline=(pstart, pend), data_end=T)
+    hot, withheld = withhold_hotspots(hot, cov)
+    meas = _with_q(meas, q, fdr, jmap, sig_name="changed_significantly")
+    span_now, span_before = span_days(start, end), span_days(pstart, pend)
+    k_now = kpis_from_measure(meas.drop("previous_value", "previous_n", "previous_undecided", "p_value", "q_value",
+                                        "changed_significantly", "finding", "change", "test_key", "provisional"),
+                              jmap, span_days=span_now)
+    extra = meas.select(TP, "metric", "previous_value", "previous_n", "previous_undecided", "change", "p_value",
+                        "q_value", "changed_significantly", "finding", "provisional", "test_key")
+    sc = k_now.join(extra, on=[TP, "metric"], how="left")
+    ch = meas.filter(pl.col("changed_significantly")).with_columns(
+        (pl.col("change") / pl.col("previous_value").abs()).alias("relative_change")).sort(
         pl.col("relative_change").abs(), descending=True, nulls_last=True)
-    # hotspots
-    def stop(m):
-        return m.filter(pl.col("metric") == "stopped").select(TP, "touchpoint_name", "stage", pl.col("n").alias("reached"),
-                                                                (pl.col("value") * pl.col("n")).round(0).cast(pl.Int64).alias("stopped"),
-                                                                pl.col("value").alias("stop_rate"))
-    h_now, h_before = stop(m_now), stop(m_before)
-    hs = h_now.join(h_before.select(TP, pl.col("reached").alias("previous_reached"), pl.col("stopped").alias("previous_stopped"),
-                                    pl.col("stop_rate").alias("previous_stop_rate")), on=TP, how="left")
-    hp = [two_by_two(r["stopped"] or 0, r["reached"] or 0, r["previous_stopped"] or 0, r["previous_reached"] or 0)[1]
-          if (r["reached"] and r["previous_reached"]) else None for r in hs.iter_rows(named=True)]
-    hq = bh_fdr(hp)
-    hs = hs.with_columns(
-        (pl.col("stop_rate") - pl.col("previous_stop_rate")).alias("change"),
-        pl.Series("p_value", hp, dtype=pl.Float64), pl.Series("q_value", hq, dtype=pl.Float64),
-    ).with_columns((pl.col("q_value") < fdr).fill_null(False).alias("significant"))
-    hs = hs.filter(pl.col("reached") > 0).sort(["stopped", "stop_rate"], descending=True, nulls_last=True)
-    # segment alerts as of the end of the period
-    seg_end = min(end, overall_end) if isinstance(overall_end, dt.datetime) else end
-    sg = segment_gaps(ev.filter(nw.col(TS) < end), ln, jmap, attributes=attrs, min_count=min_count, fdr=fdr, data_end=seg_end)
-    alerts = sg.filter(pl.col("significant") & ~pl.col("suppressed")).sort("q_value")
-    iv = intervention_effects(ev, ln, jmap, window_days=intervention_window_days, data_end=overall_end)
-    findings = _findings(jmap, period, sc, ch, hs, alerts, iv, fdr)
-    return Review(period=period, start=start, end=end, previous_start=pstart, previous_end=pend, scorecard=sc, changes=ch,
-                  hotspots=hs, segment_alerts=alerts, interventions=iv, findings=findings, segment_gaps=sg,
-                  attributes=attrs)
+    if cells is not None:
+        sg = apply_family(cells, q, fdr)
+        fin = [bool(s) and matters("conversion", d, None, jmap) for s, d in zip(sg["significant"], sg["difference"])]
+        sg = sg.with_columns(pl.Series("finding", fin, dtype=pl.Boolean))
+        alerts = sg.filter(pl.col("finding") & ~pl.col("suppressed") & pl.col("tested_as").is_null()).sort("q_value")
+    else:
+        sg = alerts = _empty_alerts()
+    iv = _with_q(iv, q, fdr, jmap, metric_col=None)
+    iv = iv.with_columns(pl.Series("finding", [bool(s) and matters("conversion", d, None, jmap) for s, d in
+                                               zip(iv["significant"], iv["difference"])], dtype=pl.Boolean))
+    if surv is not None:
+        surv = _with_q(surv, q, fdr, jmap, metric_col=None)
+    r = Review(period=period, start=start, end=end, previous_start=pstart, previous_end=pend, scorecard=sc,
+               changes=ch, hotspots=hot, segment_alerts=alerts,
+               interventions=iv, segment_gaps=sg, attributes=attrs, comparisons=fam.frame(q),
+               label=label, previous_label=plabel, horizon_days=h,
+               followed=followed, previous_followed=pfollowed, survival=surv,
+               survival_fit=surv_fit, tests=len(fam.p), coverage=cov, withheld_hotspots=withheld)
+    from .findings import write_findings
+
+    write_findings(r, jmap, of=of, as_of=T, fdr=fdr)
+    r.findings = list(cov.outages["sentence"]) + r.findings
+    return r
 
 
-def _pct(v):
-    return "n/a" if v is None else f"{100 * v:.0f}%"
+def _empty_alerts() -> pl.DataFrame:
+    from .segments import _CELL_SCHEMA, SEGMENT_COLUMNS
+
+    schema = {**_CELL_SCHEMA, "q_value": pl.Float64, "significant": pl.Boolean, "finding": pl.Boolean}
+    return pl.DataFrame(schema={c: schema[c] for c in [*SEGMENT_COLUMNS, "finding"]})
 
 
-def _q(q):
-    return "q < 0.001" if q < 0.001 else f"q = {q:.2g}"
-
-
-def _fmt(metric, v):
-    if v is None:
-        return "n/a"
-    if metric in _PROPORTIONS:
-        return _pct(v)
-    if metric == "reach":
-        return f"{v:.0f}"
-    return f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}"
-
-
-def _findings(jmap, period, sc, ch, hs, alerts, iv, fdr) -> list[str]:
-    name = {t.id: t.name for t in jmap.touchpoints}
-    out: list[tuple[int, str]] = []
-    missed = sc.filter(pl.col("status") == "missed")
-    judged = sc.filter(pl.col("status") != "not enough data").height
-    if judged:
-        s = f"{missed.height} of {judged} KPIs with enough data missed their target in {period}"
-        if missed.height:
-            worst = missed.with_columns(
-                ((pl.col("value") - pl.col("target")).abs() / pl.col("target").abs().clip(1e-9)).alias("_g")
-            ).sort("_g", descending=True).row(0, named=True)
-            s += (f"; furthest off: {worst['metric']} at {name.get(worst['touchpoint_id'], worst['touchpoint_id'])} "
-                  f"({_fmt(worst['metric'], worst['value'])} against a target of {_fmt(worst['metric'], worst['target'])})")
-        out.append((1, s + "."))
-    if hs.height and (hs["stopped"].sum() or 0) > 0:
-        top = hs.row(0, named=True)
-        s = (f"Most learners who arrived in {period} and stopped did so at {name.get(top['touchpoint_id'])} "
-             f"({top['stopped']} of {top['reached']}, {_pct(top['stop_rate'])})")
-        if top["previous_stop_rate"] is not None:
-            s += f"; previous period {_pct(top['previous_stop_rate'])}"
-            if top["significant"]:
-                s += " (a significant change)"
-        out.append((2, s + "."))
-    for r in alerts.head(3).iter_rows(named=True):
-        direction = "less" if (r["difference"] or 0) < 0 else "more"
-        out.append((3, f"Learners with {r['attribute']} = {r['value']} carried on {direction} often at "
-                       f"{name.get(r['touchpoint_id'], r['touchpoint_id'])}: {_pct(r['segment_rate'])} vs "
-                       f"{_pct(r['rest_rate'])} for everyone else (n = {r['segment_n']:,}, {_q(r['q_value'])})."))
-    for r in sc.filter(pl.col("changed_significantly")).head(3).iter_rows(named=True):
-        verb = "rose" if (r["change"] or 0) > 0 else "fell"
-        out.append((4, f"{r['metric']} at {name.get(r['touchpoint_id'])} {verb} from {_fmt(r['metric'], r['previous_value'])} "
-                       f"to {_fmt(r['metric'], r['value'])} (significant at FDR {fdr:g})."))
-    for r in iv.iter_rows(named=True):
-        if r["difference"] is None:
-            continue
-        sig = r["p_value"] is not None and r["p_value"] < 0.05
-        verb = "rose" if r["difference"] > 0 else "fell"
-        out.append((5 if sig else 6,
-                    f"After intervention {r['intervention_id']} ({r['date']}), conversion at {name.get(r['touchpoint_id'])} "
-                    f"{verb} from {_pct(r['before_rate'])} to {_pct(r['after_rate'])} "
-                    f"(difference {100 * r['difference']:+.0f} points, 95% CI {100 * r['low']:+.0f} to {100 * r['high']:+.0f}; "
-                    f"{'significant' if sig else 'not significant'})."))
-    out.sort(key=lambda t: t[0])
-    return [s for _, s in out]
+def _survival_rows(ev, ln, jmap, T, now, before, labels, fam):
+    """Share of each period's enrolments not yet stopped ``SURVIVAL_DAY`` days after enrolling
+    (Kaplan–Meier, :func:`~journeylib.metrics.survival.period_survival`), and the curves."""
+    if "enrolled_at" not in E.columns(ln):
+        return None, None
+    fit = period_survival(ev, ln, jmap, [(labels[0], now), (labels[1], before)], origin="enrolment", as_of=T,
+                          times=(SURVIVAL_DAY,))
+    a, b = (fit.summary.row(i, named=True) for i in range(2))
+    k = f"active_{SURVIVAL_DAY:g}d"
+    row = {"days": SURVIVAL_DAY, "enrolled": a["learners"], "active": a[k], "active_low": a[f"{k}_low"],
+           "active_high": a[f"{k}_high"], "previous_enrolled": b["learners"], "previous_active": b[k],
+           "previous_active_low": b[f"{k}_low"], "previous_active_high": b[f"{k}_high"], "p_value": fit.p_value,
+           "test_key": fam.add("survival|enrolment", fit.p_value)}
+    df = pl.DataFrame([row], schema={"days": pl.Float64, "enrolled": pl.Int64, "active": pl.Float64,
+                                     "active_low": pl.Float64, "active_high": pl.Float64, "previous_enrolled": pl.Int64,
+                                     "previous_active": pl.Float64, "previous_active_low": pl.Float64,
+                                     "previous_active_high": pl.Float64, "p_value": pl.Float64, "test_key": pl.Utf8})
+    return df.with_columns((pl.col("active") - pl.col("previous_active")).alias("change")), fit

@@ -16,9 +16,19 @@ funnel, or the step conversion of a named funnel):
 * with ``funnel``: learners who reached the step (see ``mode``); converted =
   reached the next step; the funnel's last step is not tested.
 
-Learners who have not converted yet but are still *in progress* (their latest
-event is less than ``dormancy_days`` before ``data_end``) are undecided and
-left out of both counts.
+Every learner is judged by the outcome model (:mod:`~journeylib.metrics.outcomes`)
+with the map's follow-up horizon: carrying on counts within ``horizon`` days
+of arriving, and learners whose horizon has not elapsed and who have not
+carried on yet are *undecided*: left out of both counts and reported in
+``segment_undecided`` / ``rest_undecided``.
+
+**Tested once.** Segments that hold exactly the same learners, or exactly the
+complementary learners (the two values of a two-valued attribute), are one
+comparison: the smaller segment is tested and the other row shows the same
+p- and q-value with ``tested_as`` naming it. A ``persona`` derived by the
+map's ``where`` rules from a single learner column that is also compared is
+not tested separately (``tested_as`` names that column). Outcome columns
+declared in the map (``outcomes:``) are never segments.
 
 >>> gaps = segment_gaps(ws.events, ws.learners, ws.map)           # doctest: +SKIP
 >>> gaps.filter("significant").sort("q_value")                    # doctest: +SKIP
@@ -34,23 +44,23 @@ import polars as pl
 from ..errors import DataError
 from . import engine as E
 from .engine import LID, TP
-from .journeys import MAP_MODE, learner_table, resolve_steps
-from .kpis import learner_touchpoint_table
+from .journeys import default_mode, resolve_steps
+from .outcomes import OUTCOMES, continuable, outcome_frame
 from .stats import bh_fdr, cohens_h, two_by_two
 
 SEGMENT_COLUMNS = [
     "attribute", "value", "touchpoint_id", "segment_n", "segment_converted", "segment_rate",
     "rest_n", "rest_converted", "rest_rate", "difference", "effect_size", "test",
-    "p_value", "q_value", "significant", "suppressed",
+    "p_value", "q_value", "significant", "suppressed", "segment_undecided", "rest_undecided", "tested_as", "test_key",
 ]
 MISSING = "(missing)"
 
 
 def conversion_counts(ev: nw.LazyFrame, ln: nw.LazyFrame, jmap, attrs: list[str], *, funnel=None, mode=None,
-                      window=None, data_end) -> tuple[pl.DataFrame, list[str]]:
-    """Counts of decided (learner, touchpoint) pairs by every attribute value,
-    touchpoint and outcome: columns ``<attrs>, touchpoint_id, converted (0/1), n``;
-    and the touchpoints tested, in order.
+                      window=None, data_end, horizon=None, arrived_before=None) -> tuple[pl.DataFrame, list[str]]:
+    """Counts of (learner, touchpoint) outcomes by every attribute value and
+    touchpoint: columns ``<attrs>, touchpoint_id, outcome, n``
+    (``outcome`` = carried_on / stopped / undecided); and the touchpoints tested, in order.
 
     One grouped query in the engine; the result has at most one row per
     combination of attribute values present (small).
@@ -58,29 +68,173 @@ def conversion_counts(ev: nw.LazyFrame, ln: nw.LazyFrame, jmap, attrs: list[str]
     >>> counts, tested = conversion_counts(ev, ln, jmap, ["device"], data_end=end)   # doctest: +SKIP
     """
     keys = [nw.col(a).cast(nw.String).fill_null(MISSING).alias(a) for a in attrs]
-    if funnel is None:
-        steps = jmap.touchpoint_ids
-        lt = learner_table(ev, ln, jmap, steps, mode=MAP_MODE, data_end=data_end, learner_cols=[LID, *attrs])
-        ltp = learner_touchpoint_table(ev, jmap, data_end=data_end).join(lt, on=LID, how="inner")
-        rows = ltp.filter(~((nw.col("converted") == 0) & (nw.col("state") == "in_progress")))
-        rows = rows.filter(nw.col(TP) != steps[-1])
-        q = rows.select(TP, nw.col("converted").cast(nw.Int64), *keys).group_by(*attrs, TP, "converted").agg(
-            nw.len().cast(nw.Int64).alias("n"))
-        return E.collect(q), steps[:-1]
-    steps = resolve_steps(jmap, funnel)
-    lt = learner_table(ev, ln, jmap, steps, mode=mode or "ordered", window=window, data_end=data_end, learner_cols=[LID, *attrs])
-    q = lt.select(
-        "furthest_step", (nw.col("state") == "in_progress").cast(nw.Int64).alias("_ip"), *keys
-    ).group_by(*attrs, "furthest_step", "_ip").agg(nw.len().cast(nw.Int64).alias("n"))
-    g = E.collect(q)
-    parts = []
-    for i, s in enumerate(steps[:-1], start=1):
-        f = pl.col("furthest_step")
-        decided = g.filter((f >= i) & ~((f == i) & (pl.col("_ip") == 1)))
-        parts.append(decided.select(*attrs, pl.lit(s).alias(TP), (f > i).cast(pl.Int64).alias("converted"), "n"))
-    empty = pl.DataFrame(schema={**{a: pl.Utf8 for a in attrs}, TP: pl.Utf8, "converted": pl.Int64, "n": pl.Int64})
-    out = pl.concat(parts, how="vertical_relaxed") if parts else empty
-    return out, steps[:-1]
+    steps = resolve_steps(jmap, funnel) if funnel is not None else None
+    of = outcome_frame(ev, ln, jmap, as_of=data_end, funnel_steps=steps, mode=default_mode(funnel, mode),
+                       window=window, horizon=horizon, learner_cols=attrs)
+    if arrived_before is not None:
+        of = of.filter(nw.col("arrived_at") < arrived_before)
+    q = of.filter(~nw.col("outcome").is_null()).select(TP, "outcome", *keys).group_by(*attrs, TP, "outcome").agg(
+        nw.len().cast(nw.Int64).alias("n"))
+    tested = continuable(jmap, steps)
+    return E.collect(q), tested
+
+
+def segment_attributes(ln: nw.LazyFrame, jmap, attributes: str | Sequence[str] | None) -> list[str]:
+    """The attributes compared: ``attributes`` (checked) or every attribute column
+    (:func:`~journeylib.metrics.engine.attribute_columns`); outcome columns of the map are never segments.
+
+    >>> segment_attributes(E.lazy(pl.DataFrame({"learner_id": ["u"], "final_result": ["Pass"], "device": ["m"]})),
+    ...                    type("M", (), {"outcomes": ["final_result"]})(), None)
+    ['device']
+    """
+    outcome_cols = set(getattr(jmap, "outcomes", []) or [])
+    if attributes is None:
+        return [a for a in E.attribute_columns(ln) if a not in outcome_cols]
+    attrs = E.by_list(attributes)
+    lcols = E.columns(ln)
+    bad = [a for a in attrs if a not in lcols]
+    if bad:
+        raise DataError(f"unknown learner column(s) {', '.join(repr(a) for a in bad)}; learner columns: {', '.join(lcols)}")
+    out = [a for a in attrs if a in outcome_cols]
+    if out:
+        raise DataError(f"{', '.join(repr(a) for a in out)} is declared an outcome in the map (outcomes:); "
+                        "outcomes are never compared as segments")
+    return attrs
+
+
+def persona_source(ln: pl.DataFrame, jmap, attrs: list[str]) -> str | None:
+    """The learner column ``persona`` is derived from, when the map's ``where``
+    rules all use one column that is also compared (and the data agree: one
+    persona per value of it); else None.
+
+    >>> persona_source(pl.DataFrame({"persona": ["a", "b"], "edu": ["x", "y"]}), None, ["persona", "edu"]) is None
+    True
+    """
+    if jmap is None or "persona" not in attrs or not jmap.personas or any(not p.where for p in jmap.personas):
+        return None
+    from ..expr import columns_of
+
+    used = {c for p in jmap.personas for c in columns_of(p.where)}
+    if len(used) != 1:
+        return None
+    col = used.pop()
+    if col not in attrs or col not in ln.columns:
+        return None
+    per = ln.group_by(pl.col(col).cast(pl.Utf8)).agg(pl.col("persona").n_unique().alias("_k"))
+    return col if (per["_k"] <= 1).all() else None
+
+
+def _partitions(ln: pl.DataFrame, attrs: list[str]) -> dict[tuple[str, str], tuple]:
+    """(attribute, value) → a key shared by segments that split the learners the same way
+    (the same members, or exactly the complementary members)."""
+    ln = ln.sort(LID)
+    out = {}
+    for a in attrs:
+        col = ln[a].cast(pl.Utf8).fill_null(MISSING)
+        for v in col.unique().to_list():
+            m = (col == v).to_numpy()
+            h1, h2 = hash(m.tobytes()), hash((~m).tobytes())
+            out[(a, v)] = (min(h1, h2), max(h1, h2))
+    return out
+
+
+def segment_cells(ev: nw.LazyFrame, ln: nw.LazyFrame, jmap, attrs: list[str], *, funnel=None, mode=None, window=None,
+                  min_count: int = 5, data_end, horizon=None, arrived_before=None) -> pl.DataFrame:
+    """Every (attribute, value, touchpoint) cell with its counts, test and p-value, before any
+    false-discovery correction; ``test_key`` identifies the comparison (cells
+    with the same key are one test, see the module docstring) and
+    ``in_family`` marks the cells whose p-value enters a correction family.
+
+    >>> segment_cells(ev, ln, jmap, ["device"], data_end=end)   # doctest: +SKIP
+    """
+    counts, tested = conversion_counts(ev, ln, jmap, attrs, funnel=funnel, mode=mode, window=window,
+                                       data_end=data_end, horizon=horizon, arrived_before=arrived_before)
+    if not tested or counts.height == 0:
+        return pl.DataFrame(schema=_CELL_SCHEMA)
+    lr = E.collect(ln.select(LID, *attrs))
+    parts = _partitions(lr, attrs)
+    derived = persona_source(lr, jmap, attrs)
+    sizes = _segment_sizes(lr, attrs)
+    wide = counts.pivot(on="outcome", index=[*attrs, TP], values="n", aggregate_function="sum")
+    for o in OUTCOMES:
+        if o not in wide.columns:
+            wide = wide.with_columns(pl.lit(0, dtype=pl.Int64).alias(o))
+    wide = wide.with_columns([pl.col(o).fill_null(0).cast(pl.Int64) for o in OUTCOMES])
+    tot = wide.group_by(TP).agg([pl.col(o).sum() for o in OUTCOMES])
+    tot = {r[TP]: r for r in tot.iter_rows(named=True)}
+    seg = pl.concat([
+        wide.group_by(a, TP).agg([pl.col(o).sum() for o in OUTCOMES]).select(
+            pl.lit(a).alias("attribute"), pl.col(a).alias("value"), TP, *OUTCOMES)
+        for a in attrs], how="vertical_relaxed")
+    # the tested representative of each partition: the smallest segment, then attribute order, then value
+    apos = {a: i for i, a in enumerate(attrs)}
+    rep: dict[tuple, tuple[str, str]] = {}
+    for (a, v) in sorted(parts, key=lambda k: (derived is not None and k[0] == "persona", sizes.get(k, 0), apos[k[0]], k[1])):
+        rep.setdefault(parts[(a, v)], (a, v))
+    rows = []
+    for r in seg.iter_rows(named=True):
+        t = tot[r[TP]]
+        sx, sn = r["carried_on"], r["carried_on"] + r["stopped"]
+        rx, rn = t["carried_on"] - sx, t["carried_on"] + t["stopped"] - sn
+        sr, rr = (sx / sn if sn else None), (rx / rn if rn else None)
+        suppressed = sn < min_count
+        test, p = (None, None) if suppressed else two_by_two(sx, sn, rx, rn)
+        key = (r["attribute"], r["value"])
+        ra, rv = rep[parts[key]]
+        tested_as = None if (ra, rv) == key else f"{ra} = {rv}"
+        if derived and r["attribute"] == "persona":
+            tested_as = derived
+        rows.append({"attribute": r["attribute"], "value": r["value"], TP: r[TP], "segment_n": sn, "segment_converted": sx,
+                     "segment_rate": sr, "rest_n": rn, "rest_converted": rx, "rest_rate": rr,
+                     "difference": (sr - rr) if sr is not None and rr is not None else None,
+                     "effect_size": cohens_h(sr, rr), "test": test, "p_value": p, "suppressed": suppressed,
+                     "segment_undecided": r["undecided"], "rest_undecided": t["undecided"] - r["undecided"],
+                     "tested_as": tested_as, "test_key": f"segment|{ra}={rv}|{r[TP]}",
+                     "in_family": p is not None and tested_as is None})
+    df = pl.DataFrame(rows, schema=_CELL_SCHEMA)
+    # a duplicate of a tested cell shows that cell's test (none when that cell is suppressed)
+    src = df.filter(pl.col("in_family")).select("test_key", pl.col("p_value").alias("_p"), pl.col("test").alias("_t"))
+    df = df.join(src, on="test_key", how="left").with_columns(
+        pl.when(pl.col("tested_as").is_null()).then(pl.col("p_value")).otherwise(pl.col("_p")).alias("p_value"),
+        pl.when(pl.col("tested_as").is_null()).then(pl.col("test")).otherwise(pl.col("_t")).alias("test"),
+    ).drop("_p", "_t")
+    if derived:
+        df = df.with_columns([pl.when(pl.col("attribute") == "persona").then(None).otherwise(pl.col(c)).alias(c)
+                              for c in ("p_value", "test")])
+    pos = {s: i for i, s in enumerate(tested)}
+    return (
+        df.with_columns(
+            pl.col("attribute").replace_strict(apos, default=None, return_dtype=pl.Int64).alias("_a"),
+            pl.col("touchpoint_id").replace_strict(pos, default=None, return_dtype=pl.Int64).alias("_p"),
+        ).filter(pl.col("_p").is_not_null())
+        .sort(["_a", "value", "_p"]).drop("_a", "_p")
+    )
+
+
+def _segment_sizes(lr: pl.DataFrame, attrs: list[str]) -> dict[tuple[str, str], int]:
+    out = {}
+    for a in attrs:
+        vc = lr.select(pl.col(a).cast(pl.Utf8).fill_null(MISSING)).to_series().value_counts()
+        out.update({(a, v): int(n) for v, n in vc.iter_rows()})
+    return out
+
+
+_CELL_SCHEMA = {"attribute": pl.Utf8, "value": pl.Utf8, "touchpoint_id": pl.Utf8, "segment_n": pl.Int64,
+                "segment_converted": pl.Int64, "segment_rate": pl.Float64, "rest_n": pl.Int64, "rest_converted": pl.Int64,
+                "rest_rate": pl.Float64, "difference": pl.Float64, "effect_size": pl.Float64, "test": pl.Utf8,
+                "p_value": pl.Float64, "suppressed": pl.Boolean, "segment_undecided": pl.Int64,
+                "rest_undecided": pl.Int64, "tested_as": pl.Utf8, "test_key": pl.Utf8, "in_family": pl.Boolean}
+
+
+def apply_family(cells: pl.DataFrame, q_of: dict[str, float | None], fdr: float) -> pl.DataFrame:
+    """Add ``q_value`` / ``significant`` from a correction family (``test_key`` → q) and keep
+    :data:`SEGMENT_COLUMNS`.
+
+    >>> apply_family(cells, {"segment|device=m|a": 0.01}, 0.05)   # doctest: +SKIP
+    """
+    qs = [q_of.get(k) if p is not None else None for k, p in zip(cells["test_key"], cells["p_value"])]
+    return cells.with_columns(pl.Series("q_value", qs, dtype=pl.Float64)).with_columns(
+        (pl.col("q_value") < fdr).fill_null(False).alias("significant")).select(SEGMENT_COLUMNS)
 
 
 def segment_gaps(
@@ -95,75 +249,30 @@ def segment_gaps(
     min_count: int = 5,
     fdr: float = 0.05,
     data_end: Any = None,
+    horizon: float | None = None,
 ) -> pl.DataFrame:
     """One row per (attribute, value, touchpoint) comparing the segment with everyone else.
 
-    ``attributes`` default: every learner column except ``learner_id`` and
-    ``enrolled_at`` with at most 50 distinct values (``persona`` included).
-    Missing values form their own segment ``"(missing)"``. Cells with
-    ``segment_n < min_count`` are ``suppressed``: not tested, no p-value, not
-    part of the false-discovery family. ``difference = segment_rate −
-    rest_rate``; ``effect_size`` = Cohen's h; ``q_value`` = BH-adjusted p;
-    ``significant = q_value < fdr``.
+    ``attributes`` default: every learner column except ``learner_id``,
+    ``enrolled_at`` and the map's ``outcomes`` with at most 50 distinct values
+    (``persona`` included). Missing values form their own segment
+    ``"(missing)"``. Cells with ``segment_n < min_count`` are ``suppressed``:
+    not tested, no p-value, not part of the false-discovery family.
+    ``difference = segment_rate − rest_rate``; ``effect_size`` = Cohen's h;
+    ``q_value`` = BH-adjusted p over the distinct comparisons;
+    ``significant = q_value < fdr``. ``horizon`` (days) defaults to the map's
+    ``review.horizon_days``.
 
     >>> segment_gaps(events, learners, jmap, attributes=["device"])   # doctest: +SKIP
     """
     ev, ln, _ = E.prepare(events, learners)
     end = E.resolve_data_end(ev, data_end)
-    if attributes is None:
-        attrs = E.attribute_columns(ln)
-    else:
-        attrs = E.by_list(attributes)
-        lcols = E.columns(ln)
-        bad = [a for a in attrs if a not in lcols]
-        if bad:
-            raise DataError(f"unknown learner column(s) {', '.join(repr(a) for a in bad)}; learner columns: {', '.join(lcols)}")
-    schema = {"attribute": pl.Utf8, "value": pl.Utf8, "touchpoint_id": pl.Utf8, "segment_n": pl.Int64, "segment_converted": pl.Int64,
-              "segment_rate": pl.Float64, "rest_n": pl.Int64, "rest_converted": pl.Int64, "rest_rate": pl.Float64,
-              "difference": pl.Float64, "effect_size": pl.Float64, "test": pl.Utf8, "p_value": pl.Float64,
-              "q_value": pl.Float64, "significant": pl.Boolean, "suppressed": pl.Boolean}
+    attrs = segment_attributes(ln, jmap, attributes)
     if not attrs:
-        return pl.DataFrame(schema=schema)
-    counts, tested = conversion_counts(ev, ln, jmap, attrs, funnel=funnel, mode=mode, window=window, data_end=end)
-    if not tested:
-        return pl.DataFrame(schema=schema)
-    totals = counts.group_by(TP).agg(pl.col("n").sum().alias("_n"), (pl.col("n") * pl.col("converted")).sum().alias("_x"))
-    tot = {r[TP]: (r["_n"], r["_x"]) for r in totals.iter_rows(named=True)}
-    seg = pl.concat(
-        [
-            counts.group_by(a, TP).agg(
-                pl.col("n").sum().alias("segment_n"), (pl.col("n") * pl.col("converted")).sum().alias("segment_converted")
-            ).select(pl.lit(a).alias("attribute"), pl.col(a).alias("value"), TP, "segment_n", "segment_converted")
-            for a in attrs
-        ],
-        how="vertical_relaxed",
-    )
-    out = []
-    for r in seg.iter_rows(named=True):
-        n_all, x_all = tot.get(r[TP], (0, 0))
-        sn, sx = int(r["segment_n"]), int(r["segment_converted"])
-        rn, rx = int(n_all) - sn, int(x_all) - sx
-        sr = sx / sn if sn else None
-        rr = rx / rn if rn else None
-        suppressed = sn < min_count
-        test, p = (None, None) if suppressed else two_by_two(sx, sn, rx, rn)
-        out.append({"attribute": r["attribute"], "value": r["value"], "touchpoint_id": r[TP], "segment_n": sn, "segment_converted": sx,
-                    "segment_rate": sr, "rest_n": rn, "rest_converted": rx, "rest_rate": rr,
-                    "difference": (sr - rr) if sr is not None and rr is not None else None,
-                    "effect_size": cohens_h(sr, rr), "test": test, "p_value": p, "q_value": None,
-                    "significant": False, "suppressed": suppressed})
-    qs = bh_fdr([o["p_value"] for o in out])
-    for o, q in zip(out, qs):
-        o["q_value"] = q
-        o["significant"] = bool(q is not None and q < fdr)
-    df = pl.DataFrame(out, schema=schema)
-    pos = {s: i for i, s in enumerate(tested)}
-    apos = {a: i for i, a in enumerate(attrs)}
-    return (
-        df.with_columns(
-            pl.col("attribute").replace_strict(apos, default=None, return_dtype=pl.Int64).alias("_a"),
-            pl.col("touchpoint_id").replace_strict(pos, default=None, return_dtype=pl.Int64).alias("_p"),
-        )
-        .sort(["_a", "value", "_p"])
-        .select(SEGMENT_COLUMNS)
-    )
+        return pl.DataFrame(schema={k: v for k, v in _CELL_SCHEMA.items() if k in SEGMENT_COLUMNS} | {"q_value": pl.Float64, "significant": pl.Boolean}).select(SEGMENT_COLUMNS)
+    h = jmap.horizon_days if horizon is None else horizon
+    cells = segment_cells(ev, ln, jmap, attrs, funnel=funnel, mode=mode, window=window, min_count=min_count,
+                          data_end=end, horizon=h)
+    fam = cells.filter(pl.col("in_family"))
+    qs = bh_fdr(fam["p_value"].to_list())
+    return apply_family(cells, dict(zip(fam["test_key"].to_list(), qs)), fdr)

@@ -177,6 +177,7 @@ def build_map(blocks: int, *, vle: bool, exam: bool, presentations: list[str]) -
         ),
         "attribution": ATTRIBUTION,
         "dormancy_days": 60,
+        "outcomes": ["final_result"],
         "stages": [
             {"id": "enrol", "name": "Enrol", "learner_goal": "Get a place on the module."},
             {"id": "start", "name": "Start", "learner_goal": "Begin studying with the cohort."},

@@ -79,3 +79,15 @@ def data_end_of(rows, extra_days: int | None):
         return T0
     end = max(r["timestamp"] for r in rows)
     return end if extra_days is None else end + dt.timedelta(days=extra_days)
+
+
+def with_optional(jmap, *ids: str):
+    """A copy of ``jmap`` with the given touchpoints marked optional (side visits)."""
+    d = jmap.model_dump()
+    for t in d["touchpoints"]:
+        t["optional"] = t["id"] in ids
+    return JourneyMap.model_validate(d)
+
+
+#: the test map with ``b`` as a side visit (reaching it is not progress)
+OMAP = with_optional(MAP, "b")

@@ -142,8 +142,13 @@ def funnel(events, learners, steps, mode, window, data_end, dormancy, pos, by=No
             reached = sum(m["furthest_step"] >= i for m in members)
             prev = sum(m["furthest_step"] >= i - 1 for m in members) if i > 1 else reached
             d = [gaps(m["times"], mode)[i - 2] for m in members if i > 1 and m["furthest_step"] >= i]
+            # undecided for reaching step i: in progress at an earlier step
+            undecided = sum(m["furthest_step"] < i and m["furthest_step"] >= 1 and m["state"] == "in_progress" for m in members)
+            prev_undecided = sum(m["furthest_step"] == i - 1 and m["state"] == "in_progress" for m in members) if i > 1 else 0
+            starters = sum(m["furthest_step"] >= 1 for m in members)
             rows.append({
-                "group": g, "step": i, "learners": reached, "prev": prev,
+                "group": g, "step": i, "learners": reached, "prev": prev - prev_undecided,
+                "undecided": undecided, "start": starters - undecided,
                 "stopped": sum(m["furthest_step"] == i and m["state"] == "stopped" for m in members),
                 "in_progress": sum(m["furthest_step"] == i and m["state"] == "in_progress" for m in members),
                 "median": float(np.median(d)) if d else None,
@@ -187,42 +192,37 @@ def median_bounds(xs):
     return statistics.median(xs), lo, hi
 
 
-def measure(events, learners, tps, data_end, dormancy, by=None, period=None):
-    """(group, touchpoint, metric) → (value, n, low, high), literally per docs/metrics.md."""
+def measure(events, learners, tps, data_end, dormancy, by=None, period=None, optional=(), horizon=None):
+    """(group, touchpoint, metric) → (value, n, low, high[, undecided]), literally per docs/metrics.md."""
     pos = {t: i + 1 for i, t in enumerate(tps)}
     evs = [e for e in events if e["timestamp"] <= data_end]
     bl = by_learner(evs)
-    # journeys in map mode for 'stopped'
-    jm = journeys(events, learners, tps, "map", None, data_end, dormancy, pos)
+    oc = outcomes(events, learners, tps, set(optional), data_end, dormancy, horizon=horizon)
+    nonopt = [t for t in tps if t not in optional]
+    end_pos = max(pos[t] for t in nonopt)
     group_of = {lr["learner_id"]: (lr[by] if by else None) for lr in learners}
     out = {}
     groups = sorted({g for g in group_of.values()}, key=str)
     for g in groups:
         members = [l for l, gg in group_of.items() if gg == g]
         for tp in tps:
-            p = pos[tp]
-            reached, conv, stopped, completed, passed, pass_n, nev, gaps_ = 0, 0, 0, 0, 0, 0, [], []
+            reached, conv, stopped, undecided, completed, passed, pass_n, nev, gaps_ = 0, 0, 0, 0, 0, 0, 0, [], []
             for lid in members:
-                le = bl.get(lid, [])
-                here = [e for e in le if e["touchpoint_id"] == tp]
-                if not here:
+                if (lid, tp) not in oc:
                     continue
-                f = min(e["timestamp"] for e in here)
+                o = oc[(lid, tp)]
+                f = o["arrived"]
                 if period is not None and not (period[0] <= f < period[1]):
                     continue
                 reached += 1
+                limit = f + horizon * DAY if horizon is not None else data_end
+                here = [e for e in bl[lid] if e["touchpoint_id"] == tp and e["timestamp"] <= limit]
                 nev.append(len(here))
-                later = [e for e in le if pos[e["touchpoint_id"]] > p]
-                if any(e["timestamp"] >= f for e in later):
-                    conv += 1
-                # first event at any later touchpoint, timed only if it is not before f
-                if later:
-                    first_later = min(e["timestamp"] for e in later)
-                    if first_later >= f:
-                        gaps_.append((first_later - f).total_seconds() / 86400)
-                jj = jm[lid]
-                if jj["state"] == "stopped" and tps[jj["furthest_step"] - 1] == tp:
-                    stopped += 1
+                conv += o["outcome"] == "carried_on"
+                stopped += o["outcome"] == "stopped"
+                undecided += o["outcome"] == "undecided"
+                if o["outcome"] == "carried_on":
+                    gaps_.append((o["carried_on_at"] - f).total_seconds() / 86400)
                 evts = {e["event"] for e in here}
                 if evts & {"completed", "passed"}:
                     completed += 1
@@ -230,15 +230,17 @@ def measure(events, learners, tps, data_end, dormancy, by=None, period=None):
                     pass_n += 1
                     passed += "passed" in evts
             out[(g, tp, "reach")] = (float(reached), reached, None, None)
-            if p < len(tps):
-                v, lo, hi = wilson(conv, reached)
-                out[(g, tp, "conversion")] = (v, reached, lo, hi)
+            if pos[tp] < end_pos:
+                v, lo, hi = wilson(conv, conv + stopped)
+                out[(g, tp, "conversion")] = (v, conv + stopped, lo, hi, undecided)
+                v, lo, hi = wilson(stopped, conv + stopped)
+                out[(g, tp, "stopped")] = (v, conv + stopped, lo, hi, undecided)
                 m, lo, hi = median_bounds(gaps_)
                 out[(g, tp, "time_to_next")] = (m, len(gaps_), lo, hi)
             else:
-                out[(g, tp, "conversion")] = (None, 0, None, None)
+                out[(g, tp, "conversion")] = (None, 0, None, None, None)
+                out[(g, tp, "stopped")] = (None, 0, None, None, None)
                 out[(g, tp, "time_to_next")] = (None, 0, None, None)
-            out[(g, tp, "stopped")] = (*wilson(stopped, reached)[:1], reached, *wilson(stopped, reached)[1:])
             out[(g, tp, "completion")] = (*wilson(completed, reached)[:1], reached, *wilson(completed, reached)[1:])
             out[(g, tp, "pass_rate")] = (*wilson(passed, pass_n)[:1], pass_n, *wilson(passed, pass_n)[1:])
             pe = [e for lid in members for e in bl.get(lid, []) if e["touchpoint_id"] == tp
@@ -293,3 +295,118 @@ def two_by_two(x1, n1, x2, n2):
         return "fisher", st.fisher_exact(table).pvalue
     chi = sum((table[i][j] - exp[i][j]) ** 2 / exp[i][j] for i in range(2) for j in range(2))
     return "chi2", st.chi2.sf(chi, 1)
+
+
+# --------------------------------------------------------------------------
+# The outcome model, survival times, Kaplan–Meier and the log-rank test
+# --------------------------------------------------------------------------
+
+def outcomes(events, learners, tps, optional, as_of, dormancy, *, horizon=None, funnel=None, mode="ordered",
+             window=None):
+    """(learner_id, touchpoint) → dict(arrived, carried_on_at, last, followed, outcome), per docs/metrics.md "Outcomes"."""
+    pos = {t: i + 1 for i, t in enumerate(tps)}
+    nonopt = [t for t in tps if t not in optional]
+    end_pos = max(pos[t] for t in nonopt)
+    bl = by_learner([e for e in events if e["timestamp"] <= as_of])
+    out = {}
+    for lr in learners:
+        lid = lr["learner_id"]
+        evs = bl.get(lid, [])
+        if not evs:
+            continue
+        last = max(e["timestamp"] for e in evs)
+        rows = []
+        if funnel is None:
+            for tp in {e["touchpoint_id"] for e in evs}:
+                a = min(e["timestamp"] for e in evs if e["touchpoint_id"] == tp)
+                later = [e["timestamp"] for e in evs if e["touchpoint_id"] in nonopt and pos[e["touchpoint_id"]] > pos[tp]
+                         and e["timestamp"] >= a]
+                rows.append((tp, a, min(later) if later else None, pos[tp] < end_pos))
+        else:
+            times = step_times(evs, funnel, mode, window, pos)
+            for i, a in enumerate(times):
+                nxt = times[i + 1] if i + 1 < len(times) else None
+                rows.append((funnel[i], a, nxt, i + 1 < len(funnel)))
+        for tp, a, c, has_next in rows:
+            if horizon is not None:
+                carried = c is not None and c <= a + horizon * DAY
+                followed = a + horizon * DAY <= as_of
+            else:
+                carried, followed = c is not None, True
+            if not has_next:
+                o = None
+            elif carried:
+                o = "carried_on"
+            elif horizon is not None and followed:
+                o = "stopped"
+            elif as_of - last >= dormancy * DAY:
+                o = "stopped"
+            else:
+                o = "undecided"
+            out[(lid, tp)] = {"arrived": a, "carried_on_at": c if (carried and has_next) else None, "last": last,
+                              "followed": followed, "outcome": o}
+    return out
+
+
+def hours(days: float) -> float:
+    """Days rounded up to the whole hour (the resolution of survival times)."""
+    return math.ceil(round(days * 24, 9)) / 24
+
+
+def product_limit(times, events, t):
+    """Kaplan–Meier S(t) by the textbook product over distinct event times (None if nobody followed to t)."""
+    pairs = [(hours(d), bool(e)) for d, e in zip(times, events)]
+    s = 1.0
+    for u in sorted({d for d, e in pairs if e}):
+        if u > t:
+            break
+        n = sum(1 for d, _ in pairs if d >= u)
+        k = sum(1 for d, e in pairs if e and d == u)
+        s *= 1 - k / n
+    if pairs and max(d for d, _ in pairs) < t and s > 0:
+        return None
+    return s if pairs else None
+
+
+def logrank(t1, e1, t2, e2):
+    """Two-sample log-rank p-value (chi-squared, 1 df) by the textbook sums."""
+    a = [(hours(d), bool(e)) for d, e in zip(t1, e1)]
+    b = [(hours(d), bool(e)) for d, e in zip(t2, e2)]
+    o = ex = v = 0.0
+    for u in sorted({d for d, e in a + b if e}):
+        n1 = sum(1 for d, _ in a if d >= u)
+        n2 = sum(1 for d, _ in b if d >= u)
+        d1 = sum(1 for d, e in a if e and d == u)
+        d2 = sum(1 for d, e in b if e and d == u)
+        n, dd = n1 + n2, d1 + d2
+        o += d1
+        ex += n1 * dd / n
+        if n > 1:
+            v += n1 * n2 * dd * (n - dd) / (n * n * (n - 1))
+    if v == 0:
+        return None if not any(e for _, e in a + b) else 1.0
+    return float(st.chi2.sf((o - ex) ** 2 / v, 1))
+
+
+def stop_times(events, learners, tps, optional, as_of, dormancy, *, origin="first_event", horizon=None):
+    """learner_id → (days, stopped) for time from the origin to stopping, per docs/metrics.md "Survival"."""
+    nonopt = [t for t in tps if t not in optional]
+    final = nonopt[-1]
+    known = as_of - dormancy * DAY
+    bl = by_learner([e for e in events if e["timestamp"] <= as_of])
+    out = {}
+    for lr in learners:
+        evs = bl.get(lr["learner_id"], [])
+        if origin == "first_event":
+            o = min((e["timestamp"] for e in evs), default=None)
+        else:
+            o = min((e["timestamp"] for e in evs if e["touchpoint_id"] == origin), default=None)
+        if o is None or o > known:
+            continue
+        cens = known if horizon is None else min(known, o + horizon * DAY)
+        last = max(e["timestamp"] for e in evs)
+        done = any(e["touchpoint_id"] == final for e in evs)
+        stopped = last <= cens and not done
+        end = max(last, o) if stopped else cens
+        out[lr["learner_id"]] = ((end - o).total_seconds() / 86400, stopped)
+    return out

@@ -20,6 +20,8 @@ runner = CliRunner()
     ("kpis", ".csv", ["--period", "2025-06"]),
     ("emotion", ".parquet", ["--by", "persona"]),
     ("segments", ".csv", ["--by", "accessibility", "--funnel", "course", "--window", "60"]),
+    ("survival", ".csv", ["--by", "persona"]),
+    ("survival", ".json", ["--origin", "lesson_1", "--period", "2025-06"]),
 ])
 def test_metric_tables(name, suffix, extra, sample_dir, tmp_path):
     out = tmp_path / f"{name}{suffix}"
@@ -30,7 +32,8 @@ def test_metric_tables(name, suffix, extra, sample_dir, tmp_path):
     elif suffix == ".parquet":
         df = pl.read_parquet(out)
     else:
-        df = pl.DataFrame(json.loads(out.read_text()))
+        data = json.loads(out.read_text())
+        df = pl.DataFrame(data["summary"] if name == "survival" else data)
     assert df.height > 0
 
 
@@ -63,7 +66,8 @@ def test_review_compares_only_the_given_attributes(sample_dir, tmp_path, truth):
     (["metrics", "funnel", "{d}", "--by", "nope", "--out", "{o}"], "unknown learner column"),
     (["metrics", "funnel", "{d}", "--mode", "sideways", "--out", "{o}"], "unknown mode"),
     (["metrics", "kpis", "{d}", "--period", "2025-13", "--out", "{o}"], "invalid period"),
-    (["metrics", "review", "{d}", "--out", "{o}"], "needs --period"),
+    (["metrics", "survival", "{d}", "--origin", "nowhere", "--out", "{o}"], "unknown origin"),
+    (["metrics", "segments", "{d}", "--by", "persona", "--by", "nope", "--out", "{o}"], "unknown learner column"),
     (["metrics", "funnel", "{d}", "--out", "{x}"], "--out must end"),
     (["metrics", "funnel", "{missing}", "--out", "{o}"], "not found"),
 ])

@@ -73,10 +73,13 @@ def test_funnel_matches_reference(data, steps, mode, window, by):
         g = gmap[(w["group"], w["step"])]
         assert g["touchpoint_id"] == steps[w["step"] - 1]
         assert (g["learners"], g["stopped"], g["in_progress"]) == (w["learners"], w["stopped"], w["in_progress"])
+        assert g["undecided"] == w["undecided"]
         assert close(g["median_days_to_convert"], w["median"]) and close(g["p90_days_to_convert"], w["p90"])
         p, lo, hi = ref.wilson(w["learners"], w["prev"])
         assert close(g["conversion_from_previous"], p) and close(g["conversion_from_previous_low"], lo, 1e-7)
         assert close(g["conversion_from_previous_high"], hi, 1e-7)
+        p, lo, hi = ref.wilson(w["learners"], w["start"])
+        assert close(g["conversion_from_start"], p) and close(g["conversion_from_start_low"], lo, 1e-7)
 
 
 @SETTINGS

@@ -21,7 +21,7 @@ def test_small_segment_flagged_at_its_touchpoint(gaps, truth):
     row = seg.filter(pl.col("touchpoint_id") == ss["touchpoint"]).row(0, named=True)
     assert row["difference"] < 0 and row["effect_size"] < -0.5 and not row["suppressed"]
     # the flag is specific: the segment's strongest gap is at the planted touchpoint
-    assert seg.sort("p_value").row(0, named=True)["touchpoint_id"] == ss["touchpoint"]
+    assert seg.sort("p_value", nulls_last=True).row(0, named=True)["touchpoint_id"] == ss["touchpoint"]
 
 
 def test_null_segments_not_flagged(gaps, truth):
@@ -84,22 +84,52 @@ def test_review_of_sample_period(sample_ws, truth):
 
 
 def test_review_scorecard_statistics(sample_ws, truth):
-    from journeylib.model import RATE_METRICS
+    """Scorecard rows: proportions of fully followed cohorts by the 2×2 test, continuation by the
+    log-rank test of the time to carrying on; q-values from the review's one family."""
+    from journeylib.metrics.survival import continuation_times
 
     from . import reference as ref
 
     r = jm.review(sample_ws.events, sample_ws.learners, sample_ws.map, period=truth["sample_period"])
+    assert r.followed and r.previous_followed  # the sample's review period has had its whole horizon
     sc = r.scorecard
-    ps = []
+    of = jm.outcomes(sample_ws.events, sample_ws.learners, sample_ws.map, horizon=r.horizon_days)
+    times = continuation_times(of, as_of=sample_ws.data_end, horizon=r.horizon_days)
     for row in sc.iter_rows(named=True):
-        if row["metric"] in RATE_METRICS and row["n"] and row["previous_n"] and row["value"] is not None and row["previous_value"] is not None:
-            _, p = ref.two_by_two(round(row["value"] * row["n"]), row["n"], round(row["previous_value"] * row["previous_n"]), row["previous_n"])
-            assert row["p_value"] == pytest.approx(p, rel=1e-9, abs=1e-12)
-        ps.append(row["p_value"])
-    for row, q in zip(sc.iter_rows(named=True), ref.bh(ps)):
-        assert (row["q_value"] is None) == (q is None)
-        if q is not None:
-            assert row["q_value"] == pytest.approx(q, rel=1e-9)
-        assert row["changed_significantly"] == (q is not None and q < 0.05)
+        if row["p_value"] is None:
+            continue
+        if row["metric"] in ("conversion", "stopped"):
+            at = times.filter(pl.col("touchpoint_id") == row["touchpoint_id"])
+            a = at.filter((pl.col("arrived_at") >= r.start) & (pl.col("arrived_at") < r.end))
+            b = at.filter((pl.col("arrived_at") >= r.previous_start) & (pl.col("arrived_at") < r.previous_end))
+            p = ref.logrank(a["days"], a["carried"], b["days"], b["carried"])
+        elif row["metric"] in ("completion", "pass_rate", "csat"):
+            _, p = ref.two_by_two(round(row["value"] * row["n"]), row["n"],
+                                  round(row["previous_value"] * row["previous_n"]), row["previous_n"])
+        else:
+            continue
+        assert row["p_value"] == pytest.approx(p, rel=1e-6, abs=1e-12), row
+    q_of = dict(zip(r.comparisons["test_key"], r.comparisons["q_value"]))
+    for row in sc.iter_rows(named=True):
+        assert row["q_value"] == (q_of.get(row["test_key"]) if row["p_value"] is not None else None)
+        assert row["changed_significantly"] == (row["q_value"] is not None and row["q_value"] < 0.05)
     # the period is the one asked for, and the previous one ends where it starts
     assert r.previous_end == r.start and r.start.strftime("%Y-%m") == truth["sample_period"]
+
+
+def test_sample_review_finds_the_planted_change_and_nothing_else(sample_ws, truth):
+    """The default review (the last month whose horizon has elapsed) is the planted month; it flags the drop at
+    its touchpoint and no other change in carrying on, and its first findings say so in plain words."""
+    ch = truth["monthly_change"]
+    r = jm.review(sample_ws.events, sample_ws.learners, sample_ws.map)
+    assert r.period == ch["period"] and r.label == "July 2025" and r.previous_label == "June 2025"
+    flagged = r.hotspots.filter("finding")
+    assert flagged["touchpoint_id"].to_list() == [ch["touchpoint"]]
+    row = flagged.row(0, named=True)
+    assert row["stop_rate"] - row["previous_stop_rate"] > 0.15
+    assert abs((1 - row["previous_stop_rate"]) - ch["before"]) < 0.05 and abs((1 - row["stop_rate"]) - ch["after"]) < 0.1
+    changed = set(r.scorecard.filter("finding")["touchpoint_id"]) | set(r.changes.filter("finding")["touchpoint_id"])
+    assert changed <= {ch["touchpoint"]}, "no change is a finding except at the planted touchpoint"
+    text = "\n".join(r.findings)
+    assert "Fewer learners carried on from Lesson 2: Summaries and charts in July 2025" in text
+    assert " month" not in text.replace("monthly", "")  # real period names, never "month"
