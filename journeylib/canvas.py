@@ -235,7 +235,7 @@ def journey_map_html(
     >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
     ...     "touchpoints": [{"id": t, "name": t, "stage": "s", "target_emotion": {"label": "curious"}} for t in "ab"]})
     >>> h = journey_map_html(jm).html
-    >>> "repeat(2, minmax(52px, 1fr))" in h and "very positive" in h
+    >>> "repeat(2, minmax(52px, 1fr))" in h and "very<br>positive" in h
     True
     """
     tps = jmap.touchpoints

@@ -245,7 +245,7 @@ INDEX_TEMPLATE = """<!DOCTYPE html>
 <div class="journey-kpis">
 {% for label, value in headline %}<div class="journey-kpi-card"><div class="v">{{ value }}</div><div class="l">{{ label }}</div></div>
 {% endfor %}</div>
-{% if findings_period %}<p class="journey-meta">The findings below are about <strong>{{ findings_period }}</strong> (the periodic review); the other reports show the data {{ period_label }}.</p>{% endif %}
+{% if findings_period %}<p class="journey-meta">The findings below are about <strong>{{ findings_period }}</strong> (the periodic review); the other reports cover {{ period_label }}.</p>{% endif %}
 {% if highlights %}{{ highlights }}{% endif %}
 <h2>Reports</h2>
 <ul class="journey-index-list">
@@ -534,14 +534,16 @@ def run_reports(
                 kept = _keep_failed(executed, failed_dir, name)
                 raise ReportError(f"notebook '{name}' could not be run: {type(exc).__name__}: {exc}" + (f" — executed notebook kept at {kept}" if kept else ""),
                                   notebook=name, kept=kept) from None
-            html = export_html(executed, tmp / f"{name}.html", title=info.title, map_name=jmap.name, period=period_label,
+            marks = page_marks(executed, f"{name}.html")
+            # a review run without --period picks its own period: its page header names that period, not "all data"
+            html = export_html(executed, tmp / f"{name}.html", title=info.title, map_name=jmap.name,
+                               period=f"review of {marks.findings_period}" if marks.findings_period and not period else period_label,
                                attribution=jmap.attribution, generated=generated)
             leaked = find_ids(html.read_text(encoding="utf-8"), ids)
             if leaked:
                 kept = _keep_failed(executed, failed_dir, name)
                 raise ReportError(f"notebook '{name}' shows {len(leaked)} raw learner id(s) (e.g. {sorted(leaked)[0]}); reports must not — executed notebook kept at {kept}",
                                   notebook=name, kept=kept)
-            marks = page_marks(executed, html.name)
             executed.unlink()
             runs.append(NotebookRun(name, info.title, out / html.name, round(time.perf_counter() - t0, 1), marks=marks,
                                     pdf=out / f"{name}.pdf" if pdf else None))

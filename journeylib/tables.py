@@ -554,10 +554,13 @@ def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str |
     note = "A missed KPI's touchpoint links to what to do there (pain points and opportunities from the map)."
     if "previous_target" in df.columns and df["previous_target"].is_not_null().any():
         note += " A target marked “changed” was different in the previous period: that comparison spans a change of target."
+    footnotes = {"change": "This period minus the previous one (pp = percentage points). ▲/▼ marks a change unlikely to be chance."} if "change" in cols else {}
+    _review_columns(df, cols, formats, footnotes)
+    if "finding" in cols and "change" not in cols:
+        cols.pop("finding")
     return table(df, columns=cols, formats=formats, caption=caption, style=_status_style(),
-                 spanners={"Measured": [c for c in (prev, "value", "change") if c]},
-                 footnotes={"change": "This period minus the previous one (pp = percentage points). ▲/▼ marks a change unlikely to be chance."} if "change" in cols else None,
-                 note=note)
+                 spanners={"Measured": [c for c in (prev, "value", "change", "undecided") if c and c in cols]},
+                 footnotes=footnotes or None, note=note)
 
 
 # --------------------------------------------------------------------------
@@ -1107,6 +1110,35 @@ def design_changes_table(changes: Any) -> HTML:
         formats={"date": lambda v, r: f"{v:%Y-%m-%d}" if v else "–"}, note=versions).html)
 
 
+def verdict(r: Mapping[str, Any]) -> str:
+    """How a compared row reads under the review's significance policy (``finding``, ``provisional``, ``significant``).
+
+    >>> verdict({"finding": True}), verdict({"significant": True, "finding": False}), verdict({"provisional": True, "finding": False})
+    ('finding', 'significant, below the minimum effect', 'provisional: still being followed')
+    """
+    if r.get("provisional"):
+        return "provisional: still being followed"
+    if r.get("finding"):
+        return "finding"
+    if r.get("significant") or r.get("changed_significantly"):
+        return "significant, below the minimum effect"
+    return "–"
+
+
+def _review_columns(df: pl.DataFrame, columns: dict[str, str], formats: dict[str, Any], footnotes: dict[str, str], *,
+                    undecided: str = "undecided") -> None:
+    """Add the review's "still undecided" and verdict columns to a table's columns where the frame has them (in place)."""
+    if undecided in df.columns:
+        columns[undecided] = "Still undecided"
+        formats[undecided] = "int"
+        footnotes[undecided] = "Learners not yet followed long enough to know whether they carried on: never counted in a rate."
+    if "finding" in df.columns:
+        columns["finding"] = "Verdict"
+        formats["finding"] = lambda v, r: verdict(r)
+        footnotes["finding"] = ("A finding is significant after correcting for every comparison of the review and at least the map's minimum effect; "
+                                "provisional rows compare cohorts not yet followed for the whole horizon.")
+
+
 def changes_table(changes: pl.DataFrame, jmap: JourneyMap, *, max_rows: int = 12) -> HTML:
     """Significant changes of any measured metric (``Review.changes``): touchpoint, metric, before, now, change, q-value.
 
@@ -1131,12 +1163,14 @@ def changes_table(changes: pl.DataFrame, jmap: JourneyMap, *, max_rows: int = 12
     def chg(v: Any, r: dict) -> str:
         return fmt_value(v, "+pct") if metric_kind(r.get("metric", "")) == "pct" else fmt_value(v, "+float2")
 
-    return table(df, columns={"_tp": "Touchpoint", "_metric": "Measure", "previous_value": "Previous period", "value": "This period", "change": "Change",
-                              "n": "Learners", "q_value": "q-value"},
-                 formats={"previous_value": val, "value": val, "change": chg, "n": "int", "q_value": "p"}, max_rows=max_rows,
+    columns = {"_tp": "Touchpoint", "_metric": "Measure", "previous_value": "Previous period", "value": "This period", "change": "Change",
+               "n": "Learners", "q_value": "q-value"}
+    formats: dict[str, Any] = {"previous_value": val, "value": val, "change": chg, "n": "int", "q_value": "p"}
+    footnotes = {"q_value": "The p-value corrected for the number of comparisons (false discovery rate)."}
+    _review_columns(df, columns, formats, footnotes)
+    return table(df, columns=columns, formats=formats, max_rows=max_rows,
                  caption="Significant changes against the previous period", empty="No measure changed significantly.",
-                 footnotes={"q_value": "The p-value corrected for the number of comparisons (false discovery rate)."},
-                 note="Every measure at every touchpoint was compared.")
+                 footnotes=footnotes, note="Every measure at every touchpoint was compared.")
 
 
 def hotspots_table(hotspots: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5) -> HTML:
@@ -1157,9 +1191,12 @@ def hotspots_table(hotspots: pl.DataFrame, jmap: JourneyMap, *, min_count: int =
     df = hotspots.filter(pl.col("significant") & (pl.col("change") > 0)).with_columns(
         pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp")).sort("change", descending=True)
     df = suppress(df, count=["reached", "previous_reached"], values=["stopped", "stop_rate", "previous_stopped", "previous_stop_rate", "change", "q_value"], min_count=min_count)
-    return table(df, columns={"_tp": "Touchpoint", "previous_stop_rate": "Before", "stop_rate": "Now", "change": "Change",
-                              "stopped": "Stopped now", "reached": "Reached now", "q_value": "q-value"},
-                 formats={"previous_stop_rate": "pct", "stop_rate": "pct", "change": "+pct", "stopped": "int", "reached": "int", "q_value": "p"},
+    columns = {"_tp": "Touchpoint", "previous_stop_rate": "Before", "stop_rate": "Now", "change": "Change",
+               "stopped": "Stopped now", "reached": "Reached now", "q_value": "q-value"}
+    formats: dict[str, Any] = {"previous_stop_rate": "pct", "stop_rate": "pct", "change": "+pct", "stopped": "int", "reached": "int", "q_value": "p"}
+    footnotes: dict[str, str] = {}
+    _review_columns(df, columns, formats, footnotes)
+    return table(df, columns=columns, formats=formats, footnotes=footnotes or None,
                  spanners={"Stop rate": ["previous_stop_rate", "stop_rate", "change"]},
                  min_count=min_count, caption="New drop-off hot spots: stop rate up significantly", empty="No touchpoint's stop rate rose significantly.")
 
@@ -1206,19 +1243,32 @@ def segment_table(gaps: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5, s
     df = gaps
     if significant_only:
         df = df.filter(pl.col("significant") | pl.col("suppressed"))
-    df = suppress(df, count="segment_n", values=["segment_converted", "segment_rate", "difference", "effect_size", "p_value", "q_value"], min_count=min_count)
+    df = suppress(df, count="segment_n", values=["segment_converted", "segment_rate", "difference", "effect_size", "p_value", "q_value",
+                                                 *[c for c in ("segment_undecided",) if c in df.columns]], min_count=min_count)
     df = df.with_columns(
         (pl.col("attribute") + " = " + pl.col("value").cast(pl.Utf8)).alias("group"),
         pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("touchpoint"),
     ).sort([pl.col("suppressed"), pl.col("significant"), pl.col("difference").abs()], descending=[False, True, True], nulls_last=True)
+    columns = {"group": "Group", "touchpoint": "Converting from", "segment_n": "Size", "segment_rate": "Rate", "rest_rate": "Everyone else",
+               "difference": "Difference", "q_value": "q-value", "significant": "Significant"}
+    formats: dict[str, Any] = {"segment_n": "int", "segment_rate": "pct", "rest_rate": "pct", "difference": "+pct", "q_value": "p",
+                               "significant": lambda v, r: "–" if r.get("suppressed") else ("yes" if v else "no")}
+    footnotes = {"q_value": "The p-value corrected for the number of comparisons (false discovery rate)."}
+    _review_columns(df, columns, formats, footnotes, undecided="segment_undecided")
+    if "finding" in columns:
+        columns.pop("significant")
+        base = formats["finding"]
+        formats["finding"] = lambda v, r: "–" if r.get("suppressed") else base(v, r)
+    if "tested_as" in df.columns:
+        columns["tested_as"] = "Tested as"
+        formats["tested_as"] = lambda v, r: "this group" if _missing(v) else f"same test as {v}"
+        footnotes["tested_as"] = "Identical or complementary groups (and personas derived from one column) share one test."
     return table(
         df,
-        columns={"group": "Group", "touchpoint": "Converting from", "segment_n": "Size", "segment_rate": "Rate", "rest_rate": "Everyone else",
-                 "difference": "Difference", "q_value": "q-value", "significant": "Significant"},
-        formats={"segment_n": "int", "segment_rate": "pct", "rest_rate": "pct", "difference": "+pct", "q_value": "p",
-                 "significant": lambda v, r: "–" if r.get("suppressed") else ("yes" if v else "no")},
-        spanners={"The group": ["segment_n", "segment_rate"]},
-        footnotes={"q_value": "The p-value corrected for the number of comparisons (false discovery rate)."},
+        columns=columns,
+        formats=formats,
+        spanners={"The group": [c for c in ("segment_n", "segment_rate", "segment_undecided") if c in columns]},
+        footnotes=footnotes,
         min_count=min_count, max_rows=max_rows,
         caption="Groups converting differently from everyone else",
         note=f"Groups smaller than {min_count} learners are suppressed (shown as 'fewer than {min_count}').",
@@ -1233,5 +1283,5 @@ __all__ = [
     "emotion_stopping_table", "findings_box", "fmt_value", "funnel_note", "headline_cards", "hotspots_table", "house_style", "interventions_table",
     "journey_map_html", "kpi_table", "map_headline", "metric_kind", "muted", "no_data_page", "note", "period_words", "persona_summary",
     "review_header", "scorecard_table", "segment_table", "silent_touchpoints", "status_badge", "status_summary", "status_text", "stop_table",
-    "suppressed_groups_note", "table", "takeaways_box", "text_on", "touchpoint_in", "what_to_do",
+    "suppressed_groups_note", "table", "takeaways_box", "text_on", "touchpoint_in", "verdict", "what_to_do",
 ]

@@ -25,6 +25,7 @@ page go to ``test-artifacts/screenshots/`` for a human look.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,12 @@ def test_pages_without_data_say_so_and_the_index_marks_them(report_sets):
     assert "No data: emotion responses" in index
     sample_index = (report_sets["sample"] / "index.html").read_text(encoding="utf-8")
     assert "No data:" not in sample_index
+    # run without --period, the review picks its own period: its header and the index name it instead of "all data"
+    review = (report_sets["oulad"] / "periodic_review.html").read_text(encoding="utf-8")
+    kicker = re.search(r'<div class="journey-kicker">(.*?)</div>', review).group(1)
+    assert "· review of " in kicker and "all data" not in kicker, kicker
+    about = kicker.split("· review of ", 1)[1]
+    assert f"The findings below are about <strong>{about}</strong>" in index and f"review of {about}" in index
 
 
 @pytest.mark.parametrize("page_name", list(REPORTS))
