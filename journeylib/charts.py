@@ -730,16 +730,18 @@ def survival_chart(curves: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "
             _pct("high", "95% interval to"), alt.Tooltip("at_risk:Q", title="Still followed", format=",")]
     if by:
         tips.insert(0, alt.Tooltip("by_name:N", title=by.replace("_", " ").capitalize()))
+        names = df["by_name"].unique(maintain_order=True).to_list()
         color = alt.Color("by_name:N", scale=_persona_scale(jmap, df, by), title=by.replace("_", " ").capitalize(),
-                          legend=alt.Legend(orient="bottom", columns=legend_columns(df["by_name"].unique().to_list()),
-                                            symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=3))
+                          legend=_legend(names, orient="bottom", symbolType="stroke", symbolStrokeWidth=3))
     else:
+        names = []
         color = alt.value(PALETTE[0])
     base = alt.Chart(df)
     band = base.mark_area(opacity=0.15, interpolate="step-after").encode(x=x, y="low:Q", y2="high:Q", color=color)
     line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(x=x, y=y, color=color, tooltip=tips)
     sub = subtitle or "Line: Kaplan–Meier estimate; band: 95% interval. Learners are followed until a stop can be known."
-    return alt.layer(line, band).properties(width=560, height=300, title=alt.Title(title, subtitle=sub))
+    # as wide as the page (phones included); the legend's columns refit to the width
+    return _container(alt.layer(line, band), 300, legend_labels=names).properties(title=alt.Title(title, subtitle=sub))
 
 
 def dropoff_chart(dropoff: pl.DataFrame, jmap: JourneyMap, *, title: str = "Stop rate per touchpoint") -> alt.Chart:

@@ -103,6 +103,9 @@ a.anchor-link { display: none; }
   .jp-OutputArea-output > div[id^="jt"] { overflow: visible !important; }
   tr, .journey-kpi-card, .journey-findings li { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
+  /* the footer stays whole and close to the page's end: never a last page with only the "Generated" line */
+  .journey-footer { margin-top: 1em; padding-top: 0.4em; font-size: 10px; break-inside: avoid; break-before: avoid; }
+  .journey-footer p { margin: 0.1em 0; }
 }
 """
 
