@@ -158,7 +158,7 @@ class ReportSet:
 def page_css() -> str:
     """The CSS inlined into every report page (page layout, tables, journey-map canvas).
 
-    >>> ".journey-table" in page_css()
+    >>> ".journey-map .jm-grid" in page_css()
     True
     """
     from .canvas import CSS as MAP_CSS

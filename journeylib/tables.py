@@ -855,8 +855,10 @@ def stop_table(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "persona", t
     names = _tp_names(jmap)
     df = (
         funnel.with_columns(pl.col("stopped").fill_null(0))
-        .with_columns((pl.col("stopped") / pl.col("stopped").sum().over(by)).alias("share"))
-        .sort([by, "stopped"], descending=[False, True])
+        .with_columns((pl.col("stopped") / pl.col("stopped").sum().over(by)).alias("share"),
+                      pl.col(by).cast(pl.Utf8).replace_strict({p: i for i, p in enumerate(jmap.persona_ids())}, default=len(jmap.personas),
+                                                               return_dtype=pl.Int64).alias("_o"))
+        .sort(["_o", by, "stopped"], descending=[False, False, True])   # personas in map order, learners in no persona last
         .group_by(by, maintain_order=True).head(top)
         .filter(pl.col("stopped") > 0)
         .with_columns(
