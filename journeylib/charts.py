@@ -125,7 +125,7 @@ def journey_theme() -> alt.theme.ThemeConfig:
             "axisQuantitative": {"tickCount": 6},
             "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "top", "labelLimit": 0, "titleLimit": 0},
             "header": {"labelFontSize": 13, "titleFontSize": 13, "labelFontWeight": "bold", "labelLimit": 0},
-            "title": {"fontSize": 15, "anchor": "start", "fontWeight": "bold", "color": "#1a1a1a", "subtitleFontSize": 12, "subtitleColor": "#555555",
+            "title": {"fontSize": 15, "anchor": "start", "frame": "bounds", "fontWeight": "bold", "color": "#1a1a1a", "subtitleFontSize": 12, "subtitleColor": "#555555",
                       "limit": 0},
             "text": {"fontSize": 12},
             "bar": {"cornerRadiusEnd": 2},
@@ -385,11 +385,17 @@ def _pct(field: str, title: str) -> alt.Tooltip:
     return alt.Tooltip(f"{field}:Q", title=title, format=".0%")
 
 
-def _container(chart: alt.TopLevelMixin, height: Any, *, legend_labels: Iterable[Any] = ()) -> alt.TopLevelMixin:
-    """The chart as wide as its container (axes included); legend columns refit to the width."""
+def _container(chart: alt.TopLevelMixin, height: Any, *, legend_labels: Iterable[Any] = (), legend_offset: int = 0) -> alt.TopLevelMixin:
+    """The chart as wide as its container (axes included); legend columns refit to the width.
+
+    ``legend_offset``: pixels left of the plot (the y-axis labels) that a top
+    or bottom legend, which starts at the plot's left edge, cannot use.
+    """
     out = chart.properties(width="container", height=height, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
     labels = list(legend_labels)
-    return _journey_meta(out, legend_entry=_legend_meta(labels)) if labels else out
+    if not labels:
+        return out
+    return _journey_meta(out, legend_entry=_legend_meta(labels), **({"legend_offset": legend_offset} if legend_offset else {}))
 
 
 def _fmt_int(v: Any) -> str:
@@ -539,7 +545,7 @@ def stops_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | None = "per
     if by:
         out = _facet(chart, long, jmap, by, order, panel=150, legend_labels=states)
     else:
-        out = _container(chart, alt.Step(30), legend_labels=states)
+        out = _container(chart, alt.Step(30), legend_labels=states, legend_offset=label_px(order) + 10)
     return out.properties(title=alt.Title(title, subtitle=subtitle))
 
 
@@ -580,7 +586,7 @@ def time_to_convert_chart(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str | N
     rule = base.mark_rule(strokeWidth=2, opacity=0.6).encode(x=alt.X("median_days_to_convert:Q", title="Days from previous step"), x2="p90_days_to_convert:Q", **enc)
     dot = base.mark_point(filled=True, size=70).encode(x="median_days_to_convert:Q", **enc)
     n_groups = max(1, len(names))
-    return _container(alt.layer(rule, dot), len(order) * max(30, 9 * n_groups), legend_labels=names).properties(
+    return _container(alt.layer(rule, dot), len(order) * max(30, 9 * n_groups), legend_labels=names, legend_offset=label_px(order) + 10).properties(
         title=alt.Title(title, subtitle="Dot: median. Line ends at the 90th percentile."))
 
 
@@ -613,12 +619,12 @@ def days_to_convert_chart(dist: pl.DataFrame, jmap: JourneyMap, *, title: str = 
             alt.Tooltip("reached:Q", title="Reached the step", format=","), alt.Tooltip("median_days:Q", title="Median days", format=".1f")]
     chart = alt.Chart(df).mark_bar().encode(
         y=alt.Y("tp_label:N", sort=order, title=None, axis=_steps_axis()),
-        x=alt.X("share:Q", title="Share of the learners who reached the step", stack="zero", axis=alt.Axis(format="%", tickCount=5), scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("share:Q", title="Share reaching the step", stack="zero", axis=alt.Axis(format="%", tickCount=5), scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("bucket:N", title="Days from the previous step", scale=alt.Scale(domain=buckets, range=BLUES), legend=_legend(buckets)),
         order=alt.Order("bucket_order:Q"),
         tooltip=tips,
     )
-    return _container(chart, alt.Step(30), legend_labels=buckets).properties(
+    return _container(chart, alt.Step(30), legend_labels=buckets, legend_offset=label_px(order) + 10).properties(
         title=alt.Title(title, subtitle="Each bar splits the learners who reached the step by the days they took from the previous step. Dark: slow."))
 
 
@@ -1100,7 +1106,7 @@ def emotion_gap_chart(frame: pl.DataFrame, jmap: JourneyMap, *, y: str = "stop_r
             alt.Tooltip("gap:Q", title="Emotion gap (measured − target)", format="+.2f"), alt.Tooltip(f"{y}:Q", title=y_title, format=fmt)]
     if "n" in df.columns:
         tips.append(alt.Tooltip("n:Q", title="Emotion responses", format=","))
-    xenc = alt.X("gap:Q", title="Emotion gap (measured − target; below 0 = worse than designed)", axis=alt.Axis(tickCount=8))
+    xenc = alt.X("gap:Q", title=["Emotion gap (measured − target)", "below 0 = worse than designed"], axis=alt.Axis(tickCount=8))
     yenc = alt.Y(f"{y}:Q", title=y_title, axis=alt.Axis(format=fmt.replace("+", "")))
     layers: list = [alt.Chart(pl.DataFrame({"x": [0.0]})).mark_rule(color="#bbbbbb", strokeDash=[4, 3]).encode(x="x:Q")]
     if rel.r is not None:
@@ -1116,7 +1122,13 @@ def emotion_gap_chart(frame: pl.DataFrame, jmap: JourneyMap, *, y: str = "stop_r
     mid = df.with_columns(((pl.col("gap") - pl.col("gap").mean()).abs() / (pl.col("gap").std().fill_null(1) + 1e-9)
                            + (pl.col(y) - pl.col(y).mean()).abs() / (pl.col(y).std().fill_null(1) + 1e-9)).alias("_d"))
     lab = mid.sort("_d", descending=True).head(6).select("gap", y, pl.col("tp_label").map_elements(lambda s: wrap(s.replace("\n", " "), 18), return_dtype=pl.Utf8))
-    layers.append(alt.Chart(lab).mark_text(align="left", dx=8, fontSize=11, color="#333333", lineBreak="\n").encode(x="gap:Q", y=f"{y}:Q", text="tp_label:N"))
+    # labels right of their dot, or left of it in the right half, so none runs off the plot
+    half = (df["gap"].min() + df["gap"].max()) / 2
+    for right_half, align, dx in ((False, "left", 8), (True, "right", -8)):
+        part = lab.filter((pl.col("gap") > half) == right_half)
+        if part.height:
+            layers.append(alt.Chart(part).mark_text(align=align, dx=dx, fontSize=11, color="#333333", lineBreak="\n").encode(
+                x="gap:Q", y=f"{y}:Q", text="tp_label:N"))
     sub = [subtitle, rel.sentence + (" Grey line and band: fitted line with its 95% interval." if rel.r is not None else "")]
     return _container(alt.layer(*layers), 340, legend_labels=present).properties(title=alt.Title(title, subtitle=sub))
 
@@ -1313,7 +1325,7 @@ def fit_spec(chart: alt.TopLevelMixin | dict, width: int, *, fixed: bool = True)
         spec["columns"] = cols
         spec["spec"]["width"] = int(max(min(f["panel"], max(90, avail)), min(f["max_panel"], (avail + f["spacing"]) // cols - f["spacing"])))
     if meta.get("legend_entry"):
-        lc = max(1, min(width, LEGEND_ROW_WIDTH) // meta["legend_entry"])
+        lc = max(1, min(width - meta.get("legend_offset", 0), LEGEND_ROW_WIDTH) // meta["legend_entry"])
 
         def set_columns(o: dict) -> None:
             if isinstance(o.get("legend"), dict) and o["legend"].get("columns"):
@@ -1322,9 +1334,9 @@ def fit_spec(chart: alt.TopLevelMixin | dict, width: int, *, fixed: bool = True)
         _walk(spec, set_columns)
     if isinstance(spec.get("title"), dict):
         t = spec["title"]
-        t["text"] = _wrap_lines(t.get("text", ""), int(width / 8.6))
+        t["text"] = _wrap_lines(t.get("text", ""), int(width / 9.4))
         if t.get("subtitle"):
-            t["subtitle"] = _wrap_lines(t["subtitle"], int(width / 6.4))
+            t["subtitle"] = _wrap_lines(t["subtitle"], int(width / 7.2))
     if fixed and spec.get("width") == "container":
         spec["width"] = width
     return spec
@@ -1590,12 +1602,12 @@ BOOTSTRAP_JS = """
       spec.spec.width = Math.max(Math.min(f.panel, Math.max(90, avail)), Math.min(f.max_panel, Math.floor((avail + f.spacing) / cols) - f.spacing));
     }
     if (m.legend_entry) {
-      var lc = Math.max(1, Math.floor(Math.min(width, LEGEND_ROW) / m.legend_entry));
+      var lc = Math.max(1, Math.floor(Math.min(width - (m.legend_offset || 0), LEGEND_ROW) / m.legend_entry));
       walk(spec, function (o) { if (o.legend && typeof o.legend === "object" && o.legend.columns) { o.legend.columns = lc; } });
     }
     if (spec.title && typeof spec.title === "object") {
-      spec.title.text = wrapLines(spec.title.text || "", Math.floor(width / 8.6));
-      if (spec.title.subtitle) { spec.title.subtitle = wrapLines(spec.title.subtitle, Math.floor(width / 6.4)); }
+      spec.title.text = wrapLines(spec.title.text || "", Math.floor(width / 9.4));
+      if (spec.title.subtitle) { spec.title.subtitle = wrapLines(spec.title.subtitle, Math.floor(width / 7.2)); }
     }
     return spec;
   }
