@@ -1,7 +1,9 @@
 """The ``journey`` command line: sample, validate, ingest, metrics, report.
 
-Every command takes a workspace folder. A fatal input problem prints one line
-naming the file (and line/field where known) and exits 2, without a traceback.
+Every command takes a workspace folder. Exit codes (see :mod:`journeylib.console`):
+0 clean, 1 rows rejected, 2 bad input or usage (one line naming the file,
+line and field), 3 internal error (one line and a log file with the
+traceback). Output paths are checked before any work starts.
 """
 
 from __future__ import annotations
@@ -10,34 +12,31 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import polars as pl
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from .console import EXIT_FATAL, EXIT_OK, EXIT_REJECTED, JourneyGroup, console, err_console, fail  # noqa: F401
 from .errors import JourneyError
 
 app = typer.Typer(
     name="journey",
+    cls=JourneyGroup,
     help="Learner journey analytics: validate a journey workspace, compute metrics, build offline HTML reports.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-EXIT_OK, EXIT_REJECTED, EXIT_FATAL = 0, 1, 2
 
 
 @app.callback()
 def _root() -> None:
-    """Learner journey analytics on a journey workspace folder."""
+    """Learner journey analytics on a journey workspace folder.
+
+    Exit codes: 0 clean, 1 rows rejected, 2 bad input or usage, 3 internal error (traceback in a log file).
+    """
 
 
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-    raise typer.Exit(EXIT_FATAL)
+_fail = fail
 
 
 # --------------------------------------------------------------------------
@@ -47,84 +46,100 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def validate(
     workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml and the events/learners files."),
-    rejected: Optional[Path] = typer.Option(None, "--rejected", help="Write every rejected row with its reason to this CSV."),
+    rejected: Optional[Path] = typer.Option(None, "--rejected", help="Write every rejected row with its reason to this .csv or .xlsx file."),
     examples: int = typer.Option(3, help="Example rows shown per rejection reason."),
 ) -> None:
     """Validate a workspace: counts per table, rejected rows by reason, gaps in the data.
 
-    Exit code 0 when clean, 1 when rows were rejected, 2 on a fatal error.
+    Reads the events file in batches, so memory stays flat however large it
+    is. Exit code 0 when clean, 1 when rows were rejected, 2 on a fatal error.
     """
-    from .workspace import load_workspace
+    from .outputs import check_output_file
+    from .validation import validate_workspace
 
-    try:
-        ws = load_workspace(workspace)
-    except JourneyError as exc:
-        _fail(exc)
-    console.print(f"[bold]{ws.map.name}[/] — workspace {workspace} ({ws.source})")
+    if rejected is not None:
+        inputs = [p for p in Path(workspace).glob("*") if p.is_file()] if Path(workspace).is_dir() else []
+        check_output_file(rejected, (".csv", ".xlsx"), protect=inputs)
+    s = validate_workspace(workspace, rejected_out=rejected)
+    console.print(f"[bold]{_esc(s.map_name)}[/] — workspace {_esc(str(workspace))} ({s.source})")
     t = Table("table", "file", "read", "accepted", "rejected", title="Rows")
-    for row in ws.counts().iter_rows(named=True):
-        t.add_row(row["table"], Path(row["file"]).name, str(row["read"]), str(row["accepted"]), str(row["rejected"]))
+    for row in s.counts.iter_rows(named=True):
+        t.add_row(row["table"], _esc(Path(row["file"]).name), str(row["read"]), str(row["accepted"]), str(row["rejected"]))
     console.print(t)
-    rej = ws.rejected
-    if rej.height:
-        rt = Table("table", "reason", "rows", "examples (row: field)", title="Rejected rows by reason")
-        grouped = (
-            rej.group_by(["table", "reason"], maintain_order=True)
-            .agg(pl.len().alias("rows"), pl.col("row").head(examples), pl.col("field").first())
-            .sort("rows", descending=True)
-        )
-        for g in grouped.iter_rows(named=True):
-            ex = ", ".join(f"row {r}" for r in g["row"]) + (f": {g['field']}" if g["field"] else "")
-            rt.add_row(g["table"], g["reason"], str(g["rows"]), ex)
+    if s.reasons.height:
+        files = dict(zip(s.counts["table"], s.counts["file"]))
+        rt = Table("table", "reason", "rows", "examples (line or row: field)", title="Rejected rows by reason")
+        for g in s.reasons.head(examples * 20 if examples else 60).iter_rows(named=True):
+            unit = "line" if _is_text(files.get(g["table"], "")) else "row"
+            ids = _record_id(g["records"][:examples])
+            ex = ", ".join(f"{unit} {r}" if r is not None else f"record {i}" for r, i in zip(g["examples"][:examples], ids))
+            ex += f": {g['field']}" if g["field"] else ""
+            rt.add_row(g["table"], _esc(g["reason"]), str(g["rows"]), _esc(ex))
         console.print(rt)
-    reached = set(ws.events["touchpoint_id"].unique().to_list())
-    silent = [t.id for t in ws.map.touchpoints if t.id not in reached]
-    console.print(f"Touchpoints with no events: {', '.join(silent) if silent else 'none'}")
-    if ws.events.height:
-        first, last = ws.events["timestamp"].min(), ws.events["timestamp"].max()
-        console.print(f"Events from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC (data end)")
-    quiet = ws.learners.height - ws.learners["learner_id"].is_in(ws.events["learner_id"].unique().implode()).sum()
-    console.print(f"Learners with no events: {quiet}")
-    counts = ws.learners.group_by("persona").agg(pl.len().alias("n"))
-    have = dict(zip(counts["persona"].to_list(), counts["n"].to_list()))
-    empty = [p.id for p in ws.map.personas if not have.get(p.id)]
-    console.print(f"Personas with no learners: {', '.join(empty) if empty else 'none'}")
-    if "unassigned" in have:
-        console.print(f"Learners matching no persona: {have['unassigned']}")
-    _show_coverage(ws)
+    if s.source == "store":
+        from .store import outside_counts
+
+        other = outside_counts(workspace)
+        if other:
+            console.print(f"Set aside at ingest as other courses (not part of this workspace): {sum(other.values())} records"
+                          f" — {_esc(', '.join(f'{c} ({n})' for c, n in other.most_common(5)))}")
+    console.print(f"Touchpoints with no events: {_esc(', '.join(s.silent_touchpoints)) if s.silent_touchpoints else 'none'}")
+    if s.first is not None:
+        console.print(f"Events from {s.first:%Y-%m-%d %H:%M} to {s.last:%Y-%m-%d %H:%M} UTC (data end)")
+    console.print(f"Learners with no events: {s.learners_without_events}")
+    console.print(f"Personas with no learners: {_esc(', '.join(s.empty_personas)) if s.empty_personas else 'none'}")
+    if "unassigned" in s.personas:
+        console.print(f"Learners matching no persona: {s.personas['unassigned']}")
+    _show_coverage(s)
     _record_map_version(workspace, "journey validate")
     if rejected is not None:
-        rejected.parent.mkdir(parents=True, exist_ok=True)
-        rej.write_csv(rejected)
-        console.print(f"Wrote {rej.height} rejected rows to {rejected}")
-    total_read = sum(ld.read for ld in ws.loads)
+        console.print(f"Wrote {s.rejected_written} rejected rows to {_esc(str(rejected))}")
     console.print(
-        f"{'[yellow]' if rej.height else '[green]'}{total_read} rows read = "
-        f"{total_read - rej.height} accepted + {rej.height} rejected[/]"
+        f"{'[yellow]' if s.rejected else '[green]'}{s.read} rows read = "
+        f"{s.accepted} accepted + {s.rejected} rejected[/]"
     )
-    raise typer.Exit(EXIT_REJECTED if rej.height else EXIT_OK)
+    raise typer.Exit(EXIT_REJECTED if s.rejected else EXIT_OK)
 
 
-def _show_coverage(ws) -> None:
-    """Coverage and freshness per source (last 7 days against the 7 before) and probable tracking problems."""
-    if not ws.events.height:
+def _esc(text: str) -> str:
+    """User text shown in the console: rich markup in it is shown, never interpreted."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _is_text(file: str) -> bool:
+    name = file.lower().removesuffix(".gz")
+    return not name.endswith((".parquet", ".json")) or name.endswith(".jsonl")
+
+
+def _record_id(records) -> list[str]:
+    """A short name for rejected records without a row number: their event or statement id."""
+    import json
+
+    out = []
+    for text in records:
+        try:
+            doc = json.loads(text) if text else {}
+        except ValueError:
+            doc = {}
+        out.append(str(doc.get("event_id") or doc.get("id") or "?") if isinstance(doc, dict) else "?")
+    return out
+
+
+def _show_coverage(s) -> None:
+    """Coverage and freshness per source (last 7 days against the 7 before), probable tracking problems, KPIs with no data."""
+    if s.coverage is None:
         return
-    from .metrics.coverage import coverage
-
-    cov = coverage(ws.events, ws.map)
     t = Table("source", "touchpoints", "last event", "events a day (last 7 d)", "usual (7 d before)", "status",
               title="Coverage and freshness by source")
-    for r in cov.sources.iter_rows(named=True):
+    for r in s.coverage.iter_rows(named=True):
         last = f"{r['last_event']:%Y-%m-%d %H:%M}" if r["last_event"] is not None else "never"
-        t.add_row(r["source"], str(len(r["touchpoints"])), last, f"{r['daily']:,.1f}", f"{r['usual_daily']:,.1f}", r["status"])
+        t.add_row(_esc(r["source"]), str(len(r["touchpoints"])), last, f"{r['daily']:,.1f}", f"{r['usual_daily']:,.1f}", r["status"])
     console.print(t)
-    from .metrics import kpis
-    from .metrics.coverage import kpis_without_data
-
-    _, no_kpi = kpis_without_data(kpis(ws.events, ws.learners, ws.map), ws.map, where="in the data")
-    for sentence in [*cov.sentences, no_kpi or "Every KPI has data."]:
+    for sentence in s.coverage_sentences:
         warn = sentence.startswith(("Probable", "No data", "KPIs with no data"))
-        console.print(f"[yellow]{sentence}[/]" if warn else sentence)
+        console.print(f"[yellow]{_esc(sentence)}[/]" if warn else _esc(sentence))
 
 
 def _record_map_version(workspace: Path, by: str) -> None:
@@ -133,7 +148,8 @@ def _record_map_version(workspace: Path, by: str) -> None:
 
     try:
         v = record_version(workspace, recorded_by=by)
-    except (OSError, JourneyError):
+    except (OSError, JourneyError) as exc:  # the summary stands; say why no version was kept
+        err_console.print(f"warning: map version not recorded: {exc}", markup=False, soft_wrap=True)
         return
     if v is not None:
         console.print(f"Recorded map version {v.short} in {workspace / 'map_history'}")
@@ -150,14 +166,20 @@ def sample(
     seed: int = typer.Option(7, "--seed", help="Random seed; the same seed always writes the same files."),
     start: Optional[str] = typer.Option(None, "--start", help="First day of the data (YYYY-MM-DD); default 2025-01-06."),
     file_format: str = typer.Option("csv", "--format", help="File format of events and learners: csv or parquet."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder that does not hold a previous sample."),
 ) -> None:
     """Write a deterministic sample workspace with planted effects and their ground truth.
 
-    Writes journey.yml, learners.csv, events.csv and ground_truth.json.
+    Writes journey.yml, learners.csv, events.csv and ground_truth.json. A
+    non-empty folder is only overwritten when it holds a previous sample
+    (ground_truth.json), or with --force.
     """
     import datetime as dt
 
+    from .outputs import check_output_folder
     from .sample import generate
+
+    check_output_folder(directory, what="sample workspace", marker="ground_truth.json", force=force)
 
     try:
         first = dt.date.fromisoformat(start) if start else dt.date(2025, 1, 6)
@@ -183,13 +205,19 @@ def sample(
 
 @app.command()
 def ingest(
-    sources: Optional[list[Path]] = typer.Argument(None, help="Source files (xAPI JSON/JSON lines, Moodle CSV, edX log, survey CSV/XLSX, plain CSV/Parquet/JSONL)."),
+    sources: Optional[list[Path]] = typer.Argument(None, help="Source files (xAPI JSON/JSON lines, Moodle CSV, edX log, survey CSV/XLSX, plain CSV/Parquet/JSONL); - reads standard input (with --source-type). Only regular files are read."),
     into: Path = typer.Option(..., "--into", help="Workspace folder with journey.yml; events go into DIR/store.duckdb."),
     source_type: Optional[str] = typer.Option(None, "--source-type", help="xapi | moodle | moodle-report | edx | survey | csv (default: detected per file)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Mapping rules file (default: DIR/sources.yml if present)."),
     strict: bool = typer.Option(False, "--strict", help="Reject xAPI statements that break the specification's required fields/types."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-read every file already in the store with the current rules into a new store, "
                                  "then replace DIR/store.duckdb (new SOURCES are ingested after)."),
+    lrs: Optional[str] = typer.Option(None, "--lrs", help="Pull new statements from this LRS endpoint (xAPI statements resource). "
+                                      "Credentials: JOURNEY_LRS_USERNAME/JOURNEY_LRS_PASSWORD or JOURNEY_LRS_TOKEN, or --credentials."),
+    credentials: Optional[Path] = typer.Option(None, "--credentials", help="YAML credentials file for --lrs (entries: url, username, password | token)."),
+    page_size: int = typer.Option(1000, "--page-size", min=1, help="Statements per LRS page (--lrs)."),
+    retries: int = typer.Option(5, "--retries", min=0, help="Retries with back-off for an unreachable or busy LRS (--lrs)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Read the whole LRS again and keep the statements stored since the last pull (--lrs)."),
 ) -> None:
     """Validate source files and append them to the workspace store, one transaction per file.
 
@@ -214,33 +242,49 @@ def ingest(
         nonlocal any_rejected
         name = Path(rep.file).name
         if rep.skipped:
-            console.print(f"{name}: already ingested (same SHA-256) — nothing added")
+            console.print(f"{_esc(name)}: already ingested (same SHA-256) — nothing added")
             return
         any_rejected = any_rejected or rep.rejected > 0
         colour = "yellow" if rep.rejected else "green"
         console.print(
-            f"[{colour}]{name}[/] ({rep.source_type}): {rep.read} read = {rep.accepted} accepted + {rep.rejected} rejected"
+            f"[{colour}]{_esc(name)}[/] ({rep.source_type}): {rep.read} read = {rep.accepted} accepted + {rep.rejected} rejected"
+            + (f" + {rep.other_course} of other courses (set aside, not stored)" if rep.other_course else "")
             + (f" (incl. {rep.unmapped} with no mapping rule, {rep.duplicates} already stored)" if rep.unmapped or rep.duplicates else "")
             + (f"; {rep.voided} voided events removed" if rep.voided else "")
         )
+        if rep.repeated:
+            console.print(f"  {rep.repeated} rejected rows were already in the store from an earlier file (not stored again)")
+        if rep.courses:
+            console.print("  other courses: " + ", ".join(f"{c} ({n})" for c, n in rep.courses.most_common(5)))
         if rep.naive_timestamps:
             console.print(f"  {rep.naive_timestamps} timestamps had no time zone and were read in the declared zone")
         for note in rep.notes:
-            console.print(f"  [yellow]note:[/] {note}")
+            console.print(f"  [yellow]note:[/] {_esc(note)}")
         if rep.reasons:
-            t = Table("reason", "records", title=f"Rejected in {name}")
+            t = Table("reason", "records", title=f"Rejected in {_esc(name)}")
             for why, n in rep.reasons.most_common(10):
-                t.add_row(why, str(n))
+                t.add_row(_esc(why), str(n))
             console.print(t)
         if rep.shapes:
             t = Table("record shape", "records", title="Most common unmapped shapes (add rules for these to sources.yml)")
             for shape, n in rep.shapes.most_common(10):
-                t.add_row(shape, str(n))
+                t.add_row(_esc(shape), str(n))
             console.print(t)
 
     sources = list(sources or [])
-    if not sources and not rebuild:
-        _fail(JourneyError("give source files to ingest, or --rebuild to re-read the files already in the store"))
+    if not sources and not rebuild and not lrs:
+        _fail(JourneyError("give source files to ingest, --lrs URL to pull from an LRS, or --rebuild to re-read the files already in the store"))
+    from .limits import require_regular
+    from .outputs import check_output_folder
+
+    check_output_folder(into, what="workspace folder")
+    if not into.is_dir():
+        _fail(JourneyError("workspace folder not found", file=into))
+    for p in sources:  # every source is checked before the first is ingested
+        if str(p) != "-":
+            require_regular(p)
+    if any(str(p) == "-" for p in sources):
+        sources = [_spool_stdin(into, source_type) if str(p) == "-" else p for p in sources]
     try:
         jmap = load_map(into / "journey.yml")
         rule_set = find_rules(into, rules, jmap.touchpoint_ids)
@@ -254,17 +298,50 @@ def ingest(
             def brief(rep) -> None:  # one line per re-read file; the table after sums them up
                 nonlocal any_rejected
                 any_rejected = any_rejected or rep.rejected > 0
-                console.print(f"re-read {Path(rep.file).name} ({rep.source_type}): {rep.read} read = "
+                console.print(f"re-read {_esc(Path(rep.file).name)} ({rep.source_type}): {rep.read} read = "
                               f"{rep.accepted} accepted + {rep.rejected} rejected (incl. {rep.unmapped} with no mapping rule)")
 
             rb = rebuild_store(into, jmap, rules=rule_set, strict=strict, on_report=brief)
             _show_rebuild(rb)
         if sources:
             ingest_files(sources, into, jmap, source_type=source_type, rules=rule_set, strict=strict, on_report=show)
+        if lrs:
+            from .lrs_pull import pull
+            from .sources.lrs import credentials_for, statements_url
+
+            creds = credentials_for(statements_url(lrs), credentials)
+            pr = pull(lrs, into, jmap, rule_set, credentials=creds, page_size=page_size, retries=retries, rescan=rescan, strict=strict)
+            console.print(f"{pr.lrs}: {pr.statements} new statement(s) in {pr.pages} page(s)"
+                          + (f" since {pr.since}" if pr.since else "") + (f"; last stored {pr.last_stored}" if pr.last_stored else ""))
+            if pr.ingest is not None:
+                show(pr.ingest)
     except JourneyError as exc:
         _fail(exc)
     _record_map_version(into, "journey ingest")
     raise typer.Exit(EXIT_REJECTED if any_rejected else EXIT_OK)
+
+
+#: file name suffix of standard input saved for ingest, by source type
+_STDIN_SUFFIX = {"xapi": ".jsonl", "edx": ".log", "moodle": ".csv", "moodle-report": ".csv", "survey": ".csv", "csv": ".csv"}
+
+
+def _spool_stdin(into: Path, source_type: Optional[str]) -> Path:
+    """Save standard input (``-``) as DIR/ingested/stdin-<time>.<ext>, so ``--rebuild`` can read it again.
+
+    Needs ``--source-type``; copied in chunks, so memory stays flat; refused at
+    a NUL byte (not text) or past ``JOURNEY_MAX_STDIN_BYTES``.
+    """
+    import datetime as dt
+
+    from .limits import limits_from_env, spool_text
+
+    if source_type is None:
+        raise JourneyError("reading standard input (-) needs --source-type")
+    folder = into / "ingested"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"stdin-{dt.datetime.now():%Y%m%dT%H%M%S%f}{_STDIN_SUFFIX.get(source_type, '.txt')}"
+    spool_text(sys.stdin.buffer, path, limits_from_env().stdin_bytes)
+    return path
 
 
 def _show_rebuild(rb) -> None:
@@ -280,10 +357,10 @@ def _show_rebuild(rb) -> None:
     row("learners", b.learners, a.learners)
     row("rejected", b.rejected_total, a.rejected_total)
     for why in sorted(set(b.rejected) | set(a.rejected), key=lambda k: -max(b.rejected[k], a.rejected[k])):
-        row(f"  {why}", b.rejected[why], a.rejected[why])
+        row(f"  {_esc(why)}", b.rejected[why], a.rejected[why])
     console.print(t)
     for note in rb.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {_esc(note)}")
     if rb.newly_mapped > 0:
         console.print(f"[green]{rb.newly_mapped} record(s) with no mapping rule before are now mapped[/]")
     elif rb.newly_mapped < 0:
@@ -293,13 +370,69 @@ def _show_rebuild(rb) -> None:
 
 
 @app.command()
+def init(
+    directory: Path = typer.Argument(..., help="Workspace folder to write journey.yml and sources.yml into (created if missing)."),
+    files: Optional[list[Path]] = typer.Argument(None, help="More export files (after --from)."),
+    from_: Optional[list[Path]] = typer.Option(None, "--from", help="Raw export to draft from: Open edX tracking log, Moodle log, xAPI statements."),
+    source_type: Optional[str] = typer.Option(None, "--source-type", help="edx | moodle | moodle-report | xapi (default: detected)."),
+    course: Optional[str] = typer.Option(None, "--course", help="The course to draft (default: the one with most learners)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name of the journey map (default: from the course)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing journey.yml / sources.yml."),
+) -> None:
+    """Draft journey.yml and sources.yml from what learners did in raw exports (placeholders marked 'to review').
+
+    Then: journey ingest FILES --into DIR, and journey report DIR.
+    """
+    from .draft import draft, write_draft
+
+    paths = list(from_ or []) + list(files or [])
+    if not paths:
+        _fail(JourneyError("give the exports to draft from with --from FILE"))
+    try:
+        d = draft(paths, source_type=source_type, course=course)
+        written = write_draft(directory, d, force=force, name=name)
+    except JourneyError as exc:
+        _fail(exc)
+    for line in d.summary():
+        console.print(line, highlight=False, markup=False)
+    console.print(f"[green]Wrote {', '.join(str(p) for p in written)}[/] — review the placeholders marked 'to review'.")
+    console.print(f"Next: journey ingest {' '.join(str(p) for p in paths)} --into {directory} && journey report {directory}",
+                  markup=False)
+
+
+sources_app = typer.Typer(help="Mapping rules for raw sources (sources.yml).", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("suggest")
+def sources_suggest(
+    workspace: Path = typer.Argument(..., help="Workspace folder with an ingested store.duckdb."),
+) -> None:
+    """Propose ready-to-paste rules (full ids, counts) for the records the current rules did not map."""
+    from .draft import suggest, suggestion_yaml
+
+    try:
+        found = suggest(workspace)
+    except JourneyError as exc:
+        _fail(exc)
+    if not found:
+        console.print("Every ingested record that belongs to a learner is mapped; nothing to suggest.")
+        return
+    for section, cands in found:
+        console.print(suggestion_yaml(section, cands), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
 def oulad(
     oulad_dir: Path = typer.Argument(..., help="Folder with the OULAD CSV files (courses.csv, studentInfo.csv, …)."),
     into: Path = typer.Option(..., "--into", help="Workspace folder to write (journey.yml, learners.parquet, events.parquet)."),
     presentations: Optional[str] = typer.Option(None, "--presentations", help="Comma-separated presentations, e.g. AAA-2013J,BBB-2013B (default: all)."),
 ) -> None:
     """Build a ready journey workspace from the Open University Learning Analytics Dataset."""
+    from .outputs import check_output_folder
     from .sources.oulad import build_oulad_workspace
+
+    check_output_folder(into, what="workspace folder")
 
     try:
         b = build_oulad_workspace(oulad_dir, into, presentations.split(",") if presentations else None)
@@ -337,12 +470,16 @@ def report(
     timeout: int = typer.Option(900, "--timeout", help="Seconds a single notebook cell may run."),
     engine: str = typer.Option("polars", "--engine", help="Where the metrics run: polars (default), duckdb or spark (local[*], or $JOURNEY_SPARK_MASTER)."),
     pdf: bool = typer.Option(False, "--pdf", help="Also print every page to NAME.pdf through headless Chromium (charts included)."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out folder that holds no previous report."),
 ) -> None:
     """Run the report notebooks for a period and write self-contained HTML reports plus index.html.
 
+    --out is checked before any work: never / or the home folder, and a
+    non-empty folder only when it holds a previous report (or with --force).
+    One run at a time writes a folder: a second is refused at once (exit 2).
     On a failing notebook nothing in --out changes; the message names the
-    notebook and the cell, the executed notebook is kept in <out>.failed/,
-    and the exit code is 2.
+    notebook and the cell, the executed notebook (with the traceback) is kept
+    in <out>.failed/, and the exit code is 3.
     """
     from .report import run_reports
 
@@ -350,13 +487,13 @@ def report(
         result = run_reports(
             workspace, out, period=period, notebooks=_csv_list(notebooks), notebooks_dir=notebooks_dir,
             min_count=min_count, funnel=funnel, personas=_csv_list(personas), segment_attributes=_csv_list(segments),
-            engine=engine, timeout=timeout, progress=True, pdf=pdf,
+            engine=engine, timeout=timeout, progress=True, pdf=pdf, force=force,
         )
     except JourneyError as exc:
         _fail(exc)
     for run in result.runs:
-        console.print(f"  {run.title}: {run.html} ({run.seconds} s)")
-    console.print(f"[green]Wrote {len(result.runs)} report(s); open {result.index}[/]")
+        console.print(f"  {_esc(run.title)}: {_esc(str(run.html))} ({run.seconds} s)")
+    console.print(f"[green]Wrote {len(result.runs)} report(s); open {_esc(str(result.index))}[/]")
 
 
 # --------------------------------------------------------------------------
@@ -383,9 +520,15 @@ def map_export(
     """
     from .spreadsheet import map_data_from_file, write_csv_folder, write_workbook
 
+    from .outputs import check_output_file
+
     if xlsx is None and csv_dir is None:
         _fail(JourneyError("give --xlsx FILE.xlsx and/or --csv FOLDER"))
     try:
+        if xlsx is not None:
+            check_output_file(xlsx, (".xlsx",), protect=[workspace / "journey.yml"])
+        if csv_dir is not None and csv_dir.exists() and not csv_dir.is_dir():
+            raise JourneyError("exists and is not a folder", file=csv_dir)
         data = map_data_from_file(workspace / "journey.yml")
         if xlsx is not None:
             console.print(f"Wrote {write_workbook(data, xlsx)}")
@@ -447,7 +590,7 @@ def personas_suggest(
     min_size: int = typer.Option(30, "--min-size", min=1, help="Smallest group suggested (learners)."),
     depth: int = typer.Option(3, "--depth", min=1, max=6, help="Most conditions in one rule (depth of the decision tree)."),
     yaml_out: Optional[Path] = typer.Option(None, "--yaml", help="Write the candidates as a `personas:` list to paste into journey.yml."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the candidates table to a CSV file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the candidates table to a .csv or .xlsx file."),
 ) -> None:
     """Suggest personas from the data: groups of learners, by attributes, whose journeys end differently.
 
@@ -455,11 +598,15 @@ def personas_suggest(
     its journey differs, and the existing persona it overlaps most — for you
     to adopt, rename or discard. Nothing in the workspace is changed.
     """
+    from .exports import write_table
+    from .outputs import check_output_file
     from .personas import suggest_personas
-    from .safecells import neutralise_frame
     from .workspace import load_workspace
 
     try:
+        for path, suffixes in ((yaml_out, (".yml", ".yaml")), (out, (".csv", ".xlsx"))):
+            if path is not None:
+                check_output_file(path, suffixes, protect=[workspace / "journey.yml"])
         ws = load_workspace(workspace)
         bad = [a for a in (_csv_list(attributes) or []) if a not in ws.learners.columns]
         if bad:
@@ -476,8 +623,8 @@ def personas_suggest(
     for i, c in enumerate(sug.candidates, start=1):
         close = c.closest_persona
         how = c.summary.split("; ", 1)[-1]
-        t.add_row(str(i), c.rule, f"{c.size:,} ({c.share:.0%})", how[:1].upper() + how[1:],
-                  f"{close[0]} ({close[1]:.0%} overlap)" if close else "–")
+        t.add_row(str(i), _esc(c.rule), f"{c.size:,} ({c.share:.0%})", _esc(how[:1].upper() + how[1:]),
+                  _esc(f"{close[0]} ({close[1]:.0%} overlap)") if close else "–")
     if sug.candidates:
         console.print(t)
     try:
@@ -487,8 +634,7 @@ def personas_suggest(
                                 encoding="utf-8")
             console.print(f"Wrote {len(sug.candidates)} candidate(s) to {yaml_out}")
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            neutralise_frame(sug.frame).write_csv(out)
+            write_table(sug.frame, out)
             console.print(f"Wrote {out}")
     except OSError as exc:
         _fail(JourneyError(f"cannot write: {exc.strerror}", file=exc.filename))
@@ -504,11 +650,11 @@ app.command("metrics")(_metrics_command)
 
 
 def main() -> None:  # pragma: no cover - entry point
-    """Console entry point: one clear line and exit 2 on any input error."""
+    """Console entry point (exit codes: see the module docstring; errors are handled by :class:`JourneyGroup`)."""
     try:
         app()
-    except JourneyError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+    except JourneyError as exc:  # raised before a command ran (e.g. while parsing options)
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(EXIT_FATAL)
 
 

@@ -14,7 +14,12 @@ from pathlib import Path
 
 
 class JourneyError(Exception):
-    """A fatal, user-facing problem with input: file, line and field named."""
+    """A fatal, user-facing problem with input: file, line and field named.
+
+    ``exit_code`` is what the command line exits with (2: bad input or usage).
+    """
+
+    exit_code = 2
 
     def __init__(
         self,

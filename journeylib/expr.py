@@ -47,23 +47,80 @@ def parse_where(text: str) -> exp.Expression:
     Traceback (most recent call last):
     ...
     ValueError: rule "lower(region) = 'europe'": 'LOWER(region)' is not allowed (only comparisons, IN, BETWEEN, LIKE, IS NULL, AND, OR, NOT)
+
+    A rule longer than ``JOURNEY_MAX_RULE_CHARS`` (2000) or nested deeper than
+    ``JOURNEY_MAX_RULE_DEPTH`` (20 parentheses or NOTs) is refused before it is parsed:
+
+    >>> parse_where("(" * 50 + "a = 1" + ")" * 50)
+    Traceback (most recent call last):
+    ...
+    ValueError: rule nested 50 deep (parentheses and NOT); at most 20 (JOURNEY_MAX_RULE_DEPTH)
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty rule")
+    _check_size(text)
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.SqlglotError as exc:
         errors = getattr(exc, "errors", None)
         first = errors[0]["description"] if errors else str(exc).splitlines()[0]
-        raise ValueError(f"cannot parse rule {text!r}: {first}") from None
+        raise ValueError(f"cannot parse rule {_short(text)}: {first}") from None
+    except RecursionError:
+        raise ValueError(f"rule {_short(text)} is nested too deeply to parse") from None
     if tree is None:
-        raise ValueError(f"cannot parse rule {text!r}")
+        raise ValueError(f"cannot parse rule {_short(text)}")
     _check(tree, text)
     try:
         _translate(tree)
     except ValueError as exc:
-        raise ValueError(f"rule {text!r}: {exc}") from None
+        raise ValueError(f"rule {_short(text)}: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"rule {_short(text)} is nested too deeply") from None
     return tree
+
+
+def _short(text: str, n: int = 200) -> str:
+    """A rule as shown in a message: quoted, cut at ``n`` characters."""
+    return repr(text) if len(text) <= n else repr(text[:n]) + "…"
+
+
+def _check_size(text: str) -> None:
+    """Refuse a rule that is too long or too deeply nested, before the parser sees it.
+
+    Depth counts open parentheses plus the ``NOT`` operators in force (a
+    ``NOT`` lasts to the next ``AND``/``OR`` or closing parenthesis at its
+    level); text inside quotes is skipped, and a chain of ``AND``/``OR`` is flat.
+    """
+    from .limits import limits_from_env
+
+    limits = limits_from_env()
+    if len(text) > limits.rule_chars:
+        raise ValueError(f"rule is {len(text)} characters long; at most {limits.rule_chars} (JOURNEY_MAX_RULE_CHARS)")
+    depth = deepest = 0
+    nots: list[int] = []  # depth at which each pending NOT was opened
+    quote = None
+    for m in re.finditer(r"""'|"|\(|\)|\b(?:not|and|or)\b""", text, flags=re.IGNORECASE):
+        tok = m.group(0)
+        if quote:
+            if tok == quote:
+                quote = None
+            continue
+        if tok in ("'", '"'):
+            quote = tok
+        elif tok == "(":
+            depth += 1
+        elif tok == ")":
+            depth -= 1
+        elif tok.lower() in ("and", "or"):
+            while nots and nots[-1] >= depth:
+                nots.pop()
+        else:
+            nots.append(depth)
+        deepest = max(deepest, depth + len(nots))
+        while nots and nots[-1] > depth:
+            nots.pop()
+    if deepest > limits.rule_depth:
+        raise ValueError(f"rule nested {deepest} deep (parentheses and NOT); at most {limits.rule_depth} (JOURNEY_MAX_RULE_DEPTH)")
 
 
 def _check(node: exp.Expression, text: str) -> None:

@@ -505,14 +505,102 @@ def _line_for(index: dict[tuple, int], loc: tuple) -> int | None:
     return index.get(())
 
 
+def read_yaml(path: str | Path, *, what: str = "map file", limits=None) -> tuple[Any, yaml.Node | None]:
+    """Read a YAML file safely: (data, composed node tree for line numbers).
+
+    Bounded whatever the file holds: a file over the size limit
+    (``JOURNEY_MAX_MAP_BYTES``, 1 MiB) is refused before it is parsed; a
+    document whose aliases expand to more than ``JOURNEY_MAX_YAML_NODES``
+    nodes (a "billion laughs" bomb), an alias that refers to itself, and
+    nesting too deep to parse are refused with one line. Only plain YAML
+    types are built (``SafeLoader``). Errors are :class:`MapError`.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "bomb.yml"
+    >>> _ = p.write_text("a: &a [x, x, x, x, x, x, x, x, x, x]\\n" + "".join(
+    ...     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\\n" for i in range(8)))
+    >>> read_yaml(p)
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.MapError: ...bomb.yml: YAML aliases expand to more than 100000 nodes (an alias bomb?); raise JOURNEY_MAX_YAML_NODES if the file is real
+    """
+    from .limits import limits_from_env, read_limited
+
+    path = Path(path)
+    limits = limits or limits_from_env()
+    raw = read_limited(path, limits.map_bytes, what=what, env="JOURNEY_MAX_MAP_BYTES", error=MapError)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MapError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, limits.yaml_nodes, path)
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise MapError(f"YAML syntax error: {exc.problem or exc.context}", file=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise MapError(f"YAML error: {str(exc).splitlines()[0]}", file=path) from None
+    except RecursionError:
+        raise MapError("YAML nested too deeply to read", file=path) from None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def _check_expansion(root: yaml.Node, limit: int, path: Path) -> int:
+    """Count the nodes of ``root`` with every alias expanded, refusing more than ``limit`` or a cycle.
+
+    Shared (aliased) nodes are counted once per use, but each is visited only
+    once (memoised), so the check itself is linear in the file.
+    """
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            busy.discard(key)
+            sizes[key] = total = 1 + sum(sizes[id(c)] for c in children)
+            if total > limit:
+                raise MapError(f"YAML aliases expand to more than {limit} nodes (an alias bomb?); "
+                               "raise JOURNEY_MAX_YAML_NODES if the file is real", file=path)
+            continue
+        if key in sizes:
+            continue
+        if key in busy:
+            raise MapError("a YAML alias refers to a node that contains it (a cycle)", file=path,
+                           line=node.start_mark.line + 1)
+        busy.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def load_map(path: str | Path) -> JourneyMap:
     """Read and validate a ``journey.yml``.
 
     Raises :class:`~journeylib.errors.MapError` naming the file, the line and
     the field of the first problem (all problems are listed in ``.problems``).
-    A byte-order mark is accepted; the file must be UTF-8.
+    A byte-order mark is accepted; the file must be UTF-8. The file is read
+    with the limits of :func:`read_yaml`.
 
-    >>> load_map("data/sample/journey.yml").name          # doctest: +SKIP
+    >>> load_map("data/sample/journey.yml").name
     'Data Analysis Foundations'
     >>> load_map("missing.yml")
     Traceback (most recent call last):
@@ -520,23 +608,7 @@ def load_map(path: str | Path) -> JourneyMap:
     journeylib.errors.MapError: missing.yml: file not found
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MapError("file not found", file=path) from None
-    except UnicodeDecodeError as exc:
-        raise MapError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
-    except OSError as exc:
-        raise MapError(f"cannot read: {exc.strerror}", file=path) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise MapError(f"YAML syntax error: {exc.problem or exc.context}", file=path, line=line) from None
-    except yaml.YAMLError as exc:
-        raise MapError(f"YAML error: {exc}", file=path) from None
+    data, node = read_yaml(path)
     if node is None or not isinstance(data, dict):
         raise MapError("expected a mapping with name, stages and touchpoints", file=path, line=1)
     dup = _first_duplicate_key(node)

@@ -140,3 +140,113 @@ def find_ids(text: str, ids: Iterable[str], *, skip_numeric: bool = True, skip_s
     # tokens may carry trailing punctuation from the allowed set, e.g. "L007." or "L007:"
     tokens |= {t.strip(".:-") for t in tokens}
     return wanted & tokens
+
+
+# --------------------------------------------------------------------------
+# Raw records: no IP address, name, e-mail or user agent is ever stored
+# --------------------------------------------------------------------------
+
+#: Keys removed wherever they occur in a raw record (compared lower-cased): network and
+#: browser details, and personal names / e-mail addresses of Open edX, Moodle and xAPI records.
+PERSONAL_KEYS = frozenset({
+    "ip", "ip_address", "ipaddress", "remote_addr", "agent", "user_agent", "useragent", "http_user_agent",
+    "username", "user_name", "email", "mail", "fullname", "full_name", "first_name", "last_name",
+    "firstname", "lastname", "referer", "referrer", "accept_language", "session", "client_id",
+    "user full name", "affected user", "ip address",
+})
+#: Keys that name an agent: an object holding one is a person (its ``name`` is removed too).
+_AGENT_KEYS = ("mbox", "mbox_sha1sum", "openid", "account")
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_IPV4_RE = re.compile(r"(?<![\d.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?![\d.])")
+_IPV6_RE = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}(?![\w:])|(?<![\w:])[0-9A-Fa-f]{0,4}::[0-9A-Fa-f:]{0,30}[0-9A-Fa-f](?![\w:])")
+
+
+def hash_mbox(mbox: str) -> str:
+    """``sha256:<hex>`` of the lower-cased, trimmed ``mailto:`` IRI; a value already hashed stays as it is.
+
+    >>> hash_mbox("mailto:Ann@Example.org") == hash_mbox(" mailto:ann@example.org")
+    True
+    >>> hash_mbox(hash_mbox("mailto:a@b.org")) == hash_mbox("mailto:a@b.org")
+    True
+    """
+    m = mbox.strip().lower()
+    if m.startswith("sha256:"):
+        return m
+    if not m.startswith("mailto:"):
+        m = "mailto:" + m
+    return "sha256:" + hashlib.sha256(m.encode("utf-8")).hexdigest()
+
+
+def scrub_text(text: str) -> str:
+    """The text with e-mail addresses and IP addresses replaced by ``<email>`` and ``<ip>``.
+
+    >>> scrub_text("ann@example.org logged in from 10.0.0.12 at 10:00:00")
+    '<email> logged in from <ip> at 10:00:00'
+    """
+    if "@" in text:
+        text = _EMAIL_RE.sub("<email>", text)
+    if "." in text:
+        text = _IPV4_RE.sub("<ip>", text)
+    if ":" in text:
+        text = _IPV6_RE.sub("<ip>", text)
+    return text
+
+
+_PAIR = r'\s*"(?:{keys})"\s*:\s*(?:"(?:[^"\\]|\\.)*"?|null|-?[\d.]+)\s*,?'
+_PERSONAL_PAIR_RE = re.compile(_PAIR.format(keys="|".join(re.escape(k) for k in sorted(PERSONAL_KEYS))), re.IGNORECASE)
+_NAME_PAIR_RE = re.compile(_PAIR.format(keys="name|" + "|".join(re.escape(k) for k in sorted(PERSONAL_KEYS))), re.IGNORECASE)
+
+
+def scrub_raw_text(text: str, *, unparsed: bool = False) -> str:
+    """Raw record text without personal ``"key": value`` pairs, e-mail or IP addresses.
+
+    For a record that could not be parsed (a broken JSON line) ``unparsed``
+    also removes every ``"name"`` pair, since it cannot be told whether it
+    names a person.
+
+    >>> scrub_raw_text('{"username": "ann", "agent": "Mozilla/5.0", "event_type": "x", "ip": "10.0.0.1"')
+    '{ "event_type": "x",'
+    >>> scrub_raw_text('{"actor": {"name": "Ann Lee", "mbox": "mailto:a@b.org"', unparsed=True)
+    '{"actor": { "mbox": "mailto:<email>"'
+    """
+    text = (_NAME_PAIR_RE if unparsed else _PERSONAL_PAIR_RE).sub("", text)
+    return scrub_text(text)
+
+
+def _is_agent(obj: dict) -> bool:
+    return obj.get("objectType") in ("Agent", "Group") or any(k in obj for k in _AGENT_KEYS)
+
+
+def scrub_record(obj):
+    """A copy of a parsed raw record without personal data, for storing.
+
+    Removes :data:`PERSONAL_KEYS` anywhere, the ``name`` of any agent (an
+    object with ``mbox``/``mbox_sha1sum``/``openid``/``account`` or
+    ``objectType`` Agent/Group), replaces ``mbox`` by :func:`hash_mbox`, and
+    e-mail or IP addresses inside any text by placeholders (:func:`scrub_text`).
+    Ids needed to write a mapping rule (user ids, course and block ids, verbs,
+    activity ids) are kept.
+
+    >>> scrub_record({"username": "ann", "ip": "10.0.0.1", "context": {"user_id": 7},
+    ...               "actor": {"name": "Ann Lee", "mbox": "mailto:ann@example.org"}})["actor"]["mbox"][:7]
+    'sha256:'
+    >>> sorted(scrub_record({"username": "ann", "ip": "10.0.0.1", "context": {"user_id": 7}}))
+    ['context']
+    """
+    if isinstance(obj, dict):
+        agent = _is_agent(obj)
+        out = {}
+        for k, v in obj.items():
+            key = str(k).lower()
+            if key in PERSONAL_KEYS or (agent and key == "name"):
+                continue
+            if key == "mbox" and isinstance(v, str):
+                out[k] = hash_mbox(v)
+            else:
+                out[k] = scrub_record(v)
+        return out
+    if isinstance(obj, list):
+        return [scrub_record(v) for v in obj]
+    if isinstance(obj, str):
+        return scrub_text(obj)
+    return obj

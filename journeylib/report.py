@@ -18,6 +18,7 @@ notebook is kept in ``<out>.failed/NAME.ipynb`` for debugging and
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html as _html
 import json
 import os
@@ -111,7 +112,12 @@ a.anchor-link { display: none; }
 
 
 class ReportError(JourneyError):
-    """A report notebook failed; names the notebook, the cell and where the executed copy is kept."""
+    """A report notebook failed; names the notebook, the cell and where the executed copy (with the traceback) is kept.
+
+    An internal error for the command line (exit code 3): the input was valid.
+    """
+
+    exit_code = 3
 
     def __init__(self, message: str, *, notebook: str, cell: int | None = None, kept: Path | None = None):
         self.notebook = notebook
@@ -384,6 +390,30 @@ def _period_label(period: str | None, data_end: Any) -> str:
         return str(period)
 
 
+def _checked_and_locked(run: Callable[..., ReportSet]) -> Callable[..., ReportSet]:
+    """Check ``out`` before any work and hold its lock for the whole run (see :mod:`journeylib.outputs`).
+
+    ``out`` must not be ``/`` or the home folder; a non-empty folder must hold
+    a previous report (``.journey-report.json``) unless ``force=True``. A
+    second run on the same folder is refused at once. Partial folders left by
+    a run that was killed are removed once the lock is held.
+    """
+
+    @functools.wraps(run)
+    def wrapper(workspace: str | Path, out: str | Path = "reports", *args, force: bool = False, **kwargs) -> ReportSet:
+        from .outputs import check_output_folder, folder_lock
+
+        out = Path(out).resolve()
+        check_output_folder(out, what="report folder", marker=MANIFEST, force=force)
+        with folder_lock(out):
+            for stale in out.parent.glob(f".{out.name}.partial-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            return run(workspace, out, *args, **kwargs)
+
+    return wrapper
+
+
+@_checked_and_locked
 def run_reports(
     workspace: str | Path,
     out: str | Path = "reports",
@@ -413,7 +443,9 @@ def run_reports(
     ``render`` ("report"). ``notebooks`` selects names (default:
     :data:`REPORTS` present in ``notebooks_dir``). Unknown segment
     attributes, engines and a missing ``pyspark`` for ``engine="spark"`` stop
-    the run before any notebook starts.
+    the run before any notebook starts. ``out`` is checked first and locked
+    for the run (``force=True`` writes into a non-empty folder that holds no
+    previous report; see :func:`_checked_and_locked`).
 
     Atomic: everything is rendered into a temporary folder next to ``out`` and
     moved into place only when all notebooks succeeded; files of the previous

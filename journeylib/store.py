@@ -77,11 +77,29 @@ _DDL = [
     """CREATE TABLE IF NOT EXISTS rejected (
         "table" VARCHAR, file VARCHAR, "row" BIGINT, reason VARCHAR, field VARCHAR, record VARCHAR, ingest_id INTEGER)""",
     """CREATE TABLE IF NOT EXISTS voids (target_id VARCHAR, voided_by VARCHAR, ingest_id INTEGER)""",
+    # where each event came from (its row in the file) and the fields a KPI needs beyond value (JSON)
+    'ALTER TABLE events ADD COLUMN IF NOT EXISTS "row" BIGINT',
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS details VARCHAR",
+    # content digest of a rejected row: the same rejected record is stored once across re-ingests
+    "ALTER TABLE rejected ADD COLUMN IF NOT EXISTS digest VARCHAR",
+    # records set aside by course scoping, and rejected rows already in the store from an earlier file
+    "ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS other_course BIGINT",
+    "ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS other_courses VARCHAR",
+    "ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS repeated BIGINT",
+    # the last `stored` time pulled from each LRS (journey ingest --lrs)
+    """CREATE TABLE IF NOT EXISTS lrs_cursor (lrs VARCHAR, last_stored VARCHAR, statements BIGINT, pulled_at TIMESTAMPTZ)""",
     # staging: batches of the file being ingested, committed batch by batch, published in one transaction
     """CREATE TABLE IF NOT EXISTS staging_events AS SELECT * FROM events LIMIT 0""",
     """CREATE TABLE IF NOT EXISTS staging_rejected AS SELECT * FROM rejected LIMIT 0""",
     """CREATE TABLE IF NOT EXISTS staging_voids AS SELECT * FROM voids LIMIT 0""",
+    'ALTER TABLE staging_events ADD COLUMN IF NOT EXISTS "row" BIGINT',
+    "ALTER TABLE staging_events ADD COLUMN IF NOT EXISTS details VARCHAR",
+    "ALTER TABLE staging_rejected ADD COLUMN IF NOT EXISTS digest VARCHAR",
 ]
+_EVENT_COLS = 'event_id, learner_id, touchpoint_id, "timestamp", event, value, emotion, ingest_id, "row", details'
+_REJECTED_COLS = '"table", file, "row", reason, field, record, ingest_id, digest'
+#: SQL for a rejected row's content digest (same table, reason, field and record = same digest)
+_DIGEST = """md5(concat_ws(chr(31), "table", reason, coalesce(field, ''), coalesce(record, '')))"""
 _STAGING = ("staging_events", "staging_rejected", "staging_voids")
 
 DUPLICATE_IN_STORE = "duplicate event_id (already in store)"
@@ -110,11 +128,20 @@ class IngestReport:
     shapes: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
     notes: list = field(default_factory=list)
+    #: records set aside by course scoping, per course (``(no course)`` for records without one)
+    courses: Counter = field(default_factory=Counter)
+    #: rejected rows not stored again because the same rejected record is in the store from an earlier file
+    repeated: int = 0
+
+    @property
+    def other_course(self) -> int:
+        """Records set aside by course scoping (not stored, counted per course)."""
+        return sum(self.courses.values())
 
     @property
     def reconciles(self) -> bool:
-        """``read == accepted + rejected``."""
-        return self.read == self.accepted + self.rejected
+        """``read == accepted + rejected + other_course``."""
+        return self.read == self.accepted + self.rejected + self.other_course
 
 
 def _run(con, sql: str, params: list | None = None) -> list:
@@ -153,11 +180,11 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 def _insert_rejected(con, frame: pl.DataFrame, ingest_id: int, table: str = "rejected") -> None:
     if frame.height:
         con.register("__rej", frame.select(list(REJECTED_SCHEMA)))
-        _run(con, f'INSERT INTO {table} SELECT *, {int(ingest_id)} FROM __rej')
+        _run(con, f'INSERT INTO {table} ({_REJECTED_COLS}) SELECT *, {int(ingest_id)}, {_DIGEST} FROM __rej')
         con.unregister("__rej")
 
 
-def _stage_events(con, events: pl.DataFrame, ingest_id: int, file: str) -> int:
+def _stage_events(con, events: pl.DataFrame, ingest_id: int, file: str, origins: pl.DataFrame | None = None) -> int:
     """Stage events not already stored (nor staged from this file); the others are rejected.
 
     Returns the duplicates count. The stored tables are scanned against the
@@ -175,45 +202,60 @@ def _stage_events(con, events: pl.DataFrame, ingest_id: int, file: str) -> int:
     is_dup = pl.col("event_id").is_in(stored["event_id"].implode())
     dups = events.filter(is_dup)
     fresh = events.filter(~is_dup)
+    if origins is None or not origins.height:
+        origins = pl.DataFrame(schema={"event_id": pl.Utf8, "row": pl.Int64, "record": pl.Utf8, "details": pl.Utf8})
     if fresh.height:
-        con.register("__ev", fresh.select(list(EVENT_SCHEMA)).with_columns(pl.lit(int(ingest_id), dtype=pl.Int32).alias("ingest_id")))
-        _run(con, 'INSERT INTO staging_events SELECT event_id, learner_id, touchpoint_id, "timestamp", event, value, emotion, ingest_id FROM __ev')
+        frame = fresh.select(list(EVENT_SCHEMA)).join(origins.select("event_id", "row", "details"), on="event_id", how="left")
+        con.register("__ev", frame.with_columns(pl.lit(int(ingest_id), dtype=pl.Int32).alias("ingest_id")))
+        _run(con, f'INSERT INTO staging_events ({_EVENT_COLS}) SELECT event_id, learner_id, touchpoint_id, "timestamp", '
+                  'event, value, emotion, ingest_id, "row", details FROM __ev')
         con.unregister("__ev")
     if dups.height:
-        rej = dups.select(
-            pl.lit("events").alias("table"), pl.lit(file).alias("file"), pl.lit(None, dtype=pl.Int64).alias("row"),
+        fallback = pl.struct(pl.all().exclude("row", "record", "details").cast(pl.Utf8)).struct.json_encode()
+        rej = dups.join(origins.select("event_id", "row", "record"), on="event_id", how="left").select(
+            pl.lit("events").alias("table"), pl.lit(file).alias("file"), pl.col("row").cast(pl.Int64),
             pl.lit(DUPLICATE_IN_STORE).alias("reason"), pl.lit("event_id").alias("field"),
-            pl.struct(pl.all().cast(pl.Utf8)).struct.json_encode().alias("record"),
+            pl.coalesce([pl.col("record"), fallback]).alias("record"),
         )
         _insert_rejected(con, rej, ingest_id, "staging_rejected")
     return dups.height
 
 
-def _publish(con, ingest_id: int) -> None:
-    """Move this ingest's staged rows into the visible tables (inside the caller's transaction)."""
+def _publish(con, ingest_id: int) -> int:
+    """Move this ingest's staged rows into the visible tables (inside the caller's transaction).
+
+    A staged rejected row whose content digest is already in ``rejected``
+    (the same record rejected for the same reason from an earlier file) is not
+    stored again; returns how many such rows there were.
+    """
     i = int(ingest_id)
-    _run(con, f"INSERT INTO events SELECT * FROM staging_events WHERE ingest_id = {i}")
-    _run(con, f"INSERT INTO rejected SELECT * FROM staging_rejected WHERE ingest_id = {i}")
+    _run(con, f"INSERT INTO events ({_EVENT_COLS}) SELECT {_EVENT_COLS} FROM staging_events WHERE ingest_id = {i}")
+    staged = con.execute(f"SELECT count(*) FROM staging_rejected WHERE ingest_id = {i}").fetchall()[0][0]
+    _run(con, f"""INSERT INTO rejected ({_REJECTED_COLS}) SELECT {_REJECTED_COLS} FROM staging_rejected s
+                  WHERE s.ingest_id = {i} AND NOT EXISTS (SELECT 1 FROM rejected r WHERE r.digest = s.digest)""")
+    inserted = con.execute(f"SELECT count(*) FROM rejected WHERE ingest_id = {i}").fetchall()[0][0]
     _run(con, f"INSERT INTO voids SELECT * FROM staging_voids WHERE ingest_id = {i}")
     _run(con, f"""INSERT INTO learners
                   SELECT learner_id, NULL, NULL, NULL, {i} FROM (SELECT DISTINCT learner_id FROM staging_events WHERE ingest_id = {i}) n
                   WHERE NOT EXISTS (SELECT 1 FROM learners l WHERE l.learner_id = n.learner_id)""")
     for t in _STAGING:
         _run(con, f"DELETE FROM {t} WHERE ingest_id = {i}")
+    return int(staged - inserted)
 
 
 def _apply_voids(con) -> int:
     """Move every stored event named in ``voids`` to ``rejected``; returns how many moved."""
     moved = con.execute(
-        """INSERT INTO rejected
-           SELECT 'events', l.file, NULL, 'voided by statement ' || v.voided_by, 'event_id',
+        f"""INSERT INTO rejected ({_REJECTED_COLS})
+           SELECT *, {_DIGEST} FROM (
+           SELECT 'events' AS "table", l.file, e."row", 'voided by statement ' || v.voided_by AS reason, 'event_id' AS field,
                   to_json(struct_pack(event_id := e.event_id, learner_id := e.learner_id,
                           touchpoint_id := e.touchpoint_id, "timestamp" := e."timestamp", event := e.event,
-                          value := e.value, emotion := e.emotion))::VARCHAR,
+                          value := e.value, emotion := e.emotion))::VARCHAR AS record,
                   e.ingest_id
            FROM events e
            JOIN (SELECT target_id, min(voided_by) AS voided_by FROM voids GROUP BY target_id) v ON e.event_id = v.target_id
-           LEFT JOIN ingest_log l ON l.ingest_id = e.ingest_id"""
+           LEFT JOIN ingest_log l ON l.ingest_id = e.ingest_id)"""
     ).fetchall()[0][0]
     if moved:
         _run(
@@ -284,7 +326,7 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
             in_tx = True
             rep.read += b.read
             _insert_rejected(con, b.rejected, ingest_id, "staging_rejected")
-            dups = _stage_events(con, b.events, ingest_id, path)
+            dups = _stage_events(con, b.events, ingest_id, path, b.event_rows)
             if b.voids.height:
                 con.register("__vo", b.voids)
                 _run(con, f"INSERT INTO staging_voids SELECT target_id, voided_by, {int(ingest_id)} FROM __vo")
@@ -296,24 +338,27 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
             rep.rejected += b.rejected.height + dups
             rep.unmapped += b.unmapped
             rep.naive_timestamps += b.naive
+            rep.courses.update(b.outside)
             rep.shapes.update(b.shapes)
             rep.reasons.update(b.rejected["reason"].to_list())
             if dups:
                 rep.reasons[DUPLICATE_IN_STORE] += dups
         con.begin()
         in_tx = True
-        _publish(con, ingest_id)
+        rep.repeated = _publish(con, ingest_id)
         for lr in learner_tables:
             _insert_learners(con, lr.accepted, ingest_id)
             _insert_rejected(con, lr.rejected.with_columns(pl.lit("learners").alias("table")), ingest_id)
         _run(
             con,
             """INSERT INTO ingest_log (ingest_id, file, sha256, source_type, "table", "read", accepted, rejected, unmapped,
-                   duplicates, voided, naive_timestamps, unmapped_shapes, ingested_at, path, strict, rules_digest)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
+                   duplicates, voided, naive_timestamps, unmapped_shapes, ingested_at, path, strict, rules_digest,
+                   other_course, other_courses, repeated)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [ingest_id, path, sha256, source_type, rep.table, rep.read, rep.accepted, rep.rejected, rep.unmapped,
              rep.duplicates, rep.naive_timestamps, json.dumps(dict(sorted(rep.shapes.items(), key=lambda kv: (-kv[1], kv[0]))[:20])),
-             dt.datetime.now(dt.timezone.utc), str(Path(path).resolve()), strict, rules_digest],
+             dt.datetime.now(dt.timezone.utc), str(Path(path).resolve()), strict, rules_digest,
+             rep.other_course, json.dumps(dict(rep.courses.most_common(20))), rep.repeated],
         )
         rep.voided = _apply_voids(con)
         if rep.voided:
@@ -345,6 +390,7 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
     >>> reps[0].read == reps[0].accepted + reps[0].rejected                 # doctest: +SKIP
     True
     """
+    from .limits import require_regular
     from .sources import detect_type, read_source
     from .sources.base import sha256_file
     from .sources.rules import find_rules
@@ -356,9 +402,7 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
     reports = []
     try:
         for p in paths:
-            p = Path(p)
-            if not p.exists():
-                raise DataError("file not found", file=p)
+            p = require_regular(p)  # devices, FIFOs and sockets are refused before a byte is read
             kind = source_type or detect_type(p, rules)
             kwargs = {} if batch_size is None else {"batch_size": batch_size}
             rep = ingest_file(con, p, kind, read_source(p, kind, jmap, rules, strict=strict, **kwargs), sha256=sha256_file(p),
@@ -659,30 +703,48 @@ def _learners_frame(raw: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([base, decoded.select([c for c in keys if c not in base.columns])], how="horizontal")
 
 
-def load_store_workspace(directory: str | Path, jmap: JourneyMap):
-    """Read ``DIR/store.duckdb`` into a :class:`journeylib.workspace.Workspace` (``source="store"``).
+@dataclass
+class StoreContents:
+    """What a store holds for a map: contract-shaped ``events``, ``learners`` (personas as stored, not yet
+    assigned from the map's rules) and one :class:`~journeylib.load.LoadResult` per ingested file.
 
-    ``events``/``learners`` are polars frames in the data contract (learner
-    attributes expanded from JSON, personas assigned from the map's rules);
-    ``loads`` holds one :class:`~journeylib.load.LoadResult` per ingested file
-    (its stored and rejected rows) plus, when the map changed since ingest,
-    the stored events whose touchpoint the map no longer has (rejected as
-    ``unknown touchpoint``).
-
-    >>> ws = load_store_workspace(Path("ws"), load_map("ws/journey.yml"))   # doctest: +SKIP
-    >>> ws.source                                                           # doctest: +SKIP
-    'store'
+    >>> StoreContents(pl.DataFrame(), pl.DataFrame(), []).loads
+    []
     """
-    from .workspace import Workspace, assign_personas
 
+    events: pl.DataFrame
+    learners: pl.DataFrame
+    loads: list
+
+
+def read_store(directory: str | Path, jmap: JourneyMap) -> StoreContents:
+    """Read ``DIR/store.duckdb`` into contract-shaped frames (the workspace builds on this).
+
+    ``loads`` holds one :class:`~journeylib.load.LoadResult` per ingested file
+    (its stored and rejected rows) plus, when the map changed since ingest, the
+    stored events whose touchpoint the map no longer has (rejected as
+    ``unknown touchpoint``). :func:`journeylib.workspace.load_workspace` reads
+    a store through this function.
+
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+    >>> _ = ingest_files(["tests/fixtures/sources/moodle_logstore.csv"], ws, load_map(ws / "journey.yml"))
+    >>> contents = read_store(ws, load_map(ws / "journey.yml"))
+    >>> contents.events.columns, [ld.read for ld in contents.loads]
+    (['learner_id', 'touchpoint_id', 'timestamp', 'event', 'value', 'emotion', 'event_id'], [2, 11])
+    """
     directory = Path(directory)
     con = connect(directory / STORE_FILE, read_only=True)
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if not {"events", "learners", "rejected", "ingest_log"} <= tables:
             raise DataError("not a journey store (tables missing); ingest with `journey ingest`", file=directory / STORE_FILE)
+        cols = {r[0] for r in con.execute("DESCRIBE events").fetchall()}
+        row = '"row"' if "row" in cols else 'NULL::BIGINT AS "row"'
         events = con.sql(
-            'SELECT learner_id, touchpoint_id, "timestamp", event, value, emotion, event_id, ingest_id FROM events '
+            f'SELECT learner_id, touchpoint_id, "timestamp", event, value, emotion, event_id, ingest_id, {row} FROM events '
             'ORDER BY learner_id, "timestamp", event_id'
         ).pl()
         learners_raw = con.sql("SELECT learner_id, persona, enrolled_at, attributes FROM learners ORDER BY learner_id").pl()
@@ -693,7 +755,7 @@ def load_store_workspace(directory: str | Path, jmap: JourneyMap):
     events = events.with_columns(pl.col("timestamp").cast(TS))
     known = jmap.touchpoint_ids
     stale = events.filter(~pl.col("touchpoint_id").is_in(known))
-    events = events.filter(pl.col("touchpoint_id").is_in(known))
+    events = events.filter(pl.col("touchpoint_id").is_in(known)).drop("row")
     loads: list[LoadResult] = []
     learners = _learners_frame(learners_raw)
     store_name = str(directory / STORE_FILE)
@@ -708,11 +770,82 @@ def load_store_workspace(directory: str | Path, jmap: JourneyMap):
         loads.append(LoadResult("events", file, acc.height + rej.height, acc, rej))
     if stale.height:
         rej = stale.select(
-            pl.lit("events").alias("table"), pl.lit(store_name).alias("file"), pl.lit(None, dtype=pl.Int64).alias("row"),
+            pl.lit("events").alias("table"), pl.lit(store_name).alias("file"), pl.col("row").cast(pl.Int64),
             pl.lit("unknown touchpoint (not in journey.yml any more)").alias("reason"), pl.lit("touchpoint_id").alias("field"),
-            pl.struct(pl.all().exclude("ingest_id").cast(pl.Utf8)).struct.json_encode().alias("record"),
+            pl.struct(pl.all().exclude("ingest_id", "row").cast(pl.Utf8)).struct.json_encode().alias("record"),
         )
         loads.append(LoadResult("events", store_name, rej.height, events.clear().drop("ingest_id"), rej))
-    events = events.drop("ingest_id")
-    learners = assign_personas(learners, jmap)
-    return Workspace(directory, jmap, events, learners, loads, source="store")
+    return StoreContents(events.drop("ingest_id"), learners, loads)
+
+
+def outside_counts(directory: str | Path) -> Counter:
+    """Records set aside by course scoping over all ingested files, per course (empty for an unscoped store).
+
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = (ws / "sources.yml").write_text("course: '12'")
+    >>> _ = ingest_files(["tests/fixtures/sources/moodle_course_logstore.csv"], ws, load_map(ws / "journey.yml"))
+    >>> outside_counts(ws)
+    Counter({'(no course)': 51, '13': 4})
+    """
+    con = connect(Path(directory) / STORE_FILE, read_only=True)
+    try:
+        cols = {r[0] for r in con.execute("DESCRIBE ingest_log").fetchall()}
+        rows = con.execute("SELECT other_courses FROM ingest_log").fetchall() if "other_courses" in cols else []
+    finally:
+        con.close()
+    out: Counter = Counter()
+    for (text,) in rows:
+        out.update(json.loads(text) if text else {})
+    return out
+
+
+def event_details(directory: str | Path) -> pl.DataFrame:
+    """The KPI details stored with each event (``event_id`` plus one column per detail present).
+
+    See :data:`journeylib.sources.presets.DETAIL_FIELDS` (score raw/min/max,
+    success, completion, duration, Open edX grade earned/possible, video positions).
+
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+    >>> _ = ingest_files(["tests/fixtures/sources/edx_tracking.log"], ws, load_map(ws / "journey.yml"))
+    >>> event_details(ws).drop_nulls("score_raw").sort("score_raw").select("score_raw", "score_max", "success").rows()
+    [(1.0, 4.0, False), (3.0, 4.0, True)]
+    """
+    from .sources.presets import DETAIL_FIELDS
+
+    con = connect(Path(directory) / STORE_FILE, read_only=True)
+    try:
+        df = con.sql("SELECT event_id, details FROM events WHERE details IS NOT NULL ORDER BY event_id").pl()
+    finally:
+        con.close()
+    dtype = pl.Struct({k: (pl.Boolean if k in ("success", "completion") else pl.Utf8 if k in ("letter_grade", "grade_item")
+                           else pl.Float64) for k in DETAIL_FIELDS})
+    wide = df.with_columns(pl.col("details").str.json_decode(dtype)).unnest("details")
+    return wide.select(["event_id"] + [c for c in DETAIL_FIELDS if wide[c].null_count() < wide.height])
+
+
+def lrs_cursor(con, lrs: str) -> str | None:
+    """The last ``stored`` time pulled from an LRS (``None`` before the first pull).
+
+    >>> import tempfile
+    >>> con = connect(Path(tempfile.mkdtemp()) / STORE_FILE); lrs_cursor(con, "https://lrs.example.org/xapi")
+    >>> con.close()
+    """
+    rows = con.execute("SELECT last_stored FROM lrs_cursor WHERE lrs = ?", [lrs]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def set_lrs_cursor(con, lrs: str, last_stored: str, statements: int) -> None:
+    """Remember the last ``stored`` time pulled from an LRS (inside the caller's transaction).
+
+    >>> import tempfile
+    >>> con = connect(Path(tempfile.mkdtemp()) / STORE_FILE); set_lrs_cursor(con, "u", "2025-01-01T00:00:00Z", 3)
+    >>> lrs_cursor(con, "u"); con.close()
+    '2025-01-01T00:00:00Z'
+    """
+    _run(con, "DELETE FROM lrs_cursor WHERE lrs = ?", [lrs])
+    _run(con, "INSERT INTO lrs_cursor VALUES (?, ?, ?, ?)", [lrs, last_stored, statements, dt.datetime.now(dt.timezone.utc)])

@@ -27,6 +27,7 @@ import polars as pl
 
 from .errors import DataError
 from .expr import where_to_polars
+from .limits import confine, require_regular
 from .load import LoadResult, derive_learners, empty_rejected, load_events, load_learners
 from .model import JourneyMap, load_map
 
@@ -83,17 +84,25 @@ class Workspace:
 def find_file(directory: Path, configured: str | None, candidates: tuple[str, ...]) -> Path | None:
     """The file named in the map (must exist), else the first candidate name present, else ``None``.
 
-    >>> find_file(Path("data/sample"), None, ("events.parquet", "events.csv")).name   # doctest: +SKIP
+    The file must resolve inside the workspace (or a folder listed in
+    ``JOURNEY_DATA_ROOTS``) and be a regular file: a link to ``/etc`` or to
+    ``/dev/zero`` is refused with one line before anything is read.
+
+    >>> find_file(Path("data/sample"), None, ("events.parquet", "events.csv")).name
     'events.csv'
+    >>> find_file(Path("data/sample"), "../../pyproject.toml", ())
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.DataError: data/sample/../../pyproject.toml: data file is outside the workspace folder; list its folder in JOURNEY_DATA_ROOTS to allow it
     """
     if configured:
-        p = directory / configured
+        p = confine(directory, configured)
         if not p.exists():
             raise DataError("file named in journey.yml (data section) not found", file=p)
-        return p
+        return require_regular(p)
     for name in candidates:
-        if (directory / name).exists():
-            return directory / name
+        if (directory / name).exists() or (directory / name).is_symlink():
+            return require_regular(confine(directory, name))
     return None
 
 
@@ -135,6 +144,28 @@ def assign_personas(learners: pl.DataFrame, jmap: JourneyMap, *, file: str | Pat
     return learners.with_columns(persona.fill_null(UNASSIGNED).alias("persona"))
 
 
+def load_store_workspace(directory: str | Path, jmap: JourneyMap) -> Workspace:
+    """A :class:`Workspace` (``source="store"``) from ``DIR/store.duckdb`` (see :func:`journeylib.store.read_store`).
+
+    Learner attributes are expanded from JSON and personas assigned from the
+    map's rules.
+
+    >>> import shutil, tempfile
+    >>> from journeylib.store import ingest_files
+    >>> d = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", d)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", d)
+    >>> _ = ingest_files(["tests/fixtures/sources/edx_tracking.log"], d, load_map(d / "journey.yml"))
+    >>> ws = load_store_workspace(d, load_map(d / "journey.yml"))
+    >>> ws.source, ws.events.height, ws.learners["persona"].to_list()
+    ('store', 4, ['unassigned', 'unassigned'])
+    """
+    from .store import read_store  # the store (DuckDB) is only imported when a workspace has one
+
+    contents = read_store(directory, jmap)
+    learners = assign_personas(contents.learners, jmap)
+    return Workspace(Path(directory), jmap, contents.events, learners, contents.loads, source="store")
+
+
 def load_workspace(directory: str | Path) -> Workspace:
     """Load and validate a workspace folder (files, or ``store.duckdb`` when present).
 
@@ -153,8 +184,7 @@ def load_workspace(directory: str | Path) -> Workspace:
         raise DataError("workspace folder not found", file=directory)
     jmap = load_map(directory / MAP_FILE)
     if (directory / STORE_FILE).exists():
-        from .store import load_store_workspace  # the store is optional
-
+        require_regular(confine(directory, STORE_FILE))
         return load_store_workspace(directory, jmap)
     events_path = find_file(directory, jmap.data.events, _EVENT_NAMES)
     if events_path is None:

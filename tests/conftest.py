@@ -9,6 +9,10 @@
   learners_rows=None, *, load=True)`` writes ``journey.yml``, ``events.csv``
   and ``learners.csv`` into ``tmp_path`` and returns the loaded ``Workspace``
   (or the folder with ``load=False``). Rows are dicts; missing keys are empty.
+* ``spark`` – one local Spark session per test process (tests using it are
+  marked ``spark`` and grouped with ``xdist_group("spark")``)
+* ``constructor`` – every supported input pair (see ``tests/engines.py``):
+  ``constructor(events_df, learners_df, session=...)`` gives the native tables
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+import engines
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "sample"
@@ -133,3 +139,43 @@ def make_workspace():
 def journey_cmd() -> list[str]:
     """The command prefix that runs the ``journey`` command line in a subprocess."""
     return [sys.executable, "-m", "journeylib.cli"]
+
+
+#: local Spark tuned for many small queries: one task thread and partition, no
+#: adaptive re-planning or broadcast jobs, no constraint propagation (slow on the
+#: metrics' deep plans), no whole-stage code generation (compiling costs more than
+#: it saves on tables this small), a client JIT and serial GC (short-lived JVM)
+SPARK_TEST_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "1",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.memory": "1g",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.autoBroadcastJoinThreshold": "-1",
+    "spark.sql.constraintPropagation.enabled": "false",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.sql.codegen.wholeStage": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session shared by every Spark test of this process (needs pyspark and Java)."""
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master("local[1]").appName("journeylib-tests")
+    for key, value in SPARK_TEST_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=engines.params())
+def constructor(request):
+    """One supported input pair (events engine, learners engine); see ``tests/engines.py``."""
+    return request.param

@@ -33,18 +33,35 @@ def write_event_files(d: Path, files: list[list[tuple]]) -> tuple[JourneyMap, li
     return load_map(d / "journey.yml"), paths
 
 
-def replay(paths: list[Path], files: list[list[tuple]]) -> tuple[dict[str, tuple], int]:
-    """The events a store should hold (event id → (learner, touchpoint)) and the rows read."""
+def replay(paths: list[Path], files: list[list[tuple]]) -> tuple[dict[str, tuple], int, int]:
+    """The events a store should hold (event id → (learner, touchpoint)), the rows read and the rejected rows stored.
+
+    A rejected row is stored once across files: a row rejected for the same
+    reason with the same record as a row of an earlier file is not stored again
+    (rows of one file are all kept).
+    """
     stored: dict[str, tuple] = {}
     seen: set[str] = set()
-    read = 0
+    seen_rejects: set[tuple] = set()
+    read = rejected = 0
     for p, rows in zip(paths, files):
         content = p.read_text()
         if content in seen:
             continue
         seen.add(content)
         read += len(rows)
+        keys, in_file = [], set()
         for e, tp, u in rows:
-            if tp != "nowhere":
-                stored.setdefault(f"e{e}", (f"u{u}", tp))
-    return stored, read
+            if tp == "nowhere":
+                keys.append(("unknown touchpoint", e, u))
+            elif e in in_file:
+                keys.append(("duplicate in file", e, tp, u))
+            else:
+                in_file.add(e)
+                if f"e{e}" in stored:
+                    keys.append(("duplicate in store", e, tp, u))
+                else:
+                    stored[f"e{e}"] = (f"u{u}", tp)
+        rejected += sum(k not in seen_rejects for k in keys)
+        seen_rejects |= set(keys)
+    return stored, read, rejected

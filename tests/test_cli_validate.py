@@ -73,8 +73,8 @@ def test_bad_rows_reported_with_reconciling_counts(journey_cmd, ws_copy, tmp_pat
     assert rej_df.height == n_bad
     assert dict(rej_df.group_by("reason").len().iter_rows()) == {k: len(v) for k, v in injected.items()}
     assert {"table", "file", "row", "reason", "field", "record"} <= set(rej_df.columns)
-    # rows are data rows of events.csv: the first injected row is right after the original data
-    assert rej_df.filter(pl.col("reason") == "unknown touchpoint")["row"].min() == len(lines)
+    # rows are line numbers of events.csv (the header is line 1): the first injected row follows the original data
+    assert rej_df.filter(pl.col("reason") == "unknown touchpoint")["row"].min() == len(lines) + 1
 
 
 def test_missing_required_column_is_one_line_exit_2(journey_cmd, ws_copy):
@@ -114,20 +114,26 @@ def test_invalid_map_names_field(journey_cmd, ws_copy):
     assert len(lines) == 1 and "unknown stage 'engagment'" in lines[0] and ".stage" in lines[0]
 
 
-@pytest.mark.parametrize("what", ["missing_folder", "empty_events", "undecodable"])
+@pytest.mark.parametrize("what", ["missing_folder", "empty_events"])
 def test_other_fatal_inputs(journey_cmd, ws_copy, tmp_path, what):
     target = ws_copy
     if what == "missing_folder":
         target = tmp_path / "does-not-exist"
-    elif what == "empty_events":
-        (ws_copy / "events.csv").write_text("")
     else:
-        with (ws_copy / "learners.csv").open("ab") as fh:
-            fh.write(b"L\xff\xfe,,2025-01-01,x,x,x,x,x,x,x\n")
+        (ws_copy / "events.csv").write_text("")
     r = run(journey_cmd, "validate", target)
     assert r.returncode == 2, r.stdout
     assert "Traceback" not in r.stderr
     assert len([ln for ln in r.stderr.splitlines() if ln.strip()]) == 1
+
+
+def test_undecodable_row_is_rejected_alone(journey_cmd, ws_copy):
+    with (ws_copy / "learners.csv").open("ab") as fh:
+        fh.write(b"L\xff\xfe,,2025-01-01,x,x,x,x,x,x,x\n")
+    r = run(journey_cmd, "validate", ws_copy)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert "not valid utf-8 text" in r.stdout and "3002" in r.stdout  # the line it is on
 
 
 def test_gap_summary(journey_cmd, ws_copy):

@@ -108,17 +108,17 @@ def test_each_bad_row_has_its_reason(tmp_path, tiny_map_dict):
     path = write(tmp_path, "events.csv", HEADER + "\n" + "\n".join(lines) + "\n")
     res = load_events(path, jmap(tiny_map_dict), learner_ids=pl.Series(["L1", "L2"]))
     reasons = dict(zip(res.rejected["row"].to_list(), res.rejected["reason"].to_list()))
-    assert reasons == {
-        2: "unknown touchpoint", 3: "unknown learner", 4: "unparseable timestamp", 5: "duplicate event_id",
-        6: "unparseable value", 7: "unknown emotion label", 8: "emotion outside the scale -2..2",
-        10: "missing learner_id", 11: "missing touchpoint_id", 12: "missing timestamp",
+    assert reasons == {  # rows are line numbers: the header is line 1
+        3: "unknown touchpoint", 4: "unknown learner", 5: "unparseable timestamp", 6: "duplicate event_id",
+        7: "unparseable value", 8: "unknown emotion label", 9: "emotion outside the scale -2..2",
+        11: "missing learner_id", 12: "missing touchpoint_id", 13: "missing timestamp",
     }
     assert res.accepted["event_id"].to_list() == ["e1", "e8"]
     assert res.accepted.filter(pl.col("event_id") == "e8")["emotion"].item() == -2.0
     assert res.read == 12 == res.accepted.height + res.rejected.height
     assert set(res.rejected["file"].unique().to_list()) == {str(path)}
     # the raw record is kept
-    rec = json.loads(res.rejected.filter(pl.col("row") == 4)["record"].item())
+    rec = json.loads(res.rejected.filter(pl.col("row") == 5)["record"].item())
     assert rec["timestamp"] == "yesterday"
     assert res.reasons()["rows"].sum() == res.rejected.height
 
@@ -135,7 +135,7 @@ def test_rows_with_wrong_number_of_fields(tmp_path, tiny_map_dict):
     ]) + "\r\n"
     res = load_events(write(tmp_path, "events.csv", text), jmap(tiny_map_dict))
     assert res.accepted["event_id"].to_list() == ["e1", "e4", "e5"]
-    assert dict(zip(res.rejected["row"], res.rejected["reason"])) == {2: "wrong number of fields", 3: "wrong number of fields"}
+    assert dict(zip(res.rejected["row"], res.rejected["reason"])) == {3: "wrong number of fields", 4: "wrong number of fields"}
     assert res.read == 5
 
 
@@ -211,7 +211,7 @@ def test_parquet_native_types(tmp_path, tiny_map_dict):
         ("events.csv", HEADER.encode() + b"\n", "header but no rows"),
         ("events.csv", b"learner_id,touchpoint_id,when\nL1,page,2025-01-01\n", "'timestamp' missing"),
         ("events.csv", b"learner_id,timestamp\nL1,2025-01-01\n", "'touchpoint_id' missing"),
-        ("events.csv", HEADER.encode() + b"\ne1,L\xe9,page,2025-01-01,viewed,,\n", "cannot decode as utf-8"),
+        ("events.csv", b"learner_id,touchpoint_id,w\xe9\nL1,page,2025-01-01\n", "cannot decode the header as utf-8"),
         ("events.jsonl", b"", "file is empty"),
         ("events.parquet", b"not parquet at all", "cannot read Parquet"),
         ("events.json", b"[{\"a\": ", "not valid JSON"),
@@ -227,12 +227,12 @@ def test_fatal_problems_name_the_file(tmp_path, tiny_map_dict, name, content, me
     assert str(p) in str(info.value)
 
 
-def test_undecodable_names_line_and_declared_encoding_works(tmp_path, tiny_map_dict):
+def test_undecodable_row_is_rejected_alone_and_declared_encoding_works(tmp_path, tiny_map_dict):
     raw = (HEADER + "\ne1,L1,page,2025-01-01,viewed,,\ne2,Lé,page,2025-01-01,viewed,,\n").encode("latin-1")
     p = write(tmp_path, "events.csv", raw)
-    with pytest.raises(DataError) as info:
-        load_events(p, jmap(tiny_map_dict))
-    assert info.value.line == 3
+    res = load_events(p, jmap(tiny_map_dict))
+    assert res.accepted["event_id"].to_list() == ["e1"]
+    assert res.rejected.select("row", "reason").rows() == [(3, "not valid utf-8 text (declare data.encoding in journey.yml)")]
     res = load_events(p, jmap(tiny_map_dict, encoding="latin-1"))
     assert res.accepted["learner_id"].to_list() == ["L1", "Lé"]
 
@@ -253,7 +253,7 @@ def test_learners(tmp_path, tiny_map_dict):
     assert res.accepted.columns == ["learner_id", "persona", "enrolled_at", "age_band", "device"]
     assert res.accepted["enrolled_at"].to_list() == [dt.datetime(2025, 1, 2, tzinfo=UTC), dt.datetime(2025, 1, 2, 8, tzinfo=UTC), None]
     assert dict(zip(res.rejected["row"], res.rejected["reason"])) == {
-        3: "duplicate learner_id", 4: "missing learner_id", 5: "unparseable enrolled_at", 6: "unknown persona"}
+        4: "duplicate learner_id", 5: "missing learner_id", 6: "unparseable enrolled_at", 7: "unknown persona"}
     with pytest.raises(DataError, match="'learner_id' missing"):
         load_learners(write(tmp_path, "l2.csv", "id,age\n1,2\n"), jmap(tiny_map_dict))
 
@@ -405,7 +405,7 @@ def test_learners_reference(tiny_map_dict, rows):
         res = load_learners(p, map_from_dict(tiny_map_dict))
     assert res.read == len(rows) == res.accepted.height + res.rejected.height
     seen, want_rej, want_acc = set(), {}, []
-    for i, r in enumerate(rows, start=1):
+    for i, r in enumerate(rows, start=2):  # line numbers: the header is line 1
         lid = r["learner_id"].strip()
         if not lid:
             want_rej[i] = "missing learner_id"

@@ -155,15 +155,16 @@ def _broken_notebooks(tmp_path: Path, name: str = "journey_map") -> Path:
 
 
 def test_failing_notebook_names_cell_and_leaves_previous_reports(tmp_path):
-    """Through the command line: exit 2, notebook and cell named, --out untouched, executed copy kept."""
+    """Through the command line: exit 3 (internal error), notebook and cell named, --out untouched, executed copy kept."""
     out = tmp_path / "reports"
     out.mkdir()
     (out / "index.html").write_text("previous index", encoding="utf-8")
     (out / "journey_map.html").write_text("previous page", encoding="utf-8")
+    (out / MANIFEST).write_text(json.dumps({"files": ["index.html", "journey_map.html"]}), encoding="utf-8")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     nbs = _broken_notebooks(tmp_path)
     res = CliRunner().invoke(app, ["report", str(SAMPLE), "--notebooks", "journey_map", "--notebooks-dir", str(nbs), "--out", str(out)])
-    assert res.exit_code == 2
+    assert res.exit_code == 3
     msg = " ".join((res.output or "").split())
     assert "journey_map" in msg and "cell 5" in msg and "total = 1" in msg and "planted failure" in msg
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before      # untouched

@@ -238,7 +238,7 @@ def test_store_equals_replay(tmp_path_factory, files):
     d = tmp_path_factory.mktemp("st")
     jmap, paths = write_event_files(d, files)
     ingest_files(paths, d, jmap)
-    stored, _ = replay(paths, files)
+    stored, _, _ = replay(paths, files)
     w = load_workspace(d)
     got = {r["event_id"]: (r["learner_id"], r["touchpoint_id"]) for r in w.events.to_dicts()}
     assert got == stored

@@ -16,24 +16,24 @@ from typing import List, Optional
 import typer
 
 METRIC_NAMES = ("funnel", "dropoff", "transitions", "kpis", "emotion", "segments", "review", "survival")
-OUT_FORMATS = (".csv", ".parquet", ".json")
+OUT_FORMATS = (".csv", ".xlsx", ".parquet", ".json")
 
 
 def write_frame(df, out: Path) -> None:
-    """Write a polars frame as CSV, Parquet or JSON (records), by the file's suffix.
+    """Write a polars frame as CSV, Excel, Parquet or JSON (records), by the file's suffix.
 
-    >>> write_frame(pl.DataFrame({"a": [1]}), Path("out/a.csv"))   # doctest: +SKIP
+    CSV and Excel cells a spreadsheet would run as a formula are neutralised
+    (see :mod:`journeylib.exports`).
+
+    >>> import polars as pl, tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "a.csv"
+    >>> write_frame(pl.DataFrame({"region": ["=1+1"], "n": [-1]}), out)
+    >>> out.read_text().splitlines()
+    ['region,n', "'=1+1,-1"]
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    suffix = out.suffix.lower()
-    if suffix == ".csv":
-        df.write_csv(out)
-    elif suffix == ".parquet":
-        df.write_parquet(out)
-    elif suffix == ".json":
-        out.write_text(json.dumps(df.to_dicts(), default=str, indent=1), encoding="utf-8")
-    else:  # pragma: no cover - checked before
-        raise ValueError(suffix)
+    from ..exports import write_table
+
+    write_table(df, out)
 
 
 def _write_survival(s, out: Path) -> None:
@@ -52,7 +52,7 @@ def _write_survival(s, out: Path) -> None:
 def metrics_command(
     name: str = typer.Argument(..., help=f"Metric table: {', '.join(METRIC_NAMES)}."),
     workspace: Path = typer.Argument(..., help="Workspace folder with journey.yml and the events/learners files."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .parquet or .json. For review: a .json file (one key per frame) or a folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file: .csv, .xlsx, .parquet or .json. For review: a .json file (one key per frame) or a folder."),
     funnel: Optional[str] = typer.Option(None, "--funnel", help="Named funnel of the map (default: every touchpoint)."),
     by: Optional[List[str]] = typer.Option(None, "--by", help="Learner column to group by (repeatable). For segments and review: the attributes to test (default: all)."),
     period: Optional[str] = typer.Option(None, "--period", help="Period: 2025-06, 2025-Q2, 2025-W23, 2025, 2025-06-01..2025-06-30, month, quarter, week. Review: default the last complete month whose follow-up horizon has elapsed; kpis: the period's arrivals; survival: learners whose origin is in it; otherwise the cohort of learners whose first event is in the period."),
@@ -66,16 +66,17 @@ def metrics_command(
     """Compute a metric table (funnel, dropoff, transitions, kpis, emotion, segments, review, survival) and write it.
 
     Exit code 0 on success, 2 on bad input (unknown metric, funnel or column,
-    unreadable workspace) with one line on stderr.
+    unreadable workspace, an --out that cannot be written) with one line on
+    stderr; --out is checked before the workspace is read. CSV and Excel
+    output is safe to open in a spreadsheet.
 
-    >>> # journey metrics funnel data/sample --funnel course --by persona --out funnel.csv
+    >>> # journey metrics funnel data/sample --funnel course --by persona --out funnel.xlsx
     """
-    from ..cli import EXIT_FATAL, console, err_console
-    from ..errors import DataError, JourneyError
+    from rich.markup import escape
 
-    def fail(msg: str) -> None:
-        err_console.print(f"[bold red]error:[/] {msg}", soft_wrap=True)
-        raise typer.Exit(EXIT_FATAL)
+    from ..console import console, fail
+    from ..errors import DataError, JourneyError
+    from ..outputs import check_output_file, check_output_folder
 
     if name not in METRIC_NAMES:
         fail(f"unknown metric '{name}'; metrics: {', '.join(METRIC_NAMES)}")
@@ -84,6 +85,11 @@ def metrics_command(
     is_dir_out = name == "review" and out.suffix.lower() != ".json"
     if not is_dir_out and out.suffix.lower() not in OUT_FORMATS:
         fail(f"--out must end in {', '.join(OUT_FORMATS)} (got '{out.name}')")
+    inputs = [p for p in Path(workspace).glob("*") if p.is_file()] if Path(workspace).is_dir() else []
+    if is_dir_out:
+        check_output_folder(out, what="review folder")
+    else:
+        check_output_file(out, OUT_FORMATS, protect=inputs)
     try:
         import polars as pl
 
@@ -149,9 +155,9 @@ def metrics_command(
                                      "previous_start": r.previous_start.isoformat(), "previous_end": r.previous_end.isoformat()}
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(payload, default=str, indent=1), encoding="utf-8")
-            console.print(f"Wrote review of {r.label} ({len(r.findings)} findings) to {out}")
+            console.print(f"Wrote review of {escape(r.label)} ({len(r.findings)} findings) to {escape(str(out))}")
             return
         write_frame(df, out)
-        console.print(f"Wrote {name}: {df.height} rows to {out}")
+        console.print(f"Wrote {name}: {df.height} rows to {escape(str(out))}")
     except JourneyError as exc:
-        fail(str(exc))
+        fail(exc)

@@ -1,11 +1,14 @@
 """Backend handling: one code path for polars, DuckDB and Spark via narwhals.
 
-Every metric is written once against narwhals *lazy* frames. :func:`lazy`
-turns whatever the caller passed (polars DataFrame/LazyFrame, DuckDB relation,
-Spark DataFrame, or a narwhals frame) into a narwhals ``LazyFrame``;
-:func:`collect` runs the query in its own engine and returns a small polars
-DataFrame with datetimes normalised to UTC and integer counts as ``Int64``,
-so that results compare equal across engines.
+Every metric is written once against narwhals *lazy* frames. :func:`lazy` is
+the door every input passes: polars DataFrames/LazyFrames, DuckDB relations
+and Spark DataFrames run natively; pandas DataFrames and pyarrow Tables are
+converted to polars first (exact: same rows, values and instants), because
+narwhals' pandas and pyarrow backends do not run the metric code faithfully;
+anything else is refused with one line naming its type. :func:`collect` runs
+the query in its own engine and returns a small polars DataFrame with
+datetimes normalised to UTC and integer counts as ``Int64``, so that results
+compare equal across engines.
 
 >>> import polars as pl
 >>> lf = lazy(pl.DataFrame({"a": [1, 2]}))
@@ -27,41 +30,124 @@ LID, TP, TS = "learner_id", "touchpoint_id", "timestamp"
 DAY_US = 86_400_000_000.0
 #: learner columns that are not attributes (not used as segments)
 NON_ATTRIBUTES = ("learner_id", "enrolled_at")
+#: the tables every metric accepts (named in the message that refuses any other)
+SUPPORTED_INPUTS = "a polars DataFrame/LazyFrame, a pandas DataFrame, a pyarrow Table, a DuckDB relation or a Spark DataFrame"
 
 
-def lazy(obj: Any) -> nw.LazyFrame:
-    """A narwhals LazyFrame for any supported frame (eager frames are made lazy).
+def lazy(obj: Any, *, what: str = "table") -> nw.LazyFrame:
+    """A narwhals LazyFrame on the engine that runs the metrics for ``obj``.
 
-    >>> import polars as pl
-    >>> type(lazy(pl.DataFrame({"a": [1]}))).__name__
-    'LazyFrame'
+    * polars DataFrame/LazyFrame, DuckDB relation, Spark DataFrame: natively
+      (a narwhals frame counts as the table it wraps);
+    * pandas DataFrame, pyarrow Table: converted to polars (see :func:`to_polars`).
+
+    On polars, datetime columns are expressed in UTC (same instants; naive
+    ones are read as UTC) and categorical columns become strings. Any other
+    input raises :class:`~journeylib.errors.DataError` naming ``what`` and its type.
+
+    >>> import pandas as pd
+    >>> lf = lazy(pd.DataFrame({"a": [1]}))
+    >>> type(lf).__name__, lf.implementation.is_polars()
+    ('LazyFrame', True)
+    >>> lazy([1, 2], what="events")
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.DataError: events: unsupported table type builtins.list; pass a polars DataFrame/LazyFrame, a pandas DataFrame, a pyarrow Table, a DuckDB relation or a Spark DataFrame
     """
-    if isinstance(obj, (nw.LazyFrame, nw.DataFrame)):
-        f = obj
-    else:
+    f = _narwhals(obj, what)
+    impl = f.implementation
+    if impl.is_duckdb() or impl.is_pyspark():
+        return f.lazy() if isinstance(f, nw.DataFrame) else f
+    native = f.to_native()
+    if not impl.is_polars():
+        native = to_polars(native, what=what)
+    return nw.from_native(_utc_strings(native.lazy()))
+
+
+def _narwhals(obj: Any, what: str) -> nw.DataFrame | nw.LazyFrame:
+    """``obj`` as a narwhals frame of a supported kind, or a one-line refusal."""
+    f = obj
+    if not isinstance(obj, (nw.DataFrame, nw.LazyFrame)):
         try:
             f = nw.from_native(obj)
-        except TypeError as exc:
-            raise DataError(f"unsupported frame type {type(obj).__name__}: pass polars, DuckDB or Spark") from exc
-    return f.lazy() if isinstance(f, nw.DataFrame) else f
+        except TypeError:
+            f = None
+    if f is not None:
+        impl = f.implementation
+        if impl.is_polars() or impl.is_pandas() or impl.is_pyarrow() or impl.is_duckdb() or impl.is_pyspark():
+            return f
+        obj = f.to_native()
+    kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    raise DataError(f"{what}: unsupported table type {kind}; pass {SUPPORTED_INPUTS}")
+
+
+def to_polars(native: Any, *, what: str = "table") -> pl.DataFrame:
+    """A pandas DataFrame or pyarrow Table as a polars DataFrame, exactly.
+
+    Values, nulls (pandas ``NaN``/``None``/``NaT`` are missing values) and
+    instants are kept; a pandas index named ``learner_id`` becomes a column.
+    A column that cannot be converted (e.g. numbers and text mixed in one
+    pandas column) raises :class:`~journeylib.errors.DataError` naming it.
+
+    >>> import pandas as pd
+    >>> to_polars(pd.DataFrame({"x": [1.0, None]}, index=pd.Index(["u", "v"], name="learner_id"))).rows()
+    [('u', 1.0), ('v', None)]
+    >>> to_polars(pd.DataFrame({"value": ["high", 2.0]}), what="events")
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.DataError: events: column 'value' cannot be converted from pandas: 'float' object is not an instance of 'str'
+    """
+    if isinstance(native, pl.DataFrame):
+        return native
+    if type(native).__module__.startswith("pyarrow"):
+        return pl.from_arrow(native)
+    index = [n for n in native.index.names if n is not None]
+    keep_index = LID in index and LID not in native.columns
+    try:
+        return pl.from_pandas(native, include_index=keep_index)
+    except Exception as exc:  # polars and pyarrow raise many kinds; find the column and say why
+        raise DataError(_conversion_problem(native, exc, what)) from None
+
+
+def _conversion_problem(native: Any, exc: Exception, what: str) -> str:
+    def first_line(e: Exception) -> str:
+        text = str(e).strip()
+        return text.splitlines()[0] if text else type(e).__name__
+
+    for name in native.columns:
+        try:
+            pl.from_pandas(native[[name]])
+        except Exception as col_exc:  # the first column that fails is the one to name
+            return f"{what}: column {str(name)!r} cannot be converted from pandas: {first_line(col_exc)}"
+    return f"{what}: cannot convert the pandas DataFrame to polars: {first_line(exc)}"
+
+
+def _utc_strings(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Datetimes in UTC (naive ones read as UTC) and categoricals as strings; a no-op if already so."""
+    fixes = []
+    for name, dtype in lf.collect_schema().items():
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone != "UTC":
+            col = pl.col(name)
+            fixes.append(col.dt.replace_time_zone("UTC") if dtype.time_zone is None else col.dt.convert_time_zone("UTC"))
+        elif isinstance(dtype, (pl.Categorical, pl.Enum)):
+            fixes.append(pl.col(name).cast(pl.String))
+    return lf.with_columns(fixes) if fixes else lf
 
 
 def backend_of(obj: Any) -> str:
-    """``"polars"``, ``"duckdb"``, ``"spark"`` or another narwhals implementation name.
+    """The engine that runs the metrics for ``obj``: ``"polars"``, ``"duckdb"`` or ``"spark"``
+    (pandas and pyarrow tables run on polars).
 
-    >>> import polars as pl
-    >>> backend_of(pl.DataFrame({"a": [1]}))
+    >>> import pandas as pd
+    >>> backend_of(pd.DataFrame({"a": [1]}))
     'polars'
     """
-    f = lazy(obj)
-    impl = f.implementation
-    if impl.is_polars():
-        return "polars"
+    impl = lazy(obj).implementation
     if impl.is_duckdb():
         return "duckdb"
-    if impl.is_pyspark() or impl.is_pyspark_connect() or impl.is_sqlframe():
+    if impl.is_pyspark():
         return "spark"
-    return str(impl)
+    return "polars"
 
 
 def collect(lf: nw.LazyFrame | nw.DataFrame) -> pl.DataFrame:
@@ -93,17 +179,19 @@ def _spark_session(native: Any):
     return getattr(native, "sparkSession", None) or native.sql_ctx.sparkSession
 
 
-def align(frame: Any, like: nw.LazyFrame) -> nw.LazyFrame:
+def align(frame: Any, like: nw.LazyFrame, *, what: str = "table") -> nw.LazyFrame:
     """``frame`` as a lazy frame on the same engine as ``like`` (small tables only).
 
-    Used to bring a polars learners table next to DuckDB or Spark events.
+    Brings a learners table next to the events: a polars, pandas or pyarrow
+    learners table onto DuckDB or Spark events, a DuckDB or Spark one onto
+    polars events, a DuckDB relation onto the events relation's connection.
 
-    >>> import polars as pl
-    >>> align(pl.DataFrame({"a": [1]}), lazy(pl.DataFrame({"b": [2]}))).implementation.is_polars()
+    >>> import pandas as pd, polars as pl
+    >>> align(pd.DataFrame({"a": [1]}), lazy(pl.DataFrame({"b": [2]}))).implementation.is_polars()
     True
     """
-    f = lazy(frame)
-    if f.implementation == like.implementation:
+    f = lazy(frame, what=what)
+    if f.implementation == like.implementation and not _other_duckdb_connection(f, like):
         return f
     df = collect(f)
     native = like.to_native()
@@ -111,15 +199,35 @@ def align(frame: Any, like: nw.LazyFrame) -> nw.LazyFrame:
     if impl.is_polars():
         return lazy(df)
     if impl.is_duckdb():
-        import duckdb
-
         # the relation's own connection (DuckDB joins only relations of one connection)
-        con = getattr(native, "_con", None) or duckdb.default_connection()
-        return nw.from_native(con.from_arrow(df.to_arrow()))
-    if impl.is_pyspark():
-        spark = _spark_session(native)
-        return nw.from_native(spark.createDataFrame(df.to_pandas()))
-    raise DataError(f"cannot combine {f.implementation} and {impl} frames; pass both on one engine")
+        return nw.from_native(_duckdb_relation(getattr(native, "_con", None) or duckdb_connection(), df))
+    return nw.from_native(_spark_frame(_spark_session(native), df))
+
+
+def _other_duckdb_connection(f: nw.LazyFrame, like: nw.LazyFrame) -> bool:
+    if not like.implementation.is_duckdb():
+        return False
+    return getattr(f.to_native(), "_con", None) is not getattr(like.to_native(), "_con", None)
+
+
+def _duckdb_relation(con: Any, df: pl.DataFrame) -> Any:
+    return con.from_arrow(df.to_arrow())
+
+
+def _spark_frame(spark: Any, df: pl.DataFrame) -> Any:
+    """A Spark DataFrame with ``df``'s rows and types (the schema is given, so all-null columns keep theirs)."""
+    import warnings
+
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    import pyarrow as pa
+
+    arrow = df.to_arrow().schema
+    arrow = pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in arrow])
+    schema = from_arrow_schema(arrow)  # plain strings: older pyspark knows no large_string
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return spark.createDataFrame(df.to_pandas(), schema=schema)
 
 
 def columns(lf: nw.LazyFrame) -> list[str]:
@@ -198,29 +306,45 @@ def by_list(by: str | Sequence[str] | None) -> list[str]:
 
 
 def prepare(events: Any, learners: Any, *, by: str | Sequence[str] | None = None) -> tuple[nw.LazyFrame, nw.LazyFrame, list[str]]:
-    """Events and learners as lazy frames on one engine; checks ``by`` names learner columns.
+    """Events and learners as lazy frames on one engine (the events' engine, see
+    :func:`lazy` and :func:`align`); checks the required columns and their types,
+    and that ``by`` names learner columns.
 
     ``learners=None`` derives one learner per events ``learner_id`` with
     persona ``"unassigned"``.
 
-    >>> import polars as pl, datetime as dt
+    >>> import pandas as pd, polars as pl, datetime as dt
     >>> ev = pl.DataFrame({"learner_id": ["u"], "touchpoint_id": ["a"], "timestamp": [dt.datetime(2025, 1, 1)]})
-    >>> prepare(ev, None, by="persona")[2]
+    >>> prepare(ev, pd.DataFrame({"learner_id": ["u"], "persona": ["p"]}), by="persona")[2]
     ['persona']
+    >>> prepare(ev.with_columns(timestamp=pl.lit("2025-01-01")), None)
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.DataError: events column timestamp is String; it must be a date-time (timezone-aware)
     """
-    ev = lazy(events)
-    ev_cols = columns(ev)
-    missing = [c for c in (LID, TP, TS) if c not in ev_cols]
+    ev = lazy(events, what="events")
+    schema = ev.collect_schema()
+    missing = [c for c in (LID, TP, TS) if c not in schema]
     if missing:
         raise DataError(f"events lack required column(s): {', '.join(missing)}")
+    if schema[TS] != nw.Datetime:
+        raise DataError(f"events column {TS} is {schema[TS]}; it must be a date-time (timezone-aware)")
+    if schema[TP] != nw.String:
+        raise DataError(f"events column {TP} is {schema[TP]}; it must hold the map's touchpoint ids as text")
+    for name in ("value", "emotion"):
+        if name in schema and not (schema[name].is_numeric() or schema[name] == nw.Unknown):
+            raise DataError(f"events column {name} is {schema[name]}; it must be numeric (missing values allowed)")
     if learners is None:
         ln = ev.select(LID).unique().with_columns(persona=nw.lit("unassigned"))
     else:
-        ln = align(learners, ev)
+        ln = align(learners, ev, what="learners")
     bys = by_list(by)
-    lcols = columns(ln)
+    lschema = ln.collect_schema()
+    lcols = list(lschema.names())
     if LID not in lcols:
         raise DataError("learners lack required column learner_id")
+    if lschema[LID] != schema[LID]:
+        raise DataError(f"learner_id is {schema[LID]} in events but {lschema[LID]} in learners; use one type (text)")
     unknown = [c for c in bys if c not in lcols]
     if unknown:
         raise DataError(
@@ -404,11 +528,5 @@ def to_engine(frame: Any, engine: str = "polars", *, session: Any = None) -> Any
     if name == "polars":
         return df
     if name == "duckdb":
-        con = session if session is not None else duckdb_connection()
-        return con.from_arrow(df.to_arrow())
-    spark = session if session is not None else spark_session()
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return spark.createDataFrame(df.to_pandas())
+        return _duckdb_relation(session if session is not None else duckdb_connection(), df)
+    return _spark_frame(session if session is not None else spark_session(), df)

@@ -380,7 +380,9 @@ def review(
     (default: the map's ``review.horizon_days``, itself ``dormancy_days``).
 
     ``period=None`` picks :func:`~journeylib.metrics.periods.default_period`:
-    the last complete month that holds arrivals and whose horizon has elapsed.
+    the last complete month that holds arrivals and whose horizon has elapsed;
+    failing that, the last complete month that holds arrivals (provisional),
+    else the month of the latest event — never a month without events.
 
     * ``scorecard`` — :func:`kpis` for the period with ``previous_value,
       previous_n, change, p_value, q_value, changed_significantly, finding,
@@ -427,7 +429,9 @@ def review(
     attrs = segment_attributes(ln, jmap, attributes) if attributes is not None else None
     if period is None:
         firsts = E.collect(ev.filter(nw.col(E.TS) <= T).select(nw.col(E.TS)))[E.TS]
-        period = default_period(firsts, data_end=T, horizon_days=h) or "month"
+        period = (default_period(firsts, data_end=T, horizon_days=h)
+                  or default_period(firsts, data_end=T, horizon_days=0)  # follow-up not over yet: the findings say so
+                  or (f"{firsts.max():%Y-%m}" if len(firsts) else "month"))  # all data in one month: that month
     start, end = period_bounds(period, data_end=T)
     pstart, pend = previous_period(start, end)
     hd = dt.timedelta(days=h)

@@ -40,8 +40,9 @@ def _header(path: Path) -> list[str]:
 def detect_type(path: str | Path, rules: SourceRules | None = None) -> str:
     """Guess the source type of a file from its name and first line.
 
-    ``.xlsx`` → survey; ``.json`` → xapi; JSON lines with ``actor``/``verb`` →
-    xapi, with ``event_type`` → edx; a log line with a JSON object after a
+    ``.xlsx`` → survey; ``.json`` → xapi; JSON lines with ``actor``/``verb``
+    (or a Learning Locker ``statement`` / Ralph ``_source`` wrapper) → xapi,
+    with ``event_type`` or ``{name, data, context}`` → edx; a log line with a JSON object after a
     prefix → edx; CSV with ``eventname`` + ``timecreated`` → moodle, with
     ``Event name`` + ``Description`` → moodle-report; with the survey rules
     columns (when ``rules`` has a survey section) → survey; otherwise csv.
@@ -77,9 +78,10 @@ def detect_type(path: str | Path, rules: SourceRules | None = None) -> str:
                 continue
             if not isinstance(doc, dict):
                 continue
-            if "verb" in doc or "statements" in doc or "actor" in doc:
+            if "verb" in doc or "statements" in doc or "actor" in doc or isinstance(doc.get("statement"), dict) \
+                    or isinstance(doc.get("_source"), dict):
                 return "xapi"
-            if "event_type" in doc:
+            if "event_type" in doc or ("name" in doc and "data" in doc and "context" in doc):
                 return "edx"
             prefixed = prefixed or start > 0
         return "edx" if prefixed or name.endswith((".log", ".log.gz")) else "csv"

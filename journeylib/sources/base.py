@@ -12,6 +12,11 @@ noted):
 * ``__shape``: a short description used to group unmapped records
 * ``__naive`` (bool): the timestamp had no zone and was read in the declared one
 * ``__voids``: for an xAPI voiding statement, the id of the voided statement
+* ``__course``: the course the record belongs to; ``__outside``: set when course
+  scoping (``course:`` in ``sources.yml``) puts the record outside the
+  workspace — such records are counted per course, not stored
+* ``__details``: JSON of the fields a KPI needs beyond ``value`` (see
+  :data:`journeylib.sources.presets.DETAIL_FIELDS`)
 * ``learner_id``, ``timestamp``, ``event`` (the adapter's default kind),
   ``value`` (text; parsed by the contract), ``emotion``, ``event_id`` and the fields rules match on
 
@@ -58,6 +63,10 @@ RAW_COLUMNS: dict[str, pl.DataType] = {
     "__shape": pl.Utf8,
     "__naive": pl.Boolean,
     "__voids": pl.Utf8,
+    "__course": pl.Utf8,
+    "__outside": pl.Utf8,
+    "__details": pl.Utf8,
+    "__names": pl.Utf8,
     "learner_id": pl.Utf8,
     "timestamp": pl.Utf8,
     "event": pl.Utf8,
@@ -67,9 +76,27 @@ RAW_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
+#: Per accepted event: where it came from (row, raw record) and its KPI details.
+EVENT_ROWS_SCHEMA: dict[str, pl.DataType] = {"event_id": pl.Utf8, "row": pl.Int64, "record": pl.Utf8, "details": pl.Utf8}
+SKIPPED = "set aside by rule: "
+
+
+def empty_event_rows() -> pl.DataFrame:
+    """An empty table of event origins (event_id, row, record, details).
+
+    >>> empty_event_rows().columns
+    ['event_id', 'row', 'record', 'details']
+    """
+    return pl.DataFrame(schema=EVENT_ROWS_SCHEMA)
+
+
 @dataclass
 class Batch:
     """Validated events and rejected rows from one slice of a source file.
+
+    ``outside`` counts the records set aside by course scoping, per course;
+    ``read == events + rejected + outside``. ``event_rows`` tells each accepted
+    event's row, raw record and details.
 
     >>> Batch(0, pl.DataFrame(), empty_rejected()).read
     0"""
@@ -84,10 +111,13 @@ class Batch:
     learners: pl.DataFrame | None = None
     #: things the user should know about the file (e.g. an LRS page that says more pages exist)
     notes: list[str] = field(default_factory=list)
+    outside: Counter = field(default_factory=Counter)
+    event_rows: pl.DataFrame = field(default_factory=empty_event_rows)
 
     def __post_init__(self) -> None:
-        assert self.read == self.events.height + self.rejected.height, (
-            f"read {self.read} != accepted {self.events.height} + rejected {self.rejected.height}"
+        n_out = sum(self.outside.values())
+        assert self.read == self.events.height + self.rejected.height + n_out, (
+            f"read {self.read} != accepted {self.events.height} + rejected {self.rejected.height} + other course {n_out}"
         )
 
 
@@ -157,14 +187,22 @@ def finish_batch(raw: pl.DataFrame, rules: list[Rule], source_type: str, jmap: J
                  *, rules_apply: bool = True) -> Batch:
     """Rules, then the events contract: a :class:`Batch` whose counts reconcile.
 
-    Order of rejection: the adapter's own reason (``__error``), voiding
-    statements (kept as ``voids``), ``no mapping rule``, then every contract
-    check of :func:`~journeylib.load.validate_events`.
+    Records outside the course scope (``__outside``) are set aside and counted
+    first. Order of rejection: the adapter's own reason (``__error``), voiding
+    statements (kept as ``voids``), a rule's ``skip`` reason, ``no mapping
+    rule``, then every contract check of :func:`~journeylib.load.validate_events`.
+    Rejected records keep no e-mail or IP address
+    (:func:`journeylib.privacy.scrub_text`).
 
     (Example in the module docstring.)
     """
     read = raw.height
     parts: list[pl.DataFrame] = []
+    outside = Counter()
+    if "__outside" in raw.columns and raw["__outside"].null_count() < raw.height:
+        for course, n in raw.filter(pl.col("__outside").is_not_null()).group_by("__outside").len().iter_rows():
+            outside[course] += n
+        raw = raw.filter(pl.col("__outside").is_null())
     bad = raw.filter(pl.col("__error").is_not_null())
     if bad.height:
         parts.append(_rejected(bad, pl.col("__error"), pl.col("__field"), file))
@@ -178,6 +216,10 @@ def finish_batch(raw: pl.DataFrame, rules: list[Rule], source_type: str, jmap: J
     unmapped = 0
     if rules_apply:
         ok = apply_rules(ok, rules, source_type)
+        skipped = ok.filter(pl.col("__skip").is_not_null())
+        if skipped.height:
+            parts.append(_rejected(skipped, pl.lit(SKIPPED) + pl.col("__skip"), pl.lit("rule"), file))
+            ok = ok.filter(pl.col("__skip").is_null())
         miss = ok.filter(pl.col("__tp").is_null())
         unmapped = miss.height
         if unmapped:
@@ -189,11 +231,16 @@ def finish_batch(raw: pl.DataFrame, rules: list[Rule], source_type: str, jmap: J
             pl.coalesce([pl.col("__rule_event"), pl.col("event")]).alias("event"),
         )
     naive = int(ok["__naive"].fill_null(False).sum()) if ok.height else 0
-    cand = ok.select("__row", "__raw", "learner_id", "touchpoint_id", "timestamp", "event", "value", "emotion", "event_id")
+    cand = ok.select("__row", "__raw", "__details", "learner_id", "touchpoint_id", "timestamp", "event", "value", "emotion", "event_id")
+    event_rows = empty_event_rows()
     if cand.height:
         cand = cand.with_row_index("__pos", offset=1).with_columns(pl.col("__pos").cast(pl.Int64))
-        res = validate_events(cand.drop("__raw", "__row").rename({"__pos": "__row"}), jmap, file=file)
+        res = validate_events(cand.drop("__raw", "__row", "__details").rename({"__pos": "__row"}), jmap, file=file)
         events = res.accepted
+        event_rows = events.select("event_id").join(
+            cand.select(pl.col("event_id"), pl.col("__row").alias("row"), pl.col("__raw").alias("record"),
+                        pl.col("__details").alias("details")).unique("event_id", keep="first"),
+            on="event_id", how="left").cast(EVENT_ROWS_SCHEMA)
         if res.rejected.height:
             back = cand.select(pl.col("__pos").alias("row"), pl.col("__row").alias("__orig"), pl.col("__raw").alias("__r"))
             rej = res.rejected.join(back, on="row", how="left", maintain_order="left").with_columns(
@@ -203,7 +250,11 @@ def finish_batch(raw: pl.DataFrame, rules: list[Rule], source_type: str, jmap: J
     else:
         events = validate_events(pl.DataFrame(schema={c: pl.Utf8 for c in ("learner_id", "touchpoint_id", "timestamp")}), jmap, file=file).accepted
     rejected = pl.concat([p.cast(REJECTED_SCHEMA) for p in parts], how="vertical") if parts else empty_rejected()
-    return Batch(read, events, rejected, unmapped, shapes, voids, naive)
+    if rejected.height:
+        from ..privacy import scrub_raw_text
+
+        rejected = rejected.with_columns(pl.col("record").map_elements(scrub_raw_text, return_dtype=pl.Utf8, skip_nulls=True))
+    return Batch(read, events, rejected, unmapped, shapes, voids, naive, outside=outside, event_rows=event_rows)
 
 
 def batched(records: Iterator[dict], size: int) -> Iterator[list[dict]]:

@@ -59,21 +59,23 @@ from pathlib import Path
 from typing import Literal, Union
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import MapError
-from ..model import CrossCheckError, _field_name, _line_for, _line_index, map_error_from_validation
+from ..model import CrossCheckError, _field_name, _line_for, _line_index, map_error_from_validation, read_yaml
 
 RULES_FILE = "sources.yml"
 
 #: Fields a rule may match on, per source type.
 MATCH_FIELDS: dict[str, tuple[str, ...]] = {
-    "xapi": ("verb", "object", "activity_type", "parent", "grouping"),
-    "moodle": ("eventname", "component", "action", "target", "contextinstanceid", "courseid", "crud", "edulevel", "objecttable"),
-    "moodle_report": ("event_name", "component", "event_context", "description", "origin"),
-    "edx": ("event_type", "page", "course_id", "event_source"),
+    "xapi": ("verb", "object", "activity_type", "parent", "grouping", "kind", "course", "section"),
+    "moodle": ("eventname", "component", "action", "target", "contextinstanceid", "courseid", "crud", "edulevel",
+               "objecttable", "objectid", "contextlevel", "kind"),
+    "moodle_report": ("event_name", "component", "event_context", "description", "origin", "kind"),
+    "edx": ("event_type", "page", "course_id", "event_source", "kind", "block", "section", "subsection"),
 }
+#: Sources whose rules may also match any ``event.<path>`` of the raw event data.
+EVENT_PATH_SOURCES = ("edx",)
 
 #: Event kinds a rule may set (the data contract's lowercase kinds).
 EVENT_KINDS = ("reached", "viewed", "started", "completed", "passed", "failed", "responded", "submitted", "attempted")
@@ -166,8 +168,16 @@ class Rule(_Strict):
 """
 
     match: dict[str, Union[Condition, str, int, float]] = Field(default_factory=dict)
-    touchpoint: str
+    touchpoint: str | None = None
     event: str | None = None
+    #: instead of a touchpoint: set the matching records aside with this reason (a reasoned reject)
+    skip: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Rule:
+        if (self.touchpoint is None) == (self.skip is None):
+            raise ValueError("give exactly one of touchpoint, skip")
+        return self
 
     @field_validator("match", mode="after")
     @classmethod
@@ -192,6 +202,21 @@ class Section(_Strict):
 """
 
     rules: list[Rule] = Field(default_factory=list)
+
+
+class MoodleSection(Section):
+    """Moodle rules plus the site's guest user ids (events by a guest are never a learner's).
+
+    >>> MoodleSection().guest_users
+    ['1']
+"""
+
+    guest_users: list[str] = Field(default_factory=lambda: ["1"])
+
+    @field_validator("guest_users", mode="before")
+    @classmethod
+    def _texts(cls, v):
+        return [str(x) for x in (v or [])]
 
 
 class XapiSection(Section):
@@ -248,11 +273,40 @@ class SourceRules(_Strict):
 """
 
     timezone: str | None = None
+    #: the course (or named set of runs) this workspace belongs to; records of other courses are set aside
+    course: Union[str, list[str], None] = None
+    #: user ids of staff and system accounts: their records are reasoned rejects, never learners
+    staff_users: list[str] = Field(default_factory=list)
     xapi: XapiSection = Field(default_factory=XapiSection)
-    moodle: Section = Field(default_factory=Section)
+    moodle: MoodleSection = Field(default_factory=MoodleSection)
     moodle_report: Section = Field(default_factory=Section)
     edx: Section = Field(default_factory=Section)
     survey: SurveySection = Field(default_factory=SurveySection)
+
+    @field_validator("course", mode="before")
+    @classmethod
+    def _course(cls, v):
+        if isinstance(v, (int, float)):
+            return str(v)
+        if isinstance(v, list):
+            return [str(x) for x in v]
+        return v
+
+    @field_validator("staff_users", mode="before")
+    @classmethod
+    def _staff(cls, v):
+        return [str(x) for x in (v or [])]
+
+    @property
+    def course_list(self) -> list[str] | None:
+        """The course ids of the scope (``None`` when the workspace is not scoped to a course).
+
+        >>> SourceRules(course="7").course_list
+        ['7']
+        """
+        if self.course is None:
+            return None
+        return [self.course] if isinstance(self.course, str) else list(self.course)
 
     @field_validator("timezone")
     @classmethod
@@ -272,9 +326,10 @@ class SourceRules(_Strict):
         for section, allowed in MATCH_FIELDS.items():
             for i, rule in enumerate(getattr(self, section).rules):
                 for name in rule.match:
-                    if name not in allowed:
+                    if name not in allowed and not (section in EVENT_PATH_SOURCES and name.startswith("event.") and len(name) > 6):
                         problems.append(((section, "rules", i, "match", name),
-                                         f"unknown field '{name}' for {section}; use {', '.join(allowed)}"))
+                                         f"unknown field '{name}' for {section}; use {', '.join(allowed)}"
+                                         + (" or event.<path>" if section in EVENT_PATH_SOURCES else "")))
         if problems:
             raise _RulesError(problems)
         return self
@@ -306,19 +361,7 @@ def load_rules(path: str | Path, touchpoint_ids: list[str] | None = None) -> Sou
     SourceRules(...)
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MapError("file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MapError(f"cannot read: {exc}", file=path) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise MapError(f"YAML syntax error: {exc.problem or exc.context}", file=path,
-                       line=mark.line + 1 if mark else None) from None
+    data, node = read_yaml(path, what="rules file")  # size, alias and nesting limits
     index = _line_index(node) if node is not None else {}
     if data is None:
         data = {}
@@ -355,18 +398,33 @@ def apply_rules(df: pl.DataFrame, rules: list[Rule], source_type: str) -> pl.Dat
     """
     if not rules:
         return df.with_columns(pl.lit(None, dtype=pl.Int32).alias("__rule"), pl.lit(None, dtype=pl.Utf8).alias("__tp"),
-                               pl.lit(None, dtype=pl.Utf8).alias("__rule_event"))
+                               pl.lit(None, dtype=pl.Utf8).alias("__rule_event"), pl.lit(None, dtype=pl.Utf8).alias("__skip"))
     chain = None
     for i, rule in enumerate(rules):
         conds = [c.expr(f) if f in df.columns else pl.lit(False) for f, c in rule.match.items()]
         cond = pl.all_horizontal(conds) if conds else pl.lit(True)
         chain = pl.when(cond).then(pl.lit(i, dtype=pl.Int32)) if chain is None else chain.when(cond).then(pl.lit(i, dtype=pl.Int32))
     table = pl.DataFrame(
-        {"__rule": list(range(len(rules))), "__tp": [r.touchpoint for r in rules], "__rule_event": [r.event for r in rules]},
-        schema={"__rule": pl.Int32, "__tp": pl.Utf8, "__rule_event": pl.Utf8},
+        {"__rule": list(range(len(rules))), "__tp": [r.touchpoint for r in rules], "__rule_event": [r.event for r in rules],
+         "__skip": [r.skip for r in rules]},
+        schema={"__rule": pl.Int32, "__tp": pl.Utf8, "__rule_event": pl.Utf8, "__skip": pl.Utf8},
     )
     out = df.with_columns(chain.otherwise(pl.lit(None, dtype=pl.Int32)).alias("__rule"))
     return out.join(table, on="__rule", how="left", maintain_order="left")
+
+
+def extra_fields(rules: list[Rule], source: str) -> tuple[str, ...]:
+    """The ``event.<path>`` fields the rules of an event-path source match on, in first-use order.
+
+    >>> extra_fields([Rule(match={"event.mode": "audit"}, touchpoint="a")], "edx")
+    ('event.mode',)
+    """
+    if source not in EVENT_PATH_SOURCES:
+        return ()
+    out: list[str] = []
+    for r in rules:
+        out += [f for f in r.match if f.startswith("event.") and f not in out]
+    return tuple(out)
 
 
 def first_matching_rule(record: dict, rules: list[Rule]) -> int | None:

@@ -3,8 +3,27 @@
 Reads, incrementally, a JSON array of statements (streamed with ``ijson``), JSON
 lines (one statement — or one LRS ``StatementResult`` page — per line), or a
 single ``StatementResult`` document ``{"statements": [...], "more": "..."}``
-(the ``more`` link is not followed — export every page to a file; a page
-that names more pages is reported as a note of the ingest).
+(the ``more`` link is not followed — export every page to a file, or pull
+from the LRS with ``journey ingest --lrs``; a page that names more pages is
+reported as a note of the ingest). LRS export wrappers are unwrapped: a
+Learning Locker export line ``{"statement": {...}, "_id": ..., "lrs_id": ...}``
+and a Ralph / Elasticsearch / MongoDB document ``{"_id": ..., "_source": {...}}``.
+
+**Preset** (for every statement): the touchpoint ``kind`` from the verb and
+activity type — the xAPI mappings of Open edX event-routing-backends
+(``registered``/``unregistered`` a course, ``evaluated``/``attempted`` a
+``cmi.interaction``, ``video/verbs/played``…, ``earned`` a course grade) and
+of Moodle ``logstore_xapi`` (``registered`` "enrolled to" a course,
+``viewed`` a module, ``completed`` a course, badges); the ``course`` (the
+object or the first context activity typed as a course, e.g.
+``<LMS>/course/<course key>`` or ``<moodle>/course/view.php?id=N``); the
+``section`` (the first parent activity that is not the course, else the
+object id — full ids, never trimmed); details for KPIs (score raw/min/max,
+``result.duration`` in seconds, success, completion, video ``time``,
+``time-from``, ``time-to``, ``length``). An actor whose account name is an
+e-mail address is stored hashed like an ``mbox``; actors in ``staff_users``
+and system accounts (account name ``anonymous`` or ``-1``) are
+reasoned rejects. ``actor.name`` and every other agent's name are never stored.
 
 Per statement:
 
@@ -35,7 +54,7 @@ prefix* (the id up to its last ``/``).
 ...      "object": {"id": "https://lms.example.org/course/1/welcome"}, "timestamp": "2024-03-01T10:00:00+01:00"}
 >>> r = statement_record(s, row=1)
 >>> r["learner_id"][:7], r["event"], r["__shape"]
-('sha256:', 'completed', 'http://adlnet.gov/expapi/verbs/completed https://lms.example.org/course/1/')
+('sha256:', 'completed', 'http://adlnet.gov/expapi/verbs/completed https://lms.example.org/course/1/welcome')
 """
 
 from __future__ import annotations
@@ -65,16 +84,152 @@ _VERB_EVENT = {
 }
 
 
-def hash_mbox(mbox: str) -> str:
-    """``sha256:<hex>`` of the lower-cased, trimmed ``mailto:`` IRI.
+from ..privacy import hash_mbox, scrub_raw_text, scrub_record  # noqa: E402  (hash_mbox is part of this module's API)
+from .presets import details_of, iso_duration_seconds, number, scope_state  # noqa: E402
 
-    >>> hash_mbox("mailto:Ann@Example.org") == hash_mbox(" mailto:ann@example.org")
-    True
+COURSE_TYPES = ("http://adlnet.gov/expapi/activities/course", "http://id.tincanapi.com/activitytype/lms/course")
+_VIDEO_EXT = "https://w3id.org/xapi/video/extensions/"
+_SYSTEM_ACCOUNTS = ("", "anonymous", "-1")
+_OPENEDX_COURSE = re.compile(r"/courses?/(?P<key>(?:course|ccx)-v1:[^/]+)/?$")
+_KIND_BY_VERB = {
+    "registered": "enrolment", "unregistered": "unenrolment", "evaluated": "problem", "answered": "problem",
+    "attempted": "problem", "asked": "problem", "navigated": "navigation", "posted": "forum", "edited": "forum",
+    "voted": "forum", "reported": "forum", "unreported": "forum", "deleted": "forum", "played": "video",
+    "paused": "video", "seeked": "video", "interacted": "video", "terminated": "video",
+}
+
+
+def unwrap(doc: Any) -> Any:
+    """The statement inside an LRS export wrapper (Learning Locker ``statement``, Ralph/ES ``_source``).
+
+    >>> unwrap({"_id": "x", "_source": {"id": "s1"}}), unwrap({"statement": {"id": "s2"}, "lrs_id": "l"})
+    ({'id': 's1'}, {'id': 's2'})
     """
-    m = mbox.strip().lower()
-    if not m.startswith("mailto:"):
-        m = "mailto:" + m
-    return "sha256:" + hashlib.sha256(m.encode("utf-8")).hexdigest()
+    if isinstance(doc, dict) and "actor" not in doc:
+        for key in ("statement", "_source"):
+            if isinstance(doc.get(key), dict):
+                return doc[key]
+    return doc
+
+
+def _name(act: Any) -> str | None:
+    """An activity's display name (``en-US``, ``en``, else the first language)."""
+    d = act.get("definition") if isinstance(act, dict) and isinstance(act.get("definition"), dict) else {}
+    names = d.get("name") if isinstance(d.get("name"), dict) else {}
+    for lang in ("en-US", "en", "en-GB"):
+        if isinstance(names.get(lang), str):
+            return names[lang]
+    return next((v for v in names.values() if isinstance(v, str)), None)
+
+
+def _typed(act: Any) -> str | None:
+    if isinstance(act, dict) and isinstance(act.get("definition"), dict):
+        t = act["definition"].get("type")
+        return t if isinstance(t, str) else None
+    return None
+
+
+def _context_acts(s: dict) -> list[dict]:
+    ctx = s.get("context") if isinstance(s.get("context"), dict) else {}
+    ca = ctx.get("contextActivities") if isinstance(ctx.get("contextActivities"), dict) else {}
+    out = []
+    for key in ("parent", "grouping"):
+        acts = ca.get(key)
+        acts = [acts] if isinstance(acts, dict) else acts if isinstance(acts, list) else []
+        out += [(key, a) for a in acts if isinstance(a, dict) and isinstance(a.get("id"), str)]
+    return out
+
+
+def course_of(s: dict) -> str | None:
+    """The course of a statement: the object or a context activity typed as a course — for an Open edX
+    course IRI (``…/course/<key>`` or, in older event-routing-backends, ``…/courses/<key>/``) the course key.
+
+    >>> course_of({"object": {"id": "https://lms/x"}, "context": {"contextActivities": {"parent": [
+    ...     {"id": "https://lms/course/course-v1:O+C+R", "definition": {"type": "http://adlnet.gov/expapi/activities/course"}}]}}})
+    'course-v1:O+C+R'
+    """
+    obj = s.get("object") if isinstance(s.get("object"), dict) else {}
+    found = obj.get("id") if _typed(obj) in COURSE_TYPES and isinstance(obj.get("id"), str) else None
+    if found is None:
+        found = next((act["id"] for _, act in _context_acts(s) if _typed(act) in COURSE_TYPES), None)
+    if found is None:  # untyped Open edX course IRIs (older event-routing-backends)
+        found = next((a["id"] for a in [obj] + [a for _, a in _context_acts(s)]
+                      if isinstance(a.get("id"), str) and _OPENEDX_COURSE.search(a["id"])), None)
+    m = _OPENEDX_COURSE.search(found) if found else None
+    return m["key"] if m else found
+
+
+def section_of(s: dict, course: str | None) -> str | None:
+    """The first parent activity that is not the course (a module, lesson, chapter), else the object id.
+
+    >>> section_of({"object": {"id": "https://lms/q1"}, "context": {"contextActivities": {"parent": [{"id": "https://lms/m1"}]}}}, None)
+    'https://lms/m1'
+    """
+    for key, act in _context_acts(s):
+        is_course = (course and act["id"].rstrip("/").endswith(course)) or _typed(act) in COURSE_TYPES \
+            or _OPENEDX_COURSE.search(act["id"])
+        if key == "parent" and not is_course:
+            return act["id"]
+    obj = s.get("object") if isinstance(s.get("object"), dict) else {}
+    return obj.get("id") if isinstance(obj.get("id"), str) else None
+
+
+def kind_of(verb: str, obj: dict, course: str | None) -> str:
+    """The touchpoint kind of a statement from its verb and object (see :mod:`.presets`).
+
+    >>> kind_of("http://adlnet.gov/expapi/verbs/registered", {"id": "c"}, "c")
+    'enrolment'
+    """
+    seg = re.split(r"[/#]", verb.rstrip("/"))[-1].lower()
+    otype = (_typed(obj) or "").lower()
+    is_course = otype in COURSE_TYPES or (course is not None and isinstance(obj.get("id"), str)
+                                          and obj["id"].rstrip("/").endswith(course))
+    if "certificate" in otype:
+        return "certificate"
+    if "badge" in otype:
+        return "badge"
+    if is_course:
+        if seg in ("completed",):
+            return "completion"
+        if seg in ("earned", "scored"):
+            return "grade_update"
+        if seg in ("passed", "failed"):
+            return "course_grade"
+        return _KIND_BY_VERB.get(seg, "course") if seg in ("registered", "unregistered") else "course"
+    if "video" in otype or "/video/" in verb:
+        return "video"
+    if seg == "earned":
+        return "grade"
+    if "cmi.interaction" in otype or "assessment" in otype or "question" in otype:
+        return "problem"
+    if "module" in otype or "lesson" in otype:
+        return "section" if seg != "navigated" else "navigation"
+    return _KIND_BY_VERB.get(seg, "content")
+
+
+def _seconds(x) -> float | None:
+    """A video position in seconds: a number, or an ISO 8601 duration as older event-routing-backends wrote it."""
+    v = number(x)
+    return v if v is not None else iso_duration_seconds(x)
+
+
+def _result_details(s: dict) -> tuple[float | None, dict | None]:
+    result = s.get("result") if isinstance(s.get("result"), dict) else {}
+    score = result.get("score") if isinstance(result.get("score"), dict) else {}
+    ext = result.get("extensions") if isinstance(result.get("extensions"), dict) else {}
+    ctx_ext = (s.get("context") or {}).get("extensions") if isinstance(s.get("context"), dict) else {}
+    ctx_ext = ctx_ext if isinstance(ctx_ext, dict) else {}
+    raw, lo, hi, scaled = (number(score.get(k)) for k in ("raw", "min", "max", "scaled"))
+    value = scaled if scaled is not None else (raw / hi if raw is not None and hi else raw)
+    details = details_of(
+        score_raw=raw, score_min=lo, score_max=hi, score_scaled=scaled,
+        success=result.get("success") if isinstance(result.get("success"), bool) else None,
+        completion=result.get("completion") if isinstance(result.get("completion"), bool) else None,
+        duration_s=iso_duration_seconds(result.get("duration")),
+        video_time=_seconds(ext.get(_VIDEO_EXT + "time")), video_time_from=_seconds(ext.get(_VIDEO_EXT + "time-from")),
+        video_time_to=_seconds(ext.get(_VIDEO_EXT + "time-to")), video_length=_seconds(ctx_ext.get(_VIDEO_EXT + "length")),
+    )
+    return value, details
 
 
 def redact(obj: Any) -> Any:
@@ -103,6 +258,8 @@ def actor_id(actor: Any, mode: str = "account_name") -> tuple[str | None, str | 
     acc = actor.get("account")
     if isinstance(acc, dict) and acc.get("name") not in (None, ""):
         name = str(acc["name"])
+        if "@" in name and "." in name.split("@")[-1]:  # an e-mail address used as account name: never stored in clear
+            name = hash_mbox(name)
         return (f"{acc.get('homePage', '')}|{name}" if mode == "account" else name), None
     if isinstance(actor.get("mbox"), str) and actor["mbox"].strip():
         return hash_mbox(actor["mbox"]), None
@@ -194,23 +351,25 @@ def strict_problem(s: dict) -> tuple[str, str] | None:
 
 
 def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: str = "account_name",
-                     strict: bool = False) -> dict:
-    """One raw-batch record (see :mod:`journeylib.sources.base`) from a parsed statement.
+                     strict: bool = False, rules: SourceRules | None = None) -> dict:
+    """One raw-batch record (see :mod:`journeylib.sources.base`) from a parsed statement (or an export wrapper).
 
     >>> statement_record({"verb": {"id": "v"}, "object": {"id": "o"}}, row=3)["__error"]
     'missing actor'
 """
     rec: dict[str, Any] = {"__row": row}
+    s = unwrap(s)
     if not isinstance(s, dict):
-        rec.update(__error="statement is not a JSON object", __field="", __raw=clip(raw if raw is not None else as_json(s)))
+        rec.update(__error="statement is not a JSON object", __field="", __raw=clip(as_json(s) if not isinstance(s, str) else s))
         return rec
-    if raw is None:
-        raw = as_json(s)
-    if '"mbox"' in raw:
-        raw = as_json(redact(s))
+    raw = as_json(scrub_record(s))
     rec["__raw"] = clip(raw)
     sid = s.get("id")
     rec["event_id"] = str(sid) if sid not in (None, "") else "xapi:" + digest(raw)
+    rules = rules or SourceRules()
+    if isinstance(s.get("object"), dict):
+        course = course_of(s)
+        rec.update(__course=course, __outside=scope_state(course, rules.course_list))
     for key in ("actor", "verb", "object"):
         if not isinstance(s.get(key), dict):
             rec.update(__error=f"missing {key}" if key not in s else f"{key} is not an object", __field=key)
@@ -218,6 +377,12 @@ def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: 
     learner, why = actor_id(s["actor"], learner_mode)
     if learner is None:
         rec.update(__error=why, __field="actor")
+        return rec
+    if learner.split("|")[-1].strip().lower() in _SYSTEM_ACCOUNTS:
+        rec.update(__error="system account (anonymous or -1), not a learner", __field="actor.account.name")
+        return rec
+    if learner in rules.staff_users or learner.split("|")[-1] in rules.staff_users:
+        rec.update(__error="staff user (listed in staff_users in sources.yml)", __field="actor")
         return rec
     verb = s["verb"].get("id")
     if not isinstance(verb, str) or not verb:
@@ -243,10 +408,7 @@ def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: 
     ts = ts.strip() if isinstance(ts, str) else None
     definition = obj.get("definition") if isinstance(obj.get("definition"), dict) else {}
     result = s.get("result") if isinstance(s.get("result"), dict) else {}
-    score = result.get("score") if isinstance(result.get("score"), dict) else {}
-    value = _num(score.get("scaled"))
-    if value is None:
-        value = _num(score.get("raw"))
+    value, details = _result_details(s)
     if result.get("success") is True:
         event = "passed"
     elif result.get("success") is False:
@@ -256,8 +418,14 @@ def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: 
     else:
         seg = re.split(r"[/#]", verb.rstrip("/"))[-1].lower()
         event = _VERB_EVENT.get(seg, re.sub(r"[^a-z0-9_]", "", seg) or "reached")
-    cut = oid.rfind("/")
+    course = rec.get("__course")
+    section = section_of(s, course)
+    names = {"object": _name(obj), "section": next((_name(a) for k, a in _context_acts(s) if a["id"] == section), None)}
+    names = {k: v for k, v in names.items() if v}
+    rec["__names"] = json.dumps(names) if names else None
     rec.update(
+        kind=kind_of(verb, obj, course), course=course, section=section,
+        __details=json.dumps(details, sort_keys=True) if details else None,
         learner_id=learner,
         timestamp=ts,
         __naive=bool(ts) and not _ZONE.search(ts),
@@ -268,7 +436,7 @@ def statement_record(s: Any, row: int, *, raw: str | None = None, learner_mode: 
         activity_type=definition.get("type"),
         parent=_first_id(s.get("context"), "parent"),
         grouping=_first_id(s.get("context"), "grouping"),
-        __shape=f"{verb} {oid[: cut + 1] if cut > 8 else oid}",
+        __shape=f"{verb} {section if section and section != oid else oid}",
     )
     if strict and rec["__naive"]:
         rec.update(__error="not a valid xAPI statement: timestamp has no time zone", __field="timestamp")
@@ -309,14 +477,15 @@ def _more_link(path: Path) -> str | None:
     return None
 
 
-def _stream_items(path: Path, prefix: str, learner_mode: str, strict: bool) -> Iterator[dict]:
+def _stream_items(path: Path, prefix: str, rules: SourceRules, strict: bool) -> Iterator[dict]:
+    learner_mode = rules.xapi.learner_id
     import ijson
 
     n = 0
     with open(path, "rb") as f:
         try:
             for n, item in enumerate(ijson.items(f, prefix, use_float=True), start=1):
-                yield statement_record(item, n, learner_mode=learner_mode, strict=strict)
+                yield statement_record(item, n, learner_mode=learner_mode, strict=strict, rules=rules)
         except ijson.JSONError as exc:
             detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
             yield {"__row": n + 1, "__error": f"malformed JSON after statement {n} ({detail}): the rest of the file cannot be read",
@@ -330,26 +499,27 @@ def _stream_items(path: Path, prefix: str, learner_mode: str, strict: bool) -> I
         except (ValueError, UnicodeDecodeError):
             return
         if isinstance(doc, dict) and "statements" not in doc:
-            yield statement_record(doc, 1, learner_mode=learner_mode, strict=strict)
+            yield statement_record(doc, 1, learner_mode=learner_mode, strict=strict, rules=rules)
 
 
-def _stream_lines(path: Path, learner_mode: str, strict: bool, encoding: str, notes: list | None = None) -> Iterator[dict]:
+def _stream_lines(path: Path, rules: SourceRules, strict: bool, encoding: str, notes: list | None = None) -> Iterator[dict]:
+    learner_mode = rules.xapi.learner_id
     for i, text, err, last in iter_lines(path, encoding, mark_last=True):
         if err:
-            yield {"__row": i, "__error": err, "__field": "", "__raw": clip(text)}
+            yield {"__row": i, "__error": err, "__field": "", "__raw": clip(scrub_raw_text(text, unparsed=True))}
             continue
         try:
             doc = json.loads(text)
         except ValueError as exc:
-            yield {"__row": i, "__error": json_problem(exc, last), "__field": "", "__raw": clip(text)}
+            yield {"__row": i, "__error": json_problem(exc, last), "__field": "", "__raw": clip(scrub_raw_text(text, unparsed=True))}
             continue
         if isinstance(doc, dict) and isinstance(doc.get("statements"), list):
             if doc.get("more") and notes is not None:
                 notes.append(f"line {i}: the LRS page names more statements ({doc['more']}); export and ingest those pages too")
             for s in doc["statements"]:
-                yield statement_record(s, i, learner_mode=learner_mode, strict=strict)
+                yield statement_record(s, i, learner_mode=learner_mode, strict=strict, rules=rules)
         else:
-            yield statement_record(doc, i, raw=text, learner_mode=learner_mode, strict=strict)
+            yield statement_record(doc, i, raw=text, learner_mode=learner_mode, strict=strict, rules=rules)
 
 
 def iter_records(path: str | Path, rules: SourceRules | None = None, *, strict: bool = False, encoding: str = "utf-8",
@@ -364,17 +534,17 @@ def iter_records(path: str | Path, rules: SourceRules | None = None, *, strict: 
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", file=path)
-    mode = (rules or SourceRules()).xapi.learner_id
+    rules = rules or SourceRules()
     kind = _sniff(path)
     if kind == "array":
-        yield from _stream_items(path, "item", mode, strict)
+        yield from _stream_items(path, "item", rules, strict)
     elif kind == "document":
-        yield from _stream_items(path, "statements.item", mode, strict)
+        yield from _stream_items(path, "statements.item", rules, strict)
         more = _more_link(path)
         if more and notes is not None:
             notes.append(f"the LRS page names more statements ({more}); export and ingest those pages too")
     else:
-        yield from _stream_lines(path, mode, strict, encoding, notes)
+        yield from _stream_lines(path, rules, strict, encoding, notes)
 
 
 def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None = None, *, strict: bool = False,

@@ -72,7 +72,7 @@ def test_review_compares_only_the_given_attributes(sample_dir, tmp_path, truth):
     (["metrics", "funnel", "{missing}", "--out", "{o}"], "not found"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, sample_dir, tmp_path):
-    subst = {"d": str(sample_dir), "o": str(tmp_path / "o.csv"), "x": str(tmp_path / "o.xlsx"), "missing": str(tmp_path / "nowhere")}
+    subst = {"d": str(sample_dir), "o": str(tmp_path / "o.csv"), "x": str(tmp_path / "o.txt"), "missing": str(tmp_path / "nowhere")}
     res = runner.invoke(app, [a.format(**subst) for a in args])
     assert res.exit_code == 2
     text = (res.stderr if hasattr(res, "stderr") and res.stderr else res.output).strip()

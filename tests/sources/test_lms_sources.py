@@ -85,11 +85,11 @@ def test_edx(jmap, rules):
     assert (r["read"], r["events"].height, r["rejected"].height, r["unmapped"]) == (8, 4, 4, 1)
     ev = r["events"].sort("timestamp").to_dicts()
     assert [(e["learner_id"], e["touchpoint_id"], e["event"], e["value"]) for e in ev] == [
-        ("7", "welcome", "reached", None), ("7", "lesson_1", "viewed", None),
+        ("7", "welcome", "reached", None), ("7", "lesson_1", "started", None),
         ("7", "quiz_1", "passed", 0.75), ("8", "quiz_1", "failed", 0.25)]
     assert ev[2]["timestamp"] == dt.datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
     reasons = by_row(r["rejected"])
-    assert reasons[5] == "no mapping rule" and reasons[6].startswith("no user")
+    assert reasons[5] == "no mapping rule" and reasons[6].startswith("no learner id")
     assert reasons[7].startswith("malformed JSON line") and reasons[8] == "missing timestamp"
 
 
@@ -185,13 +185,17 @@ def test_logstore_matches_reference(jmap, rules, tmp_path_factory, rows):
     p = tmp_path_factory.mktemp("m") / "log.csv"
     with open(p, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", "eventname", "component", "action", "contextinstanceid", "courseid", "userid", "anonymous", "timecreated"])
+        w.writerow(["id", "eventname", "component", "action", "contextinstanceid", "courseid", "userid", "relateduserid",
+                    "anonymous", "timecreated"])
         for i, (name, comp, action, ctx, user, anon, t) in enumerate(rows, start=1):
-            w.writerow([i, name, comp, action, ctx, ctx, user, anon, t])
+            if name.endswith("attempt_submitted"):  # done on the learner's behalf: the learner is relateduserid
+                w.writerow([i, name, comp, action, ctx, ctx, user + 10, user, anon, t])
+            else:
+                w.writerow([i, name, comp, action, ctx, ctx, user, "", anon, t])
     r = read_all(p, "moodle", jmap, rules)
     want = {}
     for i, (name, comp, action, ctx, user, anon, t) in enumerate(rows, start=1):
-        if anon == "1" or user <= 0:
+        if anon == "1" or user <= 0 or user == 1:  # anonymous, not logged in, the guest user
             continue
         k = first_matching_rule({"eventname": name, "component": comp, "action": action, "contextinstanceid": ctx, "courseid": ctx},
                                 rules.moodle.rules)
@@ -233,15 +237,18 @@ def test_edx_matches_reference(jmap, rules, tmp_path_factory, rows):
         ev = {"grade": grade, "max_grade": 4}
         if success:
             ev["success"] = success
+        ctx_uid = uid
+        if etype.startswith("edx.course.enrollment."):  # enrolled by staff: the learner is only in event.user_id
+            ev["user_id"], ctx_uid = uid, 99
         doc = {"username": uname, "event_type": etype, "event_source": "server", "event": ev,
-               "context": {"user_id": uid, "course_id": course}, "page": page,
+               "context": {"user_id": ctx_uid, "course_id": course}, "page": page,
                "time": f"2025-03-{1 + i % 28:02d}T10:{i % 60:02d}:00+00:00", "n": i}
         lines.append(("2025-03-01 10:00:00,000 INFO 1 [tracking] logger.py:50 - " if prefix else "") + json.dumps(doc))
     p.write_text("\n".join(lines) + "\n")
     r = read_all(p, "edx", jmap, rules)
     want = {}
     for i, (etype, uid, uname, success, grade, course, page, prefix) in enumerate(rows):
-        learner = str(uid) if uid is not None else (uname or None)
+        learner = str(uid) if uid is not None else None  # never the username
         if learner is None:
             continue
         k = first_matching_rule({"event_type": etype, "page": page, "course_id": course, "event_source": "server"}, rules.edx.rules)
@@ -253,6 +260,8 @@ def test_edx_matches_reference(jmap, rules, tmp_path_factory, rows):
             kind = "submitted"
         elif etype.endswith("enrollment.activated"):
             kind = "reached"
+        elif etype == "play_video":
+            kind = "started"
         else:
             kind = "viewed"
         want[i] = (learner, rules.edx.rules[k].touchpoint, kind, grade / 4)

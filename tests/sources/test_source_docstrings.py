@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 MODULES = ["sources", "sources.base", "sources.rules", "sources.xapi", "sources.moodle", "sources.edx",
-           "sources.survey", "sources.plain", "sources.oulad", "store"]
+           "sources.survey", "sources.plain", "sources.oulad", "sources.presets", "sources.lrs", "store", "lrs_pull",
+           "draft", "privacy"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -41,7 +41,7 @@ def test_json_lines_fixture_counts_and_reasons(jmap, rules):
     assert reasons[14] == "malformed JSON line: truncated last line (no newline at the end)"
     assert r["voids"].to_dicts() == [{"target_id": sid(2), "voided_by": sid(11)}]
     assert r["unmapped"] == 1
-    assert r["shapes"] == {"http://example.org/verbs/bookmarked https://lms.example.org/course/42/resources/": 1}
+    assert r["shapes"] == {"http://example.org/verbs/bookmarked https://lms.example.org/course/42/resources/glossary": 1}
 
 
 def test_json_lines_fixture_values(jmap, rules):
@@ -58,7 +58,7 @@ def test_json_lines_fixture_values(jmap, rules):
     assert (s3["touchpoint_id"], s3["event"], s3["value"]) == ("quiz_1", "passed", 0.8)
     assert s3["timestamp"] == dt.datetime(2025, 3, 4, 16, 0, 0, 250000, tzinfo=UTC)  # -05:00
     s4 = rows[sid(4)]
-    assert (s4["learner_id"], s4["event"], s4["value"]) == ("sha1:ebd31e95054c018b10727ccffd2ef2ec3a016ee9", "failed", 3.0)
+    assert (s4["learner_id"], s4["event"], s4["value"]) == ("sha1:ebd31e95054c018b10727ccffd2ef2ec3a016ee9", "failed", 0.3)  # raw 3 of max 10
     s5 = rows[sid(5)]  # no zone: read in Europe/London (BST in July)
     assert s5["learner_id"] == "https://id.example.org/bo"
     assert s5["timestamp"] == dt.datetime(2025, 7, 1, 11, 0, tzinfo=UTC)
