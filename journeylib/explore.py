@@ -9,8 +9,14 @@ values and reading the attributes, without a browser or a kernel.
 :func:`restrict` is the one place that cuts a workspace to a period and a set
 of personas; the report notebooks use it too.
 
->>> ex = Explorer(load_workspace("data/sample"))  # doctest: +SKIP
->>> ex.persona.value = "career_changer"  # doctest: +SKIP
+Charts are shown through :func:`journeylib.charts.show`, i.e. by JupyterLab's
+own Vega renderer: nothing is fetched from the internet, so the notebook works
+in firewalled and offline labs. Tables are the report's great_tables tables.
+
+>>> from journeylib.workspace import load_workspace
+>>> ex = Explorer(load_workspace("data/sample"))
+>>> ex.touchpoint.value in ex.jmap.funnel(ex.funnel_name)
+True
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import polars as pl
 
 from .model import JourneyMap
 from .privacy import suppress
-from .tables import HTML, fmt_value, kpi_table, segment_table, table
+from .tables import HTML, fmt_value, kpi_table, segment_table, table, takeaways_box
 
 ALL = "(all)"
 
@@ -133,6 +139,39 @@ def before_stop(events: pl.DataFrame, learners: pl.DataFrame, jmap: JourneyMap, 
     return out
 
 
+def start_touchpoint(events: pl.DataFrame, learners: pl.DataFrame, jmap: JourneyMap, funnel: str | None = None, *, data_end: Any = None,
+                     min_count: int = 5) -> str:
+    """The touchpoint the drill-down opens on: where the funnel's largest drop starts (:func:`journeylib.insights.funnel_takeaways`),
+    else the funnel's first step — always a step of the funnel shown.
+
+    >>> from journeylib.workspace import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> start_touchpoint(ws.events, ws.learners, ws.map, "course") in ws.map.funnel("course")
+    True
+    """
+    from . import insights
+    from . import metrics as jm
+
+    steps = jmap.funnel(funnel)
+    if events.height:
+        overall = jm.funnel(events, learners, jmap, funnel, data_end=data_end)
+        for t in insights.funnel_takeaways(overall, jmap, min_count=min_count):
+            if t.kind == "largest drop" and t.touchpoint_id in steps:
+                return t.touchpoint_id
+    return steps[0]
+
+
+def page_style() -> str:
+    """A ``<style>`` element with the report's CSS for cards, boxes and notes, so the notebook's tables look like the report's.
+
+    >>> page_style().startswith("<style>") and ".journey-findings" in page_style()
+    True
+    """
+    from .tables import CSS
+
+    return f"<style>{CSS}</style>"
+
+
 class Explorer:
     """Widgets and outputs of the exploration notebook.
 
@@ -169,8 +208,12 @@ class Explorer:
         self.persona = w.Dropdown(options=persona_opts, value=ALL, description="Persona")
         self.segment = w.Dropdown(options=[("(none)", ALL)] + [(a, a) for a in attrs], value=ALL, description="Segment")
         self.period = w.Dropdown(options=[("All data", ALL)] + [(m, m) for m in month_options(ws.events)], value=ALL, description="Up to")
-        self.touchpoint = w.Dropdown(options=[(t.name, t.id) for t in jmap.touchpoints], value=jmap.touchpoints[0].id, description="Touchpoint")
+        start = start_touchpoint(ws.events, ws.learners, jmap, self.funnel_name, data_end=ws.data_end, min_count=min_count)
+        self.touchpoint = w.Dropdown(options=[(t.name, t.id) for t in jmap.touchpoints], value=start, description="Touchpoint")
+        self.takeaways_html = ""
         self.status = w.HTML()
+        self.status.add_class("journey-status")
+        self.style = w.HTML(page_style())
         self.out_funnel = w.Output()
         self.out_segment = w.Output()
         self.out_drill = w.Output()
@@ -185,9 +228,9 @@ class Explorer:
         for picker in (self.funnel, self.persona, self.segment, self.period):
             picker.observe(self._on_change, names="value")
         self.touchpoint.observe(self._on_drill, names="value")
-        controls = w.HBox([self.funnel, self.persona, self.segment, self.period])
+        controls = w.HBox([self.funnel, self.persona, self.segment, self.period], layout=w.Layout(flex_flow="row wrap"))
         self.widget = w.VBox([
-            controls, self.status,
+            self.style, controls, self.status,
             w.HTML("<h3>Funnel</h3>"), self.out_funnel,
             w.HTML("<h3>Groups compared</h3>"), self.out_segment,
             w.HTML("<h3>Drill into a touchpoint</h3>"), self.touchpoint, self.out_drill,
@@ -196,6 +239,10 @@ class Explorer:
 
     # -- callbacks -----------------------------------------------------------
     def _on_change(self, change: dict) -> None:
+        if change.get("owner") is self.funnel and self.touchpoint.value not in self.jmap.funnel(self.funnel_name):
+            self.touchpoint.unobserve(self._on_drill, names="value")
+            self.touchpoint.value = self.jmap.funnel(self.funnel_name)[0]  # stay on a step of the funnel shown
+            self.touchpoint.observe(self._on_drill, names="value")
         self.refresh()
 
     def _on_drill(self, change: dict) -> None:
@@ -216,7 +263,7 @@ class Explorer:
         >>> ex.persona.value = "career_changer"  # doctest: +SKIP
         >>> ex.refresh()  # doctest: +SKIP
         """
-        from . import charts
+        from . import charts, insights
         from . import metrics as jm
 
         period = None if self.period.value == ALL else self.period.value
@@ -236,11 +283,14 @@ class Explorer:
         f = jm.funnel(ev, le, self.jmap, self.funnel_name, by=by, data_end=self.data_end)
         self.funnel_frame = suppress(f, count="learners", values=[], min_count=self.min_count) if by else f
         shown = self.funnel_frame.filter(~pl.col("suppressed")) if "suppressed" in self.funnel_frame.columns else self.funnel_frame
-        self._draw(self.out_funnel, charts.funnel_chart(shown, self.jmap, by=by), charts.stops_chart(shown, self.jmap, by=by))
+        overall = jm.funnel(ev, le, self.jmap, self.funnel_name, data_end=self.data_end)
+        self.takeaways_html = takeaways_box(insights.funnel_takeaways(overall, self.jmap, by_group=shown if by else None, min_count=self.min_count), link=None).html
+        self._draw(self.out_funnel, HTML(self.takeaways_html), charts.show(charts.funnel_chart(shown, self.jmap, by=by)),
+                   charts.show(charts.stops_chart(shown, self.jmap, by=by)))
         if self.segment.value != ALL:
             g = jm.segment_gaps(ev, le, self.jmap, attributes=[self.segment.value], funnel=self.funnel_name, min_count=self.min_count)
             self.segment_frame = g
-            self._draw(self.out_segment, charts.segment_gap_chart(g, self.jmap), segment_table(g, self.jmap, min_count=self.min_count))
+            self._draw(self.out_segment, charts.show(charts.segment_gap_chart(g, self.jmap)), segment_table(g, self.jmap, min_count=self.min_count))
         else:
             self.segment_frame = pl.DataFrame()
             self._draw(self.out_segment, HTML("<p>Pick a segment attribute to compare its groups with everyone else.</p>"))
@@ -286,6 +336,8 @@ class Explorer:
             parts.append(f"<p>Reached by {fmt_value(r['reached'], 'int')} learners; {fmt_value(r['stopped'], 'int')} stopped here "
                          f"({fmt_value(r['stop_rate'], 'pct')}), {fmt_value(r['in_progress'], 'int')} still in progress.</p>")
         parts.append(kpi_table(self.kpi_frame, self.jmap, caption="KPIs at this touchpoint").html if self.kpi_frame.height else "<p>No KPI targets at this touchpoint.</p>")
+        names = {p.id: p.name for p in self.jmap.personas}
+        stopped_by = stopped_by.with_columns(pl.col("persona").cast(pl.Utf8).replace_strict(names, default=pl.col("persona").cast(pl.Utf8)))
         parts.append(table(stopped_by, columns={"persona": "Persona", "reached": "Reached", "stopped": "Stopped here", "in_progress": "In progress", "stop_rate": "Stop rate"},
                            formats={"reached": "int", "stopped": "int", "in_progress": "int", "stop_rate": "pct"}, min_count=self.min_count, caption="Who stops here").html)
         parts.append(table(self.drill_frame, columns={"previous_touchpoint": "Last touchpoint before this one", "learners": "Learners who stopped here", "share": "Share"},
@@ -309,4 +361,4 @@ def _esc(s: Any) -> str:
     return str(escape("" if s is None else s))
 
 
-__all__ = ["ALL", "Explorer", "before_stop", "default_funnel", "month_options", "restrict", "segment_table"]
+__all__ = ["ALL", "Explorer", "before_stop", "default_funnel", "month_options", "page_style", "restrict", "segment_table", "start_touchpoint"]

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import html as _html
 import json
 import os
+import re
 import shutil
 import secrets
 import time
@@ -60,11 +62,11 @@ REPORTS: dict[str, ReportInfo] = {
 PAGE_CSS = """
 * { box-sizing: border-box; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 html { font-size: 15px; }
-body.journey-report { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; background: #ffffff; line-height: 1.45; }
+body.journey-report { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; background: #ffffff; line-height: 1.45; overflow-x: hidden; }
 .journey-header { background: #0b3d5c; color: #fff; }
-.journey-header-inner { max-width: 1180px; margin: 0 auto; padding: 10px 24px; display: flex; justify-content: space-between; align-items: center; }
+.journey-header-inner { max-width: 1180px; margin: 0 auto; padding: 10px 24px; display: flex; justify-content: space-between; align-items: center; gap: 12px; }
 .journey-kicker { font-size: 13px; letter-spacing: 0.02em; }
-.journey-header a { color: #fff; font-size: 13px; }
+.journey-header a { color: #fff; font-size: 13px; white-space: nowrap; }
 main { max-width: 1180px; margin: 0 auto; padding: 8px 24px 40px 24px; }
 h1 { font-size: 28px; margin: 0.8em 0 0.2em 0; }
 h2 { font-size: 20px; margin: 1.6em 0 0.4em 0; padding-bottom: 4px; border-bottom: 1px solid #d0d7de; }
@@ -73,17 +75,39 @@ p, li { max-width: 860px; }
 a { color: #0b5cad; }
 .jp-Cell { margin: 0; padding: 0; }
 .jp-OutputArea-output { overflow-x: auto; }
+.jp-OutputArea-output:has(.journey-map) { overflow: visible; }
 .jp-OutputArea-output pre { white-space: pre-wrap; font-size: 12px; color: #555; }
-.jp-RenderedHTMLCommon table:not(.journey-table) { border-collapse: collapse; font-size: 13px; }
 a.anchor-link { display: none; }
-figure.journey-chart { margin: 0.6em 0 1.4em 0; overflow-x: auto; }
-.vega-embed summary { display: none; }
 #vg-tooltip-element { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; font-size: 12px; }
 .journey-index-list { list-style: none; padding: 0; }
 .journey-index-list li { border: 1px solid #d0d7de; border-radius: 6px; padding: 12px 16px; margin: 10px 0; }
-.journey-index-list a { font-size: 17px; font-weight: 600; }
+.journey-index-list a.report { font-size: 17px; font-weight: 600; }
+.journey-index-list .nodata { display: inline-block; margin-left: 8px; padding: 1px 8px; border-radius: 10px; background: #e9ecef; color: #333; font-size: 12px; font-weight: 600; }
 .journey-meta { color: #555; font-size: 13px; }
-@media print { .journey-header nav { display: none; } figure.journey-chart { break-inside: avoid; } }
+@media (max-width: 640px) {
+  html { font-size: 14px; }
+  main { padding: 4px 14px 32px 14px; }
+  .journey-header-inner { padding: 8px 14px; }
+  h1 { font-size: 23px; }
+  h2 { font-size: 18px; }
+}
+@page { size: A4 landscape; margin: 10mm; }
+@media print {
+  body.journey-report { font-size: 12px; overflow: visible; }
+  .journey-header { background: none; color: #1a1a1a; border-bottom: 1px solid #999999; }
+  .journey-header a, .journey-header nav { display: none; }
+  main { max-width: none; padding: 0; }
+  h1 { font-size: 22px; margin-top: 0.3em; }
+  h2 { font-size: 16px; break-after: avoid; }
+  h3 { break-after: avoid; }
+  .jp-OutputArea-output { overflow: visible; }
+  .jp-OutputArea-output > div[id^="jt"] { overflow: visible !important; }
+  tr, .journey-kpi-card, .journey-findings li { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+  /* the footer stays whole and close to the page's end: never a last page with only the "Generated" line */
+  .journey-footer { margin-top: 1em; padding-top: 0.4em; font-size: 10px; break-inside: avoid; break-before: avoid; }
+  .journey-footer p { margin: 0.1em 0; }
+}
 """
 
 
@@ -104,12 +128,14 @@ class ReportError(JourneyError):
 
 @dataclass
 class NotebookRun:
-    """One executed report notebook."""
+    """One executed report notebook (``marks``: what its page says for the index, see :func:`page_marks`)."""
 
     name: str
     title: str
     html: Path
     seconds: float
+    marks: "PageMarks | None" = None
+    pdf: Path | None = None
 
 
 @dataclass
@@ -138,10 +164,13 @@ class ReportSet:
 def page_css() -> str:
     """The CSS inlined into every report page (page layout, tables, journey-map canvas).
 
-    >>> ".journey-table" in page_css()
+    >>> ".journey-map .jm-grid" in page_css()
     True
     """
-    return PAGE_CSS + TABLE_CSS
+    from .canvas import CSS as MAP_CSS
+    from .charts import CSS as CHART_CSS
+
+    return PAGE_CSS + CHART_CSS + TABLE_CSS + MAP_CSS
 
 
 def _generated_line(when: dt.datetime | None = None) -> str:
@@ -225,17 +254,16 @@ INDEX_TEMPLATE = """<!DOCTYPE html>
 <div class="journey-kpis">
 {% for label, value in headline %}<div class="journey-kpi-card"><div class="v">{{ value }}</div><div class="l">{{ label }}</div></div>
 {% endfor %}</div>
+{% if findings_period %}<p class="journey-meta">The findings below are about <strong>{{ findings_period }}</strong> (the periodic review); the other reports cover {{ period_label }}.</p>{% endif %}
 {% if highlights %}{{ highlights }}{% endif %}
 <h2>Reports</h2>
 <ul class="journey-index-list">
-{% for r in reports %}<li><a href="{{ r.file }}">{{ r.title }}</a><div>{{ r.description }}</div><div class="journey-meta">{{ r.file }} · built in {{ r.seconds }} s</div></li>
+{% for r in reports %}<li><a class="report" href="{{ r.file }}">{{ r.title }}</a>{% if r.nodata %}<span class="nodata">No data: {{ r.nodata }}</span>{% endif %}
+<div>{{ r.description }}</div>
+<div class="journey-meta">{{ r.covers }}{% if r.sections %} · {{ r.sections }} section{{ "s" if r.sections != 1 }} without data{% endif %}{% if r.pdf %} · <a href="{{ r.pdf }}">PDF</a>{% endif %} · built in {{ r.seconds }} s</div></li>
 {% endfor %}</ul>
 <h2>What was run</h2>
-<table class="journey-table">
-<tbody>
-{% for k, v in run_info %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>
-{% endfor %}</tbody>
-</table>
+{{ run_table }}
 <footer class="journey-footer">
 {% if attribution %}<p class="journey-attribution">{{ attribution }}</p>{% endif %}
 <p>{{ generated }}</p>
@@ -258,25 +286,36 @@ def write_index(
     period_label: str = "",
     generated: str | None = None,
     highlights: str = "",
+    findings_period: str = "",
 ) -> Path:
-    """Write the index page: headline numbers, links to every report, and what was run (all escaped).
+    """Write the index page: headline numbers, the review's findings and the period they are about, links to every report, and what was run.
 
-    ``reports`` items have ``file``, ``title``, ``description`` and ``seconds``.
-    ``highlights`` is trusted HTML built by :mod:`journeylib.tables` (the
-    review's top findings box), shown above the links.
+    ``reports`` items have ``file``, ``title``, ``description``, ``seconds``
+    and optionally ``covers`` (the period the page shows), ``pdf`` (its PDF),
+    ``nodata`` (the subject a page has no data for: the link is marked) and
+    ``sections`` (how many of its sections have no data). ``highlights`` is
+    trusted HTML built by :mod:`journeylib.tables` (the review's top findings
+    box); everything else is escaped.
 
     >>> import tempfile, pathlib
-    >>> p = write_index(pathlib.Path(tempfile.mkdtemp()) / "index.html", map_name="A <b>", reports=[{"file": "x.html", "title": "X", "description": "", "seconds": 1}])
-    >>> "A &lt;b&gt;" in p.read_text() and 'href="x.html"' in p.read_text()
+    >>> p = write_index(pathlib.Path(tempfile.mkdtemp()) / "index.html", map_name="A <b>",
+    ...                 reports=[{"file": "x.html", "title": "X", "description": "", "seconds": 1, "nodata": "emotion responses"}])
+    >>> "A &lt;b&gt;" in p.read_text() and 'href="x.html"' in p.read_text() and "No data: emotion responses" in p.read_text()
     True
     """
     import jinja2
+    import polars as pl
+
+    from .tables import table
 
     env = jinja2.Environment(autoescape=True)
+    facts = pl.DataFrame({"what": [k for k, _ in run_info], "value": [v for _, v in run_info]}, schema={"what": pl.Utf8, "value": pl.Utf8})
+    run_table = table(facts, columns={"what": "", "value": ""}, suppressed=None).gt
+    run_table = Markup(run_table.tab_options(column_labels_hidden=True).as_raw_html()) if run_info else ""
     html = env.from_string(INDEX_TEMPLATE).render(
         css=Markup(page_css()), map_name=map_name, description=description, attribution=attribution, reports=list(reports),
-        headline=list(headline), run_info=list(run_info), period_label=period_label, generated=generated or _generated_line(),
-        highlights=Markup(highlights),
+        headline=list(headline), run_table=run_table, period_label=period_label, generated=generated or _generated_line(),
+        highlights=Markup(highlights), findings_period=findings_period,
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -341,7 +380,7 @@ def _funnel_label(jmap, funnel: str | None) -> str:
 
 def _period_label(period: str | None, data_end: Any) -> str:
     if not period:
-        return "all data"
+        return f"all data up to {data_end:%Y-%m-%d}" if data_end is not None else "all data"
     try:
         from . import metrics as jm
 
@@ -391,6 +430,7 @@ def run_reports(
     timeout: int = 900,
     progress: bool = False,
     on_progress: Callable[[str, int, int], None] | None = None,
+    pdf: bool = False,
 ) -> ReportSet:
     """Execute the report notebooks on a workspace and write offline HTML pages + ``index.html`` to ``out``.
 
@@ -416,7 +456,9 @@ def run_reports(
     left alone. On failure ``out`` is untouched, the executed notebook is kept
     at ``<out>.failed/NAME.ipynb`` and :class:`ReportError` is raised naming
     the notebook and the failing cell. A page that contains a learner id of the
-    workspace is a failure too (privacy check).
+    workspace is a failure too (privacy check). With ``pdf`` every page
+    (the index too) is also printed to ``NAME.pdf`` through headless Chromium
+    (:func:`journeylib.pdf.print_pdfs`), charts included.
 
     >>> run_reports("data/sample", "reports", period="2025-06")  # doctest: +SKIP
     >>> run_reports("data/sample", "reports", engine="duckdb", notebooks=["persona_funnels"])  # doctest: +SKIP
@@ -498,7 +540,6 @@ def run_reports(
     generated = (f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}', "
                  f"map version {version.short}.")
     runs: list[NotebookRun] = []
-    highlights = ""
     ids = ws.learners["learner_id"].to_list() + ws.events["learner_id"].unique().to_list()
 
     bar = None
@@ -534,16 +575,19 @@ def run_reports(
                 kept = _keep_failed(executed, failed_dir, name)
                 raise ReportError(f"notebook '{name}' could not be run: {type(exc).__name__}: {exc}" + (f" — executed notebook kept at {kept}" if kept else ""),
                                   notebook=name, kept=kept) from None
-            html = export_html(executed, tmp / f"{name}.html", title=info.title, map_name=jmap.name, period=period_label,
+            marks = page_marks(executed, f"{name}.html")
+            # a review run without --period picks its own period: its page header names that period, not "all data"
+            html = export_html(executed, tmp / f"{name}.html", title=info.title, map_name=jmap.name,
+                               period=f"review of {marks.findings_period}" if marks.findings_period and not period else period_label,
                                attribution=jmap.attribution, generated=generated)
             leaked = find_ids(html.read_text(encoding="utf-8"), ids)
             if leaked:
                 kept = _keep_failed(executed, failed_dir, name)
                 raise ReportError(f"notebook '{name}' shows {len(leaked)} raw learner id(s) (e.g. {sorted(leaked)[0]}); reports must not — executed notebook kept at {kept}",
                                   notebook=name, kept=kept)
-            highlights = highlights or _findings_html(executed)
             executed.unlink()
-            runs.append(NotebookRun(name, info.title, out / html.name, round(time.perf_counter() - t0, 1)))
+            runs.append(NotebookRun(name, info.title, out / html.name, round(time.perf_counter() - t0, 1), marks=marks,
+                                    pdf=out / f"{name}.pdf" if pdf else None))
             if bar is not None:
                 bar.advance(task)
         counts = ws.counts()
@@ -569,16 +613,21 @@ def run_reports(
             ("Notebooks", ", ".join(names)),
             ("Run at", f"{started:%Y-%m-%d %H:%M:%S} UTC"),
         ]
+        review = next((r.marks for r in runs if r.marks and r.marks.findings), PageMarks())
         write_index(
             tmp / "index.html", map_name=jmap.name, description=jmap.description, attribution=jmap.attribution,
-            reports=[{"file": r.html.name, "title": r.title, "description": REPORTS.get(r.name, ReportInfo("", "")).description, "seconds": r.seconds} for r in runs],
-            headline=headline, run_info=run_info, period_label=period_label, generated=generated, highlights=highlights,
+            reports=_index_entries(runs, period_label), headline=headline, run_info=run_info, period_label=period_label, generated=generated,
+            highlights=review.findings, findings_period=review.findings_period,
         )
         leaked = find_ids((tmp / "index.html").read_text(encoding="utf-8"), ids)
         if leaked:
             raise ReportError(f"the index page shows {len(leaked)} raw learner id(s); reports must not", notebook="index")
-        manifest = {"files": ["index.html", *(r.html.name for r in runs)], "parameters": params, "generated": started.isoformat(),
-                    "map_version": version.as_dict()}
+        files = ["index.html", *(r.html.name for r in runs)]
+        if pdf:
+            from .pdf import print_pdfs
+
+            files += [p.name for p in print_pdfs([tmp / f for f in files])]
+        manifest = {"files": files, "parameters": params, "generated": started.isoformat(), "map_version": version.as_dict()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _publish(tmp, out)
     finally:
@@ -601,23 +650,58 @@ def _map_version(workspace: Path, jmap):
     return current_version(workspace, jmap)
 
 
-def _findings_html(executed: Path) -> str:
-    """The top-findings box (``tables.findings_box``) from an executed notebook's outputs, or ``""``.
+def _index_entries(runs: Sequence[NotebookRun], period_label: str) -> list[dict[str, Any]]:
+    """The index's list of reports: title, description, the period each page covers, no-data marks and the PDF."""
+    out = []
+    for r in runs:
+        m = r.marks or PageMarks()
+        covers = f"review of {m.findings_period}" if m.findings_period else period_label
+        out.append({"file": r.html.name, "title": r.title, "description": REPORTS.get(r.name, ReportInfo("", "")).description, "seconds": r.seconds,
+                    "covers": covers, "nodata": m.nodata, "sections": m.nodata_sections, "pdf": r.pdf.name if r.pdf else ""})
+    return out
 
-    The box is HTML that journeylib itself built with every text escaped; it
-    is recognised by its exact opening tag.
+
+@dataclass
+class PageMarks:
+    """What the index needs to know about an executed report notebook."""
+
+    findings: str = ""
+    findings_period: str = ""
+    nodata: str = ""
+    nodata_sections: int = 0
+
+
+def page_marks(executed: str | Path | nbformat.NotebookNode, page: str = "") -> PageMarks:
+    """Read an executed notebook's outputs: the top-findings box (links made to point at ``page``), the period it is
+    about, the subject of a no-data page banner and the number of sections that said they had no data.
+
+    The boxes are HTML that journeylib itself built with every text escaped;
+    they are recognised by their exact opening tags.
+
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("display_data",
+    ...     data={"text/html": '<p class="journey-nodata"><strong>X:</strong> none.</p>'})])])
+    >>> page_marks(nb).nodata_sections
+    1
     """
     try:
-        nb = nbformat.read(str(executed), as_version=4)
+        nb = executed if isinstance(executed, nbformat.NotebookNode) else nbformat.read(str(executed), as_version=4)
     except Exception:  # pragma: no cover - the page itself was exported fine
-        return ""
+        return PageMarks()
+    marks = PageMarks()
     for cell in nb.cells:
         for o in cell.get("outputs", []):
             h = o.get("data", {}).get("text/html", "")
             h = "".join(h) if isinstance(h, list) else h
-            if h.startswith('<div class="journey-findings">'):
-                return h
-    return ""
+            if h.startswith('<div class="journey-findings"') and not marks.findings and "journey-takeaways" not in h[:60]:
+                marks.findings = h.replace('href="#', f'href="{page}#') if page else h
+                m = re.match(r'<div class="journey-findings" data-period="([^"]*)"', h)
+                marks.findings_period = _html.unescape(m.group(1)) if m else ""
+            if h.startswith('<div class="journey-nodata-page"') and not marks.nodata:
+                m = re.match(r'<div class="journey-nodata-page" data-subject="([^"]*)"', h)
+                marks.nodata = _html.unescape(m.group(1)) if m else "this page's subject"
+            marks.nodata_sections += h.count('<p class="journey-nodata">')
+    return marks
 
 
 def _keep_failed(executed: Path, failed_dir: Path, name: str) -> Path | None:

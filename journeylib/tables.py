@@ -1,14 +1,21 @@
-"""Stakeholder tables and the journey-map canvas as escaped HTML.
+"""Stakeholder tables (great_tables), headline cards, findings and what to do.
 
-Each builder returns an :class:`HTML` value (``.html`` string, rendered by
-Jupyter through ``_repr_html_``). All user text — touchpoint names, purposes,
-pain points, attribute values, findings — is escaped with
-:func:`markupsafe.escape`. KPI statuses are shown with colour *and* a symbol
-and the status text, so they read in grey-scale print and for colour-blind
-readers. Suppressed small cells are shown as "fewer than N", never as numbers.
+Every table is built with `great_tables <https://posit-dev.github.io/great_tables/>`_
+(:func:`table` is the house style: formats, spanners over related columns,
+footnotes, colour for KPI status, suppression of small cells) and returned as
+a :class:`HTML` value that renders the same in JupyterLab and in a report page
+(great_tables ships each table's CSS with it). The GT object stays available
+as ``.gt`` for further styling.
 
-The look comes from :data:`CSS` (inlined into every report page by the report
-template); the status colours are inline styles so they also show in JupyterLab.
+All user text — touchpoint names, purposes, pain points, attribute values,
+findings — is escaped (great_tables escapes plain cells; cells this module
+builds itself are escaped with :func:`markupsafe.escape`). KPI statuses are
+shown with colour *and* a symbol and the status text, so they read in
+grey-scale print and for colour-blind readers. Suppressed small cells are
+shown as "fewer than N", never as numbers.
+
+The journey-map canvas lives in :mod:`journeylib.canvas` (re-exported here as
+:func:`journey_map_html`).
 
 >>> import polars as pl
 >>> t = table(pl.DataFrame({"name": ["<b>x</b>"], "share": [0.25]}), formats={"share": "pct"})
@@ -18,13 +25,16 @@ True
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 from markupsafe import Markup, escape
 
-from .charts import GREY, STATUS_COLORS, stage_colors
+from .charts import FONT, GREY, STATUS_COLORS
 from .model import KPI_METRICS, RATE_METRICS, JourneyMap
 
 STATUS_SYMBOLS = {"met": "✓", "near": "≈", "missed": "✗", "not enough data": "?"}
@@ -43,51 +53,67 @@ METRIC_LABELS = {
     "events_per_learner": "Events per learner",
 }
 
+#: Page CSS for cards, boxes and notes (tables carry their own CSS from great_tables).
 CSS = """
-.journey-table { border-collapse: collapse; margin: 0.4em 0 1.2em 0; font-size: 13px; min-width: 40%; }
-.journey-table caption { text-align: left; font-weight: 600; padding: 4px 0 6px 0; color: #1a1a1a; font-size: 14px; }
-.journey-table th { text-align: left; border-bottom: 2px solid #444; padding: 5px 10px; background: #f4f6f8; font-weight: 600; }
-.journey-table td { border-bottom: 1px solid #e1e4e8; padding: 5px 10px; vertical-align: top; }
-.journey-table td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.journey-table tr:hover td { background: #fafbfc; }
-.journey-table .muted { color: #666; }
-.journey-table .suppressed { color: #666; font-style: italic; }
-.journey-note { color: #555; font-size: 12px; margin: -0.8em 0 1.2em 0; }
-.journey-badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px; white-space: nowrap; }
+.journey-note, .journey-meta { color: #555; font-size: 13px; }
+.journey-note { margin: -0.6em 0 1.2em 0; font-size: 12px; }
+.journey-badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600; font-size: 12px; white-space: nowrap; }
 .journey-findings { border-left: 5px solid #0072B2; background: #f1f7fc; padding: 10px 18px; margin: 0.5em 0 1.5em 0; }
 .journey-findings h3 { margin: 0.2em 0 0.4em 0; font-size: 16px; }
-.journey-findings ol { margin: 0; padding-left: 1.3em; font-size: 14px; line-height: 1.5; }
+.journey-findings ol, .journey-findings ul { margin: 0; padding-left: 1.3em; font-size: 14px; line-height: 1.5; }
+.journey-findings li { margin: 0.2em 0; }
+.journey-findings .todo { font-size: 12px; white-space: nowrap; }
 .journey-coverage ul { margin: 0.3em 0 0.8em 0; padding-left: 1.3em; font-size: 14px; line-height: 1.5; }
 .journey-kpis { display: flex; flex-wrap: wrap; gap: 10px; margin: 0.6em 0 1.2em 0; }
 .journey-kpi-card { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 14px; min-width: 120px; background: #fff; }
 .journey-kpi-card .v { font-size: 22px; font-weight: 700; color: #1a1a1a; }
 .journey-kpi-card .l { font-size: 12px; color: #555; }
-.journey-map { overflow-x: auto; margin: 0.5em 0 1.5em 0; }
-.journey-map .grid { display: grid; gap: 0; font-size: 12px; min-width: max-content; }
-.journey-map .lane { font-weight: 700; background: #f4f6f8; padding: 6px 8px; border-bottom: 1px solid #d0d7de; position: sticky; left: 0; z-index: 1; color: #1a1a1a; }
-.journey-map .stage { padding: 6px 8px; font-weight: 700; font-size: 13px; border-left: 2px solid #fff; }
-.journey-map .stage small { display: block; font-weight: 400; opacity: 0.95; }
-.journey-map .cell { padding: 6px 8px; border-bottom: 1px solid #e1e4e8; border-left: 1px solid #eef0f2; width: 170px; box-sizing: border-box; }
-.journey-map .tp { font-weight: 700; font-size: 13px; color: #1a1a1a; }
-.journey-map ul { margin: 0; padding-left: 1.1em; }
-.journey-map .emo { font-weight: 600; }
-.journey-map .kpi { margin-bottom: 3px; }
+.journey-nodata-page { border-left: 5px solid #8C8C8C; background: #f6f8fa; padding: 10px 18px; margin: 0.8em 0 1.2em 0; font-size: 15px; }
 .journey-footer { margin-top: 2.5em; padding-top: 0.8em; border-top: 1px solid #d0d7de; color: #555; font-size: 12px; }
 .journey-footer p { margin: 0.3em 0; }
 .journey-footer .journey-attribution { white-space: pre-line; }
-.journey-table tbody th { border-bottom: 1px solid #e1e4e8; background: #f7f8fa; font-weight: 600; }
+.suppressed { color: #666; font-style: italic; }
+.gt_table { max-width: 100%; }
 """
+
+#: Table look shared by every stakeholder table (great_tables options).
+HOUSE_OPTIONS: dict[str, Any] = {
+    "table_font_names": [f.strip().strip("'") for f in FONT.split(",")],
+    "table_font_size": "13px",
+    "table_font_color": "#1a1a1a",
+    "table_margin_left": "0px",
+    "table_margin_right": "0px",
+    "heading_align": "left",
+    "heading_title_font_size": "14px",
+    "heading_title_font_weight": "bold",
+    "heading_padding": "4px",
+    "heading_border_bottom_style": "none",
+    "table_border_top_style": "none",
+    "column_labels_font_weight": "bold",
+    "column_labels_background_color": "#f4f6f8",
+    "column_labels_border_bottom_color": "#444444",
+    "column_labels_padding": "5px",
+    "data_row_padding": "5px",
+    "row_group_font_weight": "bold",
+    "row_group_background_color": "#fafbfc",
+    "row_group_padding": "4px",
+    "source_notes_font_size": "12px",
+    "container_padding_y": "4px",
+}
+
+MUTED = "color:#666666"
 
 
 class HTML:
-    """An HTML fragment (already escaped) that renders in Jupyter and in reports.
+    """An HTML fragment (already escaped) that renders in Jupyter and in reports; ``gt`` is the great_tables object, if any.
 
     >>> HTML("<p>x</p>")._repr_html_()
     '<p>x</p>'
     """
 
-    def __init__(self, html: str):
+    def __init__(self, html: str, gt: Any = None):
         self.html = str(html)
+        self.gt = gt
 
     def _repr_html_(self) -> str:
         return self.html
@@ -116,25 +142,13 @@ def fmt_value(v: Any, kind: str = "auto") -> str:
     """
     if _missing(v):
         return "–"
-    if kind == "pct":
-        return f"{v:.0%}"
-    if kind == "pct1":
-        return f"{v:.1%}"
-    if kind == "+pct":
-        s = f"{v * 100:+.0f} pp"
-        return s.replace("-", "−")
-    if kind == "int":
-        return f"{int(round(v)):,}"
-    if kind == "float1":
-        return f"{v:.1f}"
-    if kind == "float2":
-        return f"{v:.2f}"
-    if kind == "+float2":
-        return f"{v:+.2f}".replace("-", "−")
-    if kind == "days":
-        return f"{v:.1f} d"
-    if kind == "p":
-        return "<0.001" if v < 0.001 else f"{v:.3f}"
+    simple: dict[str, Callable[[Any], str]] = {
+        "pct": lambda x: f"{x:.0%}", "pct1": lambda x: f"{x:.1%}", "+pct": lambda x: f"{x * 100:+.0f} pp".replace("-", "−"),
+        "int": lambda x: f"{int(round(x)):,}", "float1": lambda x: f"{x:.1f}".replace("-", "−"), "float2": lambda x: f"{x:.2f}".replace("-", "−"),
+        "+float2": lambda x: f"{x:+.2f}".replace("-", "−"), "days": lambda x: f"{x:.1f} d", "p": lambda x: "<0.001" if x < 0.001 else f"{x:.3f}",
+    }
+    if kind in simple:
+        return simple[kind](v)
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int):
@@ -142,6 +156,16 @@ def fmt_value(v: Any, kind: str = "auto") -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
+
+
+def fmt_interval(lo: Any, hi: Any, kind: str = "auto") -> str:
+    """An interval for display: "a–b", or "a to b" when a bound is negative (so "−0.6–−0.2" never appears).
+
+    >>> fmt_interval(0.38, 0.58, "float2"), fmt_interval(-0.61, -0.19, "float2")
+    ('0.38–0.58', '−0.61 to −0.19')
+    """
+    a, b = fmt_value(lo, kind), fmt_value(hi, kind)
+    return f"{a} to {b}" if "−" in a + b or a.startswith("-") or b.startswith("-") else f"{a}–{b}"
 
 
 def metric_kind(metric: str) -> str:
@@ -161,6 +185,29 @@ def metric_kind(metric: str) -> str:
     return "float1"
 
 
+def text_on(color: str) -> str:
+    """Black or white, whichever reads better on the hex ``color`` (WCAG relative luminance).
+
+    >>> text_on("#0072B2"), text_on("#E69F00")
+    ('#ffffff', '#1a1a1a')
+    """
+    c = color.lstrip("#")
+    rgb = [int(c[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in rgb]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return "#1a1a1a" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
+
+
+def status_text(status: str | None) -> str:
+    """A KPI status as symbol and word.
+
+    >>> status_text("missed"), status_text(None)
+    ('✗ missed', '? not enough data')
+    """
+    s = status or "not enough data"
+    return f"{STATUS_SYMBOLS.get(s, '')} {s}".strip()
+
+
 def status_badge(status: str | None) -> Markup:
     """A KPI status as a coloured badge with symbol and text (never colour alone).
 
@@ -169,15 +216,108 @@ def status_badge(status: str | None) -> Markup:
     """
     s = status or "not enough data"
     color = STATUS_COLORS.get(s, GREY)
-    fg = text_on(color)
-    return Markup('<span class="journey-badge" style="background:{};color:{}">{} {}</span>').format(color, fg, STATUS_SYMBOLS.get(s, ""), s)
+    return Markup('<span class="journey-badge" style="background:{};color:{}">{}</span>').format(color, text_on(color), status_text(s))
+
+
+def muted(text: Any) -> Markup:
+    """Secondary text in a table cell (an inline style, so it also shows in JupyterLab).
+
+    >>> str(muted("<1>"))
+    '<span style="color:#666666">&lt;1&gt;</span>'
+    """
+    return Markup('<span style="{}">{}</span>').format(MUTED, text)
+
+
+def anchor_id(prefix: str, key: str) -> str:
+    """An HTML id from a map id (letters, digits, ``-`` and ``_`` kept; anything else becomes ``-``).
+
+    >>> anchor_id("tp", "lesson 1/<x>")
+    'tp-lesson-1--x-'
+    """
+    return f"{prefix}-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(key))
 
 
 # --------------------------------------------------------------------------
-# Generic table
+# The generic table
 # --------------------------------------------------------------------------
 
 Formatter = str | Callable[[Any, dict], Any]
+
+_GT_KINDS: dict[str, tuple[str, dict]] = {
+    "pct": ("fmt_percent", {"decimals": 0}),
+    "pct1": ("fmt_percent", {"decimals": 1}),
+    "int": ("fmt_integer", {}),
+    "float1": ("fmt_number", {"decimals": 1}),
+    "float2": ("fmt_number", {"decimals": 2}),
+}
+
+
+def _cell(out: Any) -> str:
+    return str(out) if isinstance(out, Markup) else str(escape("" if out is None else out))
+
+
+def _table_id(caption: Any, df: pl.DataFrame, cols: Iterable[str]) -> str:
+    payload = json.dumps([str(caption), list(cols), df.head(50).to_dicts()], default=str, sort_keys=True)
+    return "jt" + hashlib.sha1(payload.encode()).hexdigest()[:10]
+
+
+def _columns(df: pl.DataFrame, columns: Mapping[str, str] | Sequence[str] | None, suppressed: str | None) -> dict[str, str]:
+    if columns is None:
+        return {c: c.replace("_", " ").capitalize() for c in df.columns if c != suppressed}
+    if isinstance(columns, Mapping):
+        return dict(columns)
+    return {c: c.replace("_", " ").capitalize() for c in columns}
+
+
+def _display_frame(shown: pl.DataFrame, cols: dict[str, str], formats: dict[str, Formatter], sup_rows: set[int]) -> tuple[pl.DataFrame, list[str]]:
+    """The frame great_tables shows: callable formats pre-rendered (escaped HTML strings), other columns as they are."""
+    rows = shown.to_dicts()
+    data: dict[str, pl.Series] = {}
+    raw: list[str] = []
+    for c in cols:
+        f = formats.get(c, "auto")
+        if callable(f):
+            vals = [None if (i in sup_rows and _missing(r.get(c))) else _cell(f(r.get(c), r)) for i, r in enumerate(rows)]
+            data[c] = pl.Series(c, vals, dtype=pl.Utf8)
+            raw.append(c)
+        elif c in shown.columns:
+            data[c] = shown[c]
+        else:
+            data[c] = pl.Series(c, [None] * shown.height, dtype=pl.Utf8)
+    return pl.DataFrame(data), raw
+
+
+def _apply_formats(gt, data: pl.DataFrame, formats: dict[str, Formatter], raw: list[str]):
+    """great_tables formats: native ones for plain kinds, :func:`fmt_value` for the rest; pre-rendered cells pass through."""
+    for c in raw:
+        gt = gt.fmt(lambda x: x, columns=c).cols_align("right" if _numeric_like(data[c]) else "left", columns=c)
+    for c in data.columns:
+        if c in raw:
+            continue
+        kind = formats.get(c, "auto")
+        dtype = data.schema[c]
+        if kind in _GT_KINDS:
+            name, kw = _GT_KINDS[kind]
+            gt = getattr(gt, name)(columns=c, **kw)
+        elif kind != "auto" or dtype == pl.Boolean or (dtype.is_numeric() and kind == "auto"):
+            gt = gt.fmt(lambda x, k=kind: fmt_value(x, k), columns=c)
+    return gt
+
+
+def _numeric_like(s: pl.Series) -> bool:
+    vals = [v for v in s.to_list() if v]
+    return bool(vals) and all(re.match(r"^[<>≤≥+−\-–]?\s?[\d,.]+", re.sub(r"<[^>]+>", "", v)) for v in vals)
+
+
+def house_style(gt):
+    """Apply the report look (fonts, sizes, header colours, compact rows) to a great_tables ``GT``.
+
+    >>> import polars as pl
+    >>> from great_tables import GT
+    >>> "13px" in house_style(GT(pl.DataFrame({"a": [1]}))).as_raw_html()
+    True
+    """
+    return gt.tab_options(**HOUSE_OPTIONS)
 
 
 def table(
@@ -191,60 +331,76 @@ def table(
     min_count: int | None = None,
     max_rows: int | None = None,
     empty: str = "Nothing to show.",
+    spanners: Mapping[str, Sequence[str]] | None = None,
+    footnotes: Mapping[str, str] | None = None,
+    group: str | None = None,
+    style: Callable[[Any, pl.DataFrame], Any] | None = None,
 ) -> HTML:
-    """An HTML table of ``df``, every cell escaped.
+    """A great_tables table of ``df`` in the house style, every cell escaped.
 
     ``columns`` maps column → header (or lists the columns to show);
-    ``formats`` maps column → a :func:`fmt_value` kind or a function
+    ``formats`` maps column → a :func:`fmt_value` kind (``pct``/``int``/
+    ``float1``/``float2`` use great_tables' own formatters) or a function
     ``(value, row) -> str | Markup``. When ``suppressed`` names a boolean
     column, its True rows show "fewer than N" (N = ``min_count``) in every
-    blank numeric cell and are styled as suppressed. ``max_rows`` cuts the
-    table with a note.
+    blank cell and are set in grey italics. ``spanners`` puts a label over
+    related columns, ``footnotes`` attaches a footnote to a column's label,
+    ``group`` turns a column into row-group headings, ``style(gt, frame)``
+    may add styles. ``max_rows`` cuts the table with a note; an empty frame
+    shows ``empty``.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"g": ["a"], "n": [None], "suppressed": [True]}, schema={"g": pl.Utf8, "n": pl.Int64, "suppressed": pl.Boolean})
     >>> "fewer than 5" in table(df, columns={"g": "Group", "n": "Learners"}, min_count=5).html
     True
     """
+    from great_tables import GT, loc, style as gts
+
     formats = dict(formats or {})
-    if columns is None:
-        cols = {c: c.replace("_", " ").capitalize() for c in df.columns if c != suppressed}
-    elif isinstance(columns, Mapping):
-        cols = dict(columns)
-    else:
-        cols = {c: c.replace("_", " ").capitalize() for c in columns}
-    parts: list[str] = ['<table class="journey-table">']
+    cols = _columns(df, columns, suppressed)
+    shown = df if max_rows is None else df.head(max_rows)
+    sup_rows = {i for i, v in enumerate(shown[suppressed].to_list()) if v} if suppressed and suppressed in shown.columns else set()
+    data, raw = _display_frame(shown, cols, formats, sup_rows)
+    if group and group in shown.columns:
+        data = data.with_columns(shown[group].cast(pl.Utf8).alias("__group"))
+    gt = GT(data, groupname_col="__group" if group and group in shown.columns else None).with_id(_table_id(caption, shown, cols))
+    gt = house_style(gt.cols_label(**cols))
     if caption:
-        parts.append(str(Markup("<caption>{}</caption>").format(caption)))
-    parts.append("<thead><tr>" + "".join(str(Markup("<th>{}</th>").format(h)) for h in cols.values()) + "</tr></thead><tbody>")
-    rows = df.to_dicts()
-    shown = rows if max_rows is None else rows[:max_rows]
-    schema = df.schema
-    for row in shown:
-        is_sup = bool(suppressed and suppressed in row and row[suppressed])
-        cells = []
-        for c in cols:
-            v = row.get(c)
-            f = formats.get(c, "auto")
-            numeric = c in schema and schema[c].is_numeric()
-            if is_sup and _missing(v) and (numeric or c in formats):
-                txt = Markup('<span class="suppressed">fewer than {}</span>').format(min_count) if min_count else Markup('<span class="suppressed">suppressed</span>')
-            elif callable(f):
-                out = f(v, row)
-                txt = out if isinstance(out, Markup) else escape(out)
-            else:
-                txt = escape(fmt_value(v, f))
-            cls = ' class="num"' if numeric and not callable(f) else ""
-            cells.append(f"<td{cls}>{txt}</td>")
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    if not rows:
-        parts.append(str(Markup('<tr><td class="muted" colspan="{}">{}</td></tr>').format(len(cols), empty)))
-    parts.append("</tbody></table>")
-    if max_rows is not None and len(rows) > max_rows:
-        parts.append(str(Markup('<p class="journey-note">Showing {} of {} rows.</p>').format(max_rows, len(rows))))
+        gt = gt.tab_header(title=caption)
+    gt = _apply_formats(gt, data.drop("__group", strict=False), formats, raw)
+    gt = gt.sub_missing(columns=list(cols), missing_text="–")
+    if sup_rows:  # after the general one: the later substitution wins
+        text = f"fewer than {min_count}" if min_count else "suppressed"
+        gt = gt.sub_missing(columns=list(cols), rows=sorted(sup_rows), missing_text=text)
+        gt = gt.tab_style(gts.text(style="italic", color="#666666"), loc.body(rows=sorted(sup_rows)))
+    for label, members in (spanners or {}).items():
+        gt = gt.tab_spanner(label=label, columns=[c for c in members if c in cols])
+    for c, text in (footnotes or {}).items():
+        if c in cols:
+            gt = gt.tab_footnote(text, locations=loc.column_labels(columns=c))
+    if style is not None:
+        gt = style(gt, shown)
+    if not df.height:
+        gt = gt.tab_source_note(empty)
+    if max_rows is not None and df.height > max_rows:
+        gt = gt.tab_source_note(f"Showing {max_rows} of {df.height} rows.")
     if note:
-        parts.append(str(Markup('<p class="journey-note">{}</p>').format(note)))
-    return HTML("".join(parts))
+        gt = gt.tab_source_note(note)
+    return HTML(gt.as_raw_html(), gt=gt)
+
+
+def _status_style(column: str = "status"):
+    """A ``style`` for :func:`table`: each status cell in its colour (with text colour that reads on it)."""
+    def apply(gt, frame: pl.DataFrame):
+        from great_tables import loc, style as gts
+
+        statuses = [s or "not enough data" for s in frame[column].to_list()]
+        for s in set(statuses):
+            rows = [i for i, v in enumerate(statuses) if v == s]
+            color = STATUS_COLORS.get(s, GREY)
+            gt = gt.tab_style([gts.fill(color=color), gts.text(color=text_on(color), weight="bold")], loc.body(columns=column, rows=rows))
+        return gt
+    return apply
 
 
 # --------------------------------------------------------------------------
@@ -266,14 +422,39 @@ def _measured_text(row: dict) -> Markup:
     s = escape(fmt_value(v, kind))
     lo, hi = row.get("low"), row.get("high")
     if not _missing(v) and not _missing(lo) and not _missing(hi):
-        s = s + Markup(' <span class="muted">({}–{})</span>').format(fmt_value(lo, kind), fmt_value(hi, kind))
+        s = s + Markup(" ") + muted(f"({fmt_interval(lo, hi, kind)})")
     return s
 
 
-def kpi_table(kpis: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KPI status per touchpoint", by: str | None = None) -> HTML:
-    """KPI status table: touchpoint, stage, KPI, target, measured (95% interval), learners, status badge.
+def _tp_link(link: str | None, tp_id: str, name: str, when: bool = True) -> Markup:
+    """The touchpoint's name, linked to ``link`` (a format string with ``{id}``) when ``when``."""
+    if not link or not when:
+        return escape(name)
+    return Markup('<a href="{}">{}</a>').format(link.format(id=anchor_id("", tp_id)[1:]), name)
 
-    Input: ``metrics.kpis`` output. Rows keep the map's touchpoint order.
+
+def _kpi_frame(kpis: pl.DataFrame, jmap: JourneyMap) -> pl.DataFrame:
+    order = {t: i for i, t in enumerate(jmap.touchpoint_ids)}
+    names = {t.id: t.name for t in jmap.touchpoints}
+    stages = {s.id: s.name for s in jmap.stages}
+    tp_stage = {t.id: t.stage for t in jmap.touchpoints}
+    return kpis.with_columns(
+        pl.col("touchpoint_id").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o"),
+        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
+        pl.col("touchpoint_id").replace_strict(tp_stage, default="").replace_strict(stages, default="").alias("_stage"),
+        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric")).alias("_metric"),
+    )
+
+
+def kpi_table(kpis: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KPI status per touchpoint", by: str | None = None,
+              link: str | None = "#{id}") -> HTML:
+    """KPI status table grouped by stage: touchpoint, KPI, target, measured (95% interval), learners, status.
+
+    Input: ``metrics.kpis`` output. Rows keep the map's touchpoint order. The
+    status cell carries colour, symbol and word. A missed KPI's touchpoint
+    links (``link``, a format string with ``{id}``: default the touchpoint's
+    column on the same page's map, ``#tp-…``) to its pain points and
+    opportunities.
 
     >>> import polars as pl
     >>> from journeylib.model import JourneyMap
@@ -282,29 +463,21 @@ def kpi_table(kpis: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KP
     >>> k = pl.DataFrame({"touchpoint_id": ["a"], "metric": ["conversion"], "value": [0.7], "n": [40], "low": [0.55],
     ...     "high": [0.82], "target": [0.8], "direction": ["higher"], "status": ["missed"]})
     >>> h = kpi_table(k, jm).html
-    >>> "A &amp; B" in h and "✗ missed" in h and "≥ 80%" in h
+    >>> "A &amp; B" in h and "✗ missed" in h and "≥ 80%" in h and 'href="#tp-a"' in h
     True
     """
-    order = {t: i for i, t in enumerate(jmap.touchpoint_ids)}
-    names = {t.id: t.name for t in jmap.touchpoints}
-    stages = {s.id: s.name for s in jmap.stages}
-    tp_stage = {t.id: t.stage for t in jmap.touchpoints}
-    df = kpis.with_columns(pl.col("touchpoint_id").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o")).sort("_o", maintain_order=True)
-    df = df.with_columns(
-        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
-        pl.col("touchpoint_id").replace_strict(tp_stage, default="").replace_strict(stages, default="").alias("_stage"),
-        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric")).alias("_metric"),
-    )
+    df = _kpi_frame(kpis, jmap).sort("_o", maintain_order=True)
     cols: dict[str, str] = {}
     if by and by in df.columns:
         cols[by] = by.replace("_", " ").capitalize()
-    cols.update({"_stage": "Stage", "_tp": "Touchpoint", "_metric": "KPI", "target": "Target", "value": "Measured (95% interval)", "n": "Learners", "status": "Status"})
+    cols.update({"_tp": "Touchpoint", "_metric": "KPI", "target": "Target", "value": "Measured (95% interval)", "n": "Learners", "status": "Status"})
+    tp_link = None if link is None else link.replace("{id}", "tp-{id}")
     return table(
-        df,
-        columns=cols,
-        formats={"target": lambda v, r: _target_text(r), "value": lambda v, r: _measured_text(r), "status": lambda v, r: status_badge(v), "n": "int"},
-        caption=caption,
-        note="Status: ✓ met the target · ≈ near (within tolerance) · ✗ missed · ? not enough data (fewer learners than the KPI's minimum).",
+        df, columns=cols, group="_stage", caption=caption, style=_status_style(),
+        formats={"_tp": lambda v, r: _tp_link(tp_link, r["touchpoint_id"], v, r.get("status") == "missed"), "target": lambda v, r: _target_text(r),
+                 "value": lambda v, r: _measured_text(r), "status": lambda v, r: status_text(v), "n": "int"},
+        note="Status: ✓ met the target · ≈ near (within tolerance) · ✗ missed · ? not enough data (fewer learners than the KPI's minimum). "
+             "A missed KPI's touchpoint links to its pain points and opportunities on the map.",
     )
 
 
@@ -322,15 +495,28 @@ def status_summary(kpis: pl.DataFrame) -> HTML:
     return HTML('<div class="journey-kpis">' + "".join(cards) + "</div>")
 
 
+def _change_cell(v: Any, row: dict) -> Markup:
+    if _missing(v):
+        return muted("–")
+    kind = metric_kind(row.get("metric", ""))
+    s = fmt_value(v, "+pct") if kind == "pct" else fmt_value(v, "+float2")
+    if row.get("changed_significantly"):
+        good = (v > 0) == (row.get("direction", "higher") == "higher")
+        arrow = "▲" if v > 0 else "▼"
+        return Markup('<strong style="color:{}">{} {}</strong> {}').format("#007a5a" if good else "#b34700", arrow, s, muted("significant"))
+    return muted(s)
+
+
 def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KPI scorecard: this period vs the previous one",
-                    order_by: str = "status") -> HTML:
+                    order_by: str = "status", link: str | None = "#todo-{id}") -> HTML:
     """The periodic review scorecard: KPI status with the change from the previous period.
 
     Input: ``Review.scorecard`` (kpi columns plus previous value, change,
     changed_significantly). A significant change is marked "▲"/"▼". With
     ``order_by="status"`` (default) rows run missed → near → met → not enough
     data, each in map order, so what needs attention comes first;
-    ``order_by="map"`` keeps the map's touchpoint order.
+    ``order_by="map"`` keeps the map's touchpoint order. A missed KPI's
+    touchpoint links to ``link`` (default: the page's "What to do" entry).
 
     >>> import polars as pl
     >>> from journeylib.model import JourneyMap
@@ -342,65 +528,100 @@ def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str |
     True
     """
     prev = next((c for c in ("previous_value", "previous", "value_previous", "prev_value") if c in scorecard.columns), None)
-    order = {t: i for i, t in enumerate(jmap.touchpoint_ids)}
-    names = {t.id: t.name for t in jmap.touchpoints}
-    df = scorecard.with_columns(
-        pl.col("touchpoint_id").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o"),
-        pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp"),
-        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric")).alias("_metric"),
+    df = _kpi_frame(scorecard, jmap).with_columns(
         pl.col("status").replace_strict({"missed": 0, "near": 1, "met": 2}, default=3, return_dtype=pl.Int64).alias("_s"),
     ).sort(["_s", "_o"] if order_by == "status" else ["_o"], maintain_order=True)
-
-    def change(v: Any, row: dict) -> Markup:
-        if _missing(v):
-            return Markup('<span class="muted">–</span>')
-        kind = metric_kind(row.get("metric", ""))
-        s = fmt_value(v, "+pct") if kind == "pct" else fmt_value(v, "+float2")
-        sig = row.get("changed_significantly")
-        good = (v > 0) == (row.get("direction", "higher") == "higher")
-        if sig:
-            arrow = "▲" if v > 0 else "▼"
-            color = "#007a5a" if good else "#b34700"
-            return Markup('<strong style="color:{}">{} {}</strong> <span class="muted">significant</span>').format(color, arrow, s)
-        return Markup('<span class="muted">{}</span>').format(s)
-
-    cols = {"_tp": "Touchpoint", "_metric": "KPI", "target": "Target", "value": "This period", "n": "Learners"}
+    cols = {"_tp": "Touchpoint", "_metric": "KPI", "target": "Target"}
     if prev:
-        cols[prev] = "Previous"
-    cols.update({"change": "Change", "status": "Status"})
+        cols[prev] = "Previous period"
+    cols.update({"value": "This period", "change": "Change", "n": "Learners", "status": "Status"})
+
     def target(v: Any, row: dict) -> str | Markup:
         prev_target = row.get("previous_target")
         if _missing(prev_target):
             return _target_text(row)
-        return Markup('{} <span class="muted">(changed; previous period: {})</span>').format(
-            _target_text(row), _target_text({**row, "target": prev_target}))
+        return Markup("{} {}").format(_target_text(row), muted(f"(changed; previous period: {_target_text({**row, 'target': prev_target})})"))
 
     formats: dict[str, Formatter] = {
-        "target": target,
-        "value": lambda v, r: _measured_text(r),
-        "status": lambda v, r: status_badge(v),
-        "n": "int",
-        "change": change,
+        "_tp": lambda v, r: _tp_link(link, r["touchpoint_id"], v, r.get("status") == "missed"),
+        "target": target, "value": lambda v, r: _measured_text(r), "status": lambda v, r: status_text(v),
+        "n": "int", "change": _change_cell,
     }
     if prev:
         formats[prev] = lambda v, r: fmt_value(v, metric_kind(r.get("metric", "")))
     if "change" not in df.columns:
         cols.pop("change")
-    note = "Change: this period minus the previous one (pp = percentage points). ▲/▼ marks changes unlikely to be chance (two-sided test, 5% level)."
+    note = "A missed KPI's touchpoint links to what to do there (pain points and opportunities from the map)."
     if "previous_target" in df.columns and df["previous_target"].is_not_null().any():
         note += " A target marked “changed” was different in the previous period: that comparison spans a change of target."
-    return table(df, columns=cols, formats=formats, caption=caption, note=note)
+    footnotes = {"change": "This period minus the previous one (pp = percentage points). ▲/▼ marks a change unlikely to be chance."} if "change" in cols else {}
+    _review_columns(df, cols, formats, footnotes)
+    if "finding" in cols and "change" not in cols:
+        cols.pop("finding")
+    return table(df, columns=cols, formats=formats, caption=caption, style=_status_style(),
+                 spanners={"Measured": [c for c in (prev, "value", "change", "undecided") if c and c in cols]},
+                 footnotes=footnotes or None, note=note)
 
 
-def findings_box(findings: Sequence[str], *, title: str = "Top findings", top: int = 3) -> HTML:
+# --------------------------------------------------------------------------
+# Boxes and cards
+# --------------------------------------------------------------------------
+
+def touchpoint_in(text: str, jmap: JourneyMap) -> str | None:
+    """The touchpoint a sentence is about: the one whose name occurs in it (the longest name wins; None if none).
+
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": t, "name": n, "stage": "s", "target_emotion": {"label": "curious"}} for t, n in [("q", "Quiz 1"), ("q1", "Quiz 10")]]})
+    >>> touchpoint_in("Most stopped at Quiz 10 this month", jm), touchpoint_in("nothing", jm)
+    ('q1', None)
+    """
+    best = None
+    for t in jmap.touchpoints:
+        if t.name and re.search(r"(?<![\w])" + re.escape(t.name) + r"(?![\w])", text) and (best is None or len(t.name) > len(best.name)):
+            best = t
+    return best.id if best else None
+
+
+def _todo_link(tp: str | None, link: str | None) -> Markup:
+    if not tp or not link:
+        return Markup("")
+    return Markup(' <a class="todo" href="{}">What to do →</a>').format(link.format(id=anchor_id("", tp)[1:]))
+
+
+def findings_box(findings: Sequence[str], *, title: str = "Top findings", top: int = 3, jmap: JourneyMap | None = None,
+                 link: str | None = "#todo-{id}", period: str | None = None) -> HTML:
     """The top ``top`` findings as a highlighted, numbered list (escaped).
+
+    With ``jmap``, a finding about a touchpoint (its name occurs in the
+    sentence) links to ``link`` — by default the page's "What to do" entry for
+    that touchpoint (:func:`what_to_do`). ``period`` (e.g. "September 2025")
+    is recorded on the box (``data-period``) for the index page.
 
     >>> "<li>Stop rate &lt;up&gt;</li>" in findings_box(["Stop rate <up>"]).html
     True
     """
     items = list(findings)[:top] or ["No notable changes this period."]
-    lis = "".join(str(Markup("<li>{}</li>").format(f)) for f in items)
-    return HTML(str(Markup('<div class="journey-findings"><h3>{}</h3><ol>').format(title)) + lis + "</ol></div>")
+    lis = "".join(str(Markup("<li>{}{}</li>").format(f, _todo_link(touchpoint_in(f, jmap) if jmap else None, link))) for f in items)
+    attr = Markup(' data-period="{}"').format(period) if period else Markup("")
+    return HTML(str(Markup('<div class="journey-findings"{}><h3>{}</h3><ol>').format(attr, title)) + lis + "</ol></div>")
+
+
+def takeaways_box(takeaways: Sequence[Any], *, title: str = "Takeaways", link: str | None = "journey_map.html#tp-{id}") -> HTML:
+    """One-line takeaways (:class:`journeylib.insights.Takeaway`) as a highlighted list; each links to its touchpoint on the map.
+
+    >>> from journeylib.insights import Takeaway
+    >>> h = takeaways_box([Takeaway("largest drop", "Largest drop: <A> to B.", "a")]).html
+    >>> "&lt;A&gt;" in h and 'href="journey_map.html#tp-a"' in h
+    True
+    """
+    if not takeaways:
+        return HTML("")
+    lis = []
+    for t in takeaways:
+        go = Markup(' <a class="todo" href="{}">On the map →</a>').format(link.format(id=anchor_id("", t.touchpoint_id)[1:])) if link and t.touchpoint_id else Markup("")
+        lis.append(str(Markup("<li>{}{}</li>").format(t.text, go)))
+    return HTML(str(Markup('<div class="journey-findings journey-takeaways"><h3>{}</h3><ul>').format(title)) + "".join(lis) + "</ul></div>")
 
 
 def headline_cards(items: Mapping[str, Any]) -> HTML:
@@ -415,6 +636,68 @@ def headline_cards(items: Mapping[str, Any]) -> HTML:
     )
     return HTML('<div class="journey-kpis">' + cards + "</div>")
 
+
+def no_data_page(subject: str, message: str) -> HTML:
+    """One line at the top of a page whose subject has no data; the index marks the page (``data-subject``).
+
+    >>> h = no_data_page("emotion responses", "This workspace has no <emotion> responses.").html
+    >>> 'data-subject="emotion responses"' in h and "&lt;emotion&gt;" in h
+    True
+    """
+    return HTML(str(Markup('<div class="journey-nodata-page" data-subject="{}"><strong>No data for this page:</strong> {}</div>').format(subject, message)))
+
+
+def what_to_do(jmap: JourneyMap, *, kpis: pl.DataFrame | None = None, findings: Sequence[str] = (), statuses: Sequence[str] = ("missed",),
+               map_link: str | None = "journey_map.html#tp-{id}", caption: str = "What to do: pain points and opportunities where KPIs are missed") -> HTML:
+    """For every touchpoint with a missed KPI (or named in a finding): why it needs attention, and its pain points and opportunities from the map.
+
+    Each row's touchpoint carries the anchor ``todo-<id>`` (scorecards and
+    findings link here) and links to the touchpoint on the map
+    (``map_link``). A touchpoint without pain points or opportunities says
+    so, so the map can be completed.
+
+    >>> import polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": "a", "name": "A", "stage": "s", "target_emotion": {"label": "curious"},
+    ...                      "pain_points": ["Slow <page>"], "opportunities": ["Cache it"]}]})
+    >>> k = pl.DataFrame({"touchpoint_id": ["a"], "metric": ["conversion"], "status": ["missed"]})
+    >>> h = what_to_do(jm, kpis=k).html
+    >>> 'id="todo-a"' in h and "Slow &lt;page&gt;" in h and "Cache it" in h
+    True
+    """
+    why: dict[str, list[str]] = {}
+    if kpis is not None and kpis.height:
+        for r in kpis.filter(pl.col("status").is_in(list(statuses))).iter_rows(named=True):
+            why.setdefault(r["touchpoint_id"], []).append(f"{METRIC_LABELS.get(r['metric'], r['metric'])} {r['status']}")
+    for f in findings:
+        tp = touchpoint_in(f, jmap)
+        if tp:
+            why.setdefault(tp, []).append("named in a top finding")
+    rows = []
+    for t in jmap.touchpoints:
+        if t.id not in why:
+            continue
+        rows.append({"touchpoint_id": t.id, "_tp": t.name, "why": "; ".join(dict.fromkeys(why[t.id])), "pain": list(t.pain_points), "opp": list(t.opportunities)})
+    df = pl.DataFrame(rows, schema={"touchpoint_id": pl.Utf8, "_tp": pl.Utf8, "why": pl.Utf8, "pain": pl.List(pl.Utf8), "opp": pl.List(pl.Utf8)})
+
+    def items(v: Any, r: dict) -> Markup:
+        if not v:
+            return muted("none recorded in the map")
+        return Markup("<br>").join(Markup("• {}").format(x) for x in v)
+
+    def name(v: Any, r: dict) -> Markup:
+        target = Markup('<span id="{}"></span>').format(anchor_id("todo", r["touchpoint_id"]))
+        return target + _tp_link(map_link, r["touchpoint_id"], v)
+
+    return table(df, columns={"_tp": "Touchpoint", "why": "Why it needs attention", "pain": "Known pain points", "opp": "Opportunities"},
+                 formats={"_tp": name, "pain": items, "opp": items}, caption=caption, empty="No KPI is missed: nothing needs attention.",
+                 note="Pain points and opportunities come from the journey map (journey.yml); the touchpoint links to its column on the map.")
+
+
+# --------------------------------------------------------------------------
+# Data quality
+# --------------------------------------------------------------------------
 
 def data_quality_table(counts: pl.DataFrame, rejected: pl.DataFrame, *, examples: int = 0) -> tuple[HTML, HTML]:
     """Two tables: rows read / accepted / rejected per table, and rejected rows by reason.
@@ -439,139 +722,6 @@ def data_quality_table(counts: pl.DataFrame, rejected: pl.DataFrame, *, examples
     t2 = table(g, columns={"table": "Table", "reason": "Why rejected", "field": "Field", "rows": "Rows"}, formats={"rows": "int"},
                caption="Rejected rows by reason", empty="No rows were rejected.")
     return t1, t2
-
-
-# --------------------------------------------------------------------------
-# The journey map canvas
-# --------------------------------------------------------------------------
-
-def text_on(color: str) -> str:
-    """Black or white, whichever reads better on the hex ``color`` (WCAG relative luminance).
-
-    >>> text_on("#0072B2"), text_on("#E69F00")
-    ('#ffffff', '#1a1a1a')
-    """
-    c = color.lstrip("#")
-    rgb = [int(c[i:i + 2], 16) / 255 for i in (0, 2, 4)]
-    lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in rgb]
-    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    return "#1a1a1a" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
-
-
-def _valence_color(v: float | None, lo: float, hi: float) -> str:
-    if _missing(v):
-        return GREY
-    mid = (lo + hi) / 2
-    if v >= mid + (hi - mid) * 0.25:
-        return "#007a5a"
-    if v <= mid - (mid - lo) * 0.25:
-        return "#b34700"
-    return "#555555"
-
-
-def journey_map_html(
-    jmap: JourneyMap,
-    *,
-    emotion: pl.DataFrame | None = None,
-    kpis: pl.DataFrame | None = None,
-    lanes: Iterable[str] = ("touchpoint", "channel", "purpose", "target_emotion", "measured_emotion", "kpis", "pain_points", "opportunities"),
-) -> HTML:
-    """The designed map as a canvas: stages as columns, one lane (row) per aspect.
-
-    Lanes: touchpoint, channel, purpose, target emotion, measured emotion (from
-    ``metrics.emotion``: mean, interval, n, gap), KPIs with status badges (from
-    ``metrics.kpis``), pain points and opportunities. A CSS grid, every text
-    escaped; wide maps scroll sideways with the lane labels kept in view.
-
-    >>> from journeylib.model import JourneyMap
-    >>> jm = JourneyMap.model_validate({"name": "D", "stages": [{"id": "s", "name": "See"}],
-    ...     "touchpoints": [{"id": "a", "name": "Ad <1>", "stage": "s", "purpose": "x", "target_emotion": {"label": "curious"},
-    ...                      "pain_points": ["slow & dull"]}]})
-    >>> h = journey_map_html(jm).html
-    >>> "Ad &lt;1&gt;" in h and "slow &amp; dull" in h and "See" in h
-    True
-    """
-    tps = jmap.touchpoints
-    n = len(tps)
-    sc = stage_colors(jmap)
-    lo, hi = jmap.emotion_scale.min, jmap.emotion_scale.max
-    emo: dict[str, dict] = {}
-    if emotion is not None and emotion.height:
-        e = emotion
-        if "persona" in e.columns:
-            e = e.filter(pl.lit(False))  # the canvas shows everyone; per-persona curves are charts
-        emo = {r["touchpoint_id"]: r for r in e.to_dicts()}
-    kp: dict[str, list[dict]] = {}
-    if kpis is not None and kpis.height:
-        for r in kpis.to_dicts():
-            kp.setdefault(r["touchpoint_id"], []).append(r)
-    lane_titles = {
-        "touchpoint": "Touchpoint", "channel": "Channel", "purpose": "Purpose", "target_emotion": "Target emotion",
-        "measured_emotion": "Measured emotion", "kpis": "KPIs", "pain_points": "Pain points", "opportunities": "Opportunities",
-    }
-    out = [f'<div class="journey-map"><div class="grid" style="grid-template-columns: 150px repeat({n}, 170px);">']
-    # stage header row
-    out.append('<div class="lane">Stage</div>')
-    for s in jmap.stages:
-        span = sum(1 for t in tps if t.stage == s.id)
-        if span:
-            out.append(str(Markup('<div class="stage" style="grid-column: span {}; background:{}; color:{}">{}<small>{}</small></div>').format(
-                span, sc[s.id], text_on(sc[s.id]), s.name, s.learner_goal)))
-
-    def ul(items: list[str]) -> Markup:
-        if not items:
-            return Markup('<span class="muted">–</span>')
-        return Markup("<ul>") + Markup("").join(Markup("<li>{}</li>").format(i) for i in items) + Markup("</ul>")
-
-    for lane in lanes:
-        out.append(str(Markup('<div class="lane">{}</div>').format(lane_titles.get(lane, lane))))
-        for t in tps:
-            if lane == "touchpoint":
-                body = Markup('<div class="tp">{}</div>').format(t.name)
-            elif lane == "channel":
-                body = escape(t.channel or "–")
-            elif lane == "purpose":
-                body = escape(t.purpose or "–")
-            elif lane == "target_emotion":
-                v = t.target_emotion.valence
-                body = Markup('<span class="emo" style="color:{}">{}</span> <span class="muted">({})</span>').format(
-                    _valence_color(v, lo, hi), t.target_emotion.label, fmt_value(v, "+float2") if v is not None else "–")
-            elif lane == "measured_emotion":
-                r = emo.get(t.id)
-                if not r or _missing(r.get("mean_valence")):
-                    body = Markup('<span class="muted">no responses</span>')
-                else:
-                    v = r["mean_valence"]
-                    gap = r.get("gap")
-                    body = Markup('<span class="emo" style="color:{}">{}</span> <span class="muted">({}–{}, n={})</span>').format(
-                        _valence_color(v, lo, hi), fmt_value(v, "+float2"), fmt_value(r.get("low"), "float2"), fmt_value(r.get("high"), "float2"), fmt_value(r.get("n"), "int"))
-                    if not _missing(gap):
-                        body += Markup('<br><span class="muted">gap to target {}</span>').format(fmt_value(gap, "+float2"))
-            elif lane == "kpis":
-                rows = kp.get(t.id)
-                if rows:
-                    body = Markup("").join(
-                        Markup('<div class="kpi">{}: {} {}<br>{}</div>').format(
-                            METRIC_LABELS.get(r["metric"], r["metric"]), _measured_value_only(r), Markup('<span class="muted">target {}</span>').format(_target_text(r)), status_badge(r.get("status")))
-                        for r in rows)
-                elif t.kpis:
-                    body = Markup("").join(Markup('<div class="kpi">{} <span class="muted">target {}</span></div>').format(
-                        METRIC_LABELS.get(k.metric, k.metric), _target_text({"metric": k.metric, "target": k.target, "direction": k.direction})) for k in t.kpis)
-                else:
-                    body = Markup('<span class="muted">–</span>')
-            elif lane == "pain_points":
-                body = ul(t.pain_points)
-            elif lane == "opportunities":
-                body = ul(t.opportunities)
-            else:
-                body = Markup("")
-            out.append(f'<div class="cell">{body}</div>')
-    out.append("</div></div>")
-    return HTML("".join(out))
-
-
-def _measured_value_only(row: dict) -> str:
-    return fmt_value(row.get("value"), metric_kind(row.get("metric", "")))
 
 
 # --------------------------------------------------------------------------
@@ -632,10 +782,12 @@ def map_headline(jmap: JourneyMap, learners: pl.DataFrame, events: pl.DataFrame,
 
 
 def persona_summary(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "persona", min_count: int = 5) -> HTML:
-    """One row per persona: starters, share reaching the last step (95% interval), stopped, in progress, biggest stop.
+    """One row per persona: starters, decided completion (95% interval), stopped, still undecided, where most stop.
 
-    Input: ``metrics.funnel(..., by="persona")`` (optionally already passed
-    through :func:`journeylib.privacy.suppress`). A persona with fewer than
+    Input: ``metrics.funnel(..., by="persona")``. Completion counts only
+    decided learners (:func:`journeylib.insights.decided_completion`:
+    reached the last step / (reached it + stopped)); learners still in
+    progress are shown apart, never as lost. A persona with fewer than
     ``min_count`` starters is suppressed.
 
     >>> import polars as pl
@@ -645,53 +797,43 @@ def persona_summary(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "person
     ...                     {"id": "b", "name": "B", "stage": "s", "target_emotion": {"label": "proud"}}],
     ...     "personas": [{"id": "p", "name": "P"}]})
     >>> f = pl.DataFrame({"persona": ["p", "p"], "step": [1, 2], "touchpoint_id": ["a", "b"], "learners": [10, 4],
-    ...     "conversion_from_start": [1.0, 0.4], "conversion_from_start_low": [0.7, 0.17], "conversion_from_start_high": [1.0, 0.69],
-    ...     "stopped": [5, 1], "in_progress": [1, 3]})
+    ...     "stopped": [5, 0], "in_progress": [1, 0]})
     >>> h = persona_summary(f, jm).html
-    >>> "40%" in h and "A" in h
+    >>> "44%" in h and "A" in h
     True
     """
-    pn = _persona_names(jmap)
-    names = _tp_names(jmap)
-    rows = []
-    for key, g in funnel.sort("step").group_by(by, maintain_order=True):
-        p = key[0] if isinstance(key, tuple) else key
-        g = g.sort("step")
-        first, last = g.row(0, named=True), g.row(g.height - 1, named=True)
-        starters = first.get("learners")
-        stopped = g["stopped"].fill_null(0)
-        top = g.filter(pl.col("stopped").fill_null(0) == stopped.max()).row(0, named=True) if g.height and stopped.max() else None
-        rows.append({
-            "persona": pn.get(p, p),
-            "starters": starters,
-            "completed": last.get("conversion_from_start"),
-            "completed_low": last.get("conversion_from_start_low"),
-            "completed_high": last.get("conversion_from_start_high"),
-            "stopped": int(stopped.sum()),
-            "in_progress": int(g["in_progress"].fill_null(0).sum()),
-            "biggest_stop": names.get(top["touchpoint_id"], top["touchpoint_id"]) if top else "–",
-            "suppressed": starters is None or starters < min_count,
-        })
-    order = {pn.get(pid, pid): i for i, pid in enumerate(jmap.persona_ids())}
-    rows.sort(key=lambda r: (order.get(r["persona"], len(order)), r["persona"]))
-    df = pl.DataFrame(rows, schema={"persona": pl.Utf8, "starters": pl.Int64, "completed": pl.Float64, "completed_low": pl.Float64, "completed_high": pl.Float64,
-                                    "stopped": pl.Int64, "in_progress": pl.Int64, "biggest_stop": pl.Utf8, "suppressed": pl.Boolean})
+    from .insights import decided_completion
     from .privacy import suppress
 
-    df = suppress(df, count="starters", values=["completed", "completed_low", "completed_high", "stopped", "in_progress"], min_count=min_count)
-    df = df.with_columns(pl.when(pl.col("suppressed")).then(pl.lit(None, dtype=pl.Utf8)).otherwise(pl.col("biggest_stop")).alias("biggest_stop"))
+    pn = _persona_names(jmap)
+    names = _tp_names(jmap)
+    dc = decided_completion(funnel, by)
+    most = (funnel.filter(pl.col("stopped").fill_null(0) > 0).sort([by, "stopped", "step"], descending=[False, True, False])
+            .group_by(by, maintain_order=True).head(1).select(by, pl.col("touchpoint_id").alias("_most")))
+    df = dc.join(most, on=by, how="left").with_columns(
+        pl.col(by).cast(pl.Utf8).replace_strict(pn, default=pl.col(by).cast(pl.Utf8)).alias("_p"),
+        pl.col("_most").replace_strict(names, default=pl.col("_most")).alias("_most"),
+        pl.col(by).cast(pl.Utf8).replace_strict({p: i for i, p in enumerate(jmap.persona_ids())}, default=len(jmap.personas), return_dtype=pl.Int64).alias("_o"),
+    ).sort(["_o", "_p"])
+    df = df.with_columns(pl.col("starters").is_null().alias("suppressed"))  # already suppressed upstream (privacy.suppress on the funnel)
+    df = suppress(df, count="starters", values=["completed", "stopped", "undecided", "completion", "completion_low", "completion_high"], min_count=min_count)
+    df = df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("_most")).alias("_most"))
 
-    def completed(v: Any, r: dict) -> Markup:
+    def completion(v: Any, r: dict) -> Markup:
         if _missing(v):
             return escape("–")
-        return Markup('{} <span class="muted">({}–{})</span>').format(fmt_value(v, "pct"), fmt_value(r["completed_low"], "pct"), fmt_value(r["completed_high"], "pct"))
+        return escape(fmt_value(v, "pct")) + Markup(" ") + muted(f"({fmt_value(r['completion_low'], 'pct')}–{fmt_value(r['completion_high'], 'pct')})")
 
+    last = names.get(dc["last_step"][0], "") if dc.height else ""
     return table(
         df,
-        columns={"persona": "Persona", "starters": "Started", "completed": "Reached the last step (95% interval)", "stopped": "Stopped", "in_progress": "Still in progress", "biggest_stop": "Most stop at"},
-        formats={"starters": "int", "completed": completed, "stopped": "int", "in_progress": "int", "biggest_stop": lambda v, r: "–" if v is None else v},
+        columns={"_p": "Persona", "starters": "Started", "completion": f"Reached {last}", "completed": "Learners", "stopped": "Stopped",
+                 "undecided": "Still undecided", "_most": "Most stop at"},
+        formats={"starters": "int", "completion": completion, "completed": "int", "stopped": "int", "undecided": "int"},
+        spanners={"Decided learners": ["completion", "completed", "stopped"]},
+        footnotes={"completion": "Of the learners who have decided (reached the last step or stopped), with a 95% interval; learners still in progress are not counted."},
         min_count=min_count, caption="Each persona at a glance",
-        note=f"Stopped: no event for longer than the dormancy window. Still in progress: active recently, not counted as stopped. Personas with fewer than {min_count} starters are suppressed.",
+        note=f"Stopped: no event for longer than the dormancy window. Still undecided: active recently, not counted as stopped. Personas with fewer than {min_count} starters are suppressed.",
     )
 
 
@@ -707,12 +849,16 @@ def stop_table(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "persona", t
     >>> "100%" in stop_table(pl.DataFrame({"persona": ["p"], "step": [1], "touchpoint_id": ["a"], "stopped": [9], "in_progress": [0]}), jm).html
     True
     """
+    from .privacy import suppress
+
     pn = _persona_names(jmap)
     names = _tp_names(jmap)
     df = (
         funnel.with_columns(pl.col("stopped").fill_null(0))
-        .with_columns((pl.col("stopped") / pl.col("stopped").sum().over(by)).alias("share"))
-        .sort([by, "stopped"], descending=[False, True])
+        .with_columns((pl.col("stopped") / pl.col("stopped").sum().over(by)).alias("share"),
+                      pl.col(by).cast(pl.Utf8).replace_strict({p: i for i, p in enumerate(jmap.persona_ids())}, default=len(jmap.personas),
+                                                               return_dtype=pl.Int64).alias("_o"))
+        .sort(["_o", by, "stopped"], descending=[False, False, True])   # personas in map order, learners in no persona last
         .group_by(by, maintain_order=True).head(top)
         .filter(pl.col("stopped") > 0)
         .with_columns(
@@ -721,8 +867,6 @@ def stop_table(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "persona", t
         )
         .select("_p", "_tp", "step", "stopped", "share")
     )
-    from .privacy import suppress
-
     df = suppress(df, count="stopped", values=["share"], min_count=min_count)
     return table(df, columns={"_p": "Persona", "_tp": "Stopped at", "step": "Step", "stopped": "Learners stopped", "share": "Share of the persona's stoppers"},
                  formats={"step": "int", "stopped": "int", "share": "pct"}, min_count=min_count, caption="Where each persona's stopped learners stopped",
@@ -752,9 +896,7 @@ def emotion_outcomes(emotion: pl.DataFrame, dropoff: pl.DataFrame, kpis: pl.Data
     """
     if kpis.height:
         kk = kpis.filter((pl.col("status") != "not enough data") & (pl.col("metric") != "emotion"))
-        ratio = (
-            pl.when(pl.col("direction") == "lower").then(pl.col("target") / pl.col("value")).otherwise(pl.col("value") / pl.col("target"))
-        )
+        ratio = pl.when(pl.col("direction") == "lower").then(pl.col("target") / pl.col("value")).otherwise(pl.col("value") / pl.col("target"))
         ratio = pl.when(ratio.is_finite()).then(ratio.clip(0, 2)).otherwise(None)
         k = kk.group_by("touchpoint_id").agg((pl.col("status") == "met").mean().alias("kpis_met"), ratio.mean().alias("attainment"))
     else:
@@ -765,7 +907,8 @@ def emotion_outcomes(emotion: pl.DataFrame, dropoff: pl.DataFrame, kpis: pl.Data
 
 
 def emotion_headline(emotion: pl.DataFrame, evs: pl.DataFrame) -> HTML:
-    """Headline cards: responses, touchpoints below target, the largest gap, and significant low-emotion → stop links.
+    """Headline cards: responses, touchpoints below target, the largest gap, and significant low-emotion → stop links;
+    with no responses at all, the page's one-line no-data banner (:func:`no_data_page`) instead.
 
     >>> import polars as pl
     >>> e = pl.DataFrame({"touchpoint_id": ["a"], "touchpoint_name": ["A"], "n": [10], "gap": [-0.8], "high": [0.5], "target_valence": [1.0]})
@@ -773,6 +916,9 @@ def emotion_headline(emotion: pl.DataFrame, evs: pl.DataFrame) -> HTML:
     True
     """
     has = emotion.filter(pl.col("n").fill_null(0) > 0)
+    if not has.height:
+        return no_data_page("emotion responses", "this workspace has no emotion responses (surveys or feedback), so the charts below can show only "
+                                                 "the designed target emotion. Add a survey export (journey ingest) to measure how learners feel.")
     below = has.filter(pl.col("high") < pl.col("target_valence")) if {"high", "target_valence"} <= set(has.columns) else has.head(0)
     worst = has.sort("gap", nulls_last=True).row(0, named=True) if has.height else None
     sig = evs.filter((pl.col("p_value") < 0.05) & (pl.col("difference") > 0)).height if evs.height else 0
@@ -804,9 +950,10 @@ def emotion_stopping_table(evs: pl.DataFrame, jmap: JourneyMap, *, min_count: in
         pl.col("touchpoint_id").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("_o"),
     ).sort("_o")
     df = suppress(df, count=["low_n", "other_n"], values=["low_stop_rate", "other_stop_rate", "difference", "p_value"], min_count=min_count)
-    return table(df, columns={"_tp": "Touchpoint", "low_n": "Low responses", "low_stop_rate": "Stop rate after low", "other_n": "Other responses",
-                              "other_stop_rate": "Stop rate otherwise", "difference": "Difference", "p_value": "p-value"},
+    return table(df, columns={"_tp": "Touchpoint", "low_n": "Responses", "low_stop_rate": "Stop rate", "other_n": "Responses ", "other_stop_rate": "Stop rate ",
+                              "difference": "Difference", "p_value": "p-value"},
                  formats={"low_n": "int", "other_n": "int", "low_stop_rate": "pct", "other_stop_rate": "pct", "difference": "+pct", "p_value": "p"},
+                 spanners={"After a low response": ["low_n", "low_stop_rate"], "After other responses": ["other_n", "other_stop_rate"]},
                  min_count=min_count, caption="Stopping after a low-emotion response",
                  note="Low response: a valence below 0 at the touchpoint. Stop: the learner's journey ended at this touchpoint or the next one.")
 
@@ -828,6 +975,21 @@ def review_header(jmap: JourneyMap, period: str, start: Any, end: Any, previous_
     plast = (previous_end if previous_end is not None else start) - dt.timedelta(microseconds=1)
     return HTML(str(Markup('<p class="journey-meta"><strong>Period {}</strong>: {} to {}, compared with the previous period ({} to {}).</p>').format(
         period, f"{start:%Y-%m-%d}", f"{last:%Y-%m-%d}", f"{pstart:%Y-%m-%d}", f"{plast:%Y-%m-%d}")))
+
+
+def period_words(start: Any, end: Any) -> str:
+    """A period in words: "September 2025" for a calendar month, else "1 Sep 2025 to 30 Sep 2025".
+
+    >>> import datetime as dt
+    >>> period_words(dt.datetime(2025, 9, 1), dt.datetime(2025, 10, 1)), period_words(dt.datetime(2025, 9, 1), dt.datetime(2025, 9, 8))
+    ('September 2025', '1 Sep 2025 to 7 Sep 2025')
+    """
+    import datetime as dt
+
+    last = end - dt.timedelta(microseconds=1)
+    if start.day == 1 and last.month == start.month and last.year == start.year and (last + dt.timedelta(days=1)).day == 1:
+        return f"{start:%B %Y}"
+    return f"{start.day} {start:%b %Y} to {last.day} {last:%b %Y}"
 
 
 def interventions_table(effects: pl.DataFrame, jmap: JourneyMap) -> HTML:
@@ -853,11 +1015,12 @@ def interventions_table(effects: pl.DataFrame, jmap: JourneyMap) -> HTML:
     def diff(v: Any, r: dict) -> Markup:
         if _missing(v):
             return escape("–")
-        return Markup('{} <span class="muted">({} to {})</span>').format(fmt_value(v, "+pct"), fmt_value(r.get("low"), "+pct"), fmt_value(r.get("high"), "+pct"))
+        return escape(fmt_value(v, "+pct")) + Markup(" ") + muted(f"({fmt_value(r.get('low'), '+pct')} to {fmt_value(r.get('high'), '+pct')})")
 
-    return table(df, columns={"_d": "Change", "_tp": "Touchpoint", "date": "Date", "before_n": "Learners before", "before_rate": "Rate before",
-                              "after_n": "Learners after", "after_rate": "Rate after", "difference": "Difference (95% interval)", "p_value": "p-value"},
+    return table(df, columns={"_d": "Change", "_tp": "Touchpoint", "date": "Date", "before_n": "Learners", "before_rate": "Rate",
+                              "after_n": "Learners ", "after_rate": "Rate ", "difference": "Difference (95% interval)", "p_value": "p-value"},
                  formats={"date": lambda v, r: str(v)[:10], "before_n": "int", "after_n": "int", "before_rate": "pct", "after_rate": "pct", "difference": diff, "p_value": "p"},
+                 spanners={"Before": ["before_n", "before_rate"], "After": ["after_n", "after_rate"]},
                  caption="Interventions recorded in the map", empty="No interventions are recorded in the map.")
 
 
@@ -949,6 +1112,35 @@ def design_changes_table(changes: Any) -> HTML:
         formats={"date": lambda v, r: f"{v:%Y-%m-%d}" if v else "–"}, note=versions).html)
 
 
+def verdict(r: Mapping[str, Any]) -> str:
+    """How a compared row reads under the review's significance policy (``finding``, ``provisional``, ``significant``).
+
+    >>> verdict({"finding": True}), verdict({"significant": True, "finding": False}), verdict({"provisional": True, "finding": False})
+    ('finding', 'significant, below the minimum effect', 'provisional: still being followed')
+    """
+    if r.get("provisional"):
+        return "provisional: still being followed"
+    if r.get("finding"):
+        return "finding"
+    if r.get("significant") or r.get("changed_significantly"):
+        return "significant, below the minimum effect"
+    return "–"
+
+
+def _review_columns(df: pl.DataFrame, columns: dict[str, str], formats: dict[str, Any], footnotes: dict[str, str], *,
+                    undecided: str = "undecided") -> None:
+    """Add the review's "still undecided" and verdict columns to a table's columns where the frame has them (in place)."""
+    if undecided in df.columns:
+        columns[undecided] = "Still undecided"
+        formats[undecided] = "int"
+        footnotes[undecided] = "Learners not yet followed long enough to know whether they carried on: never counted in a rate."
+    if "finding" in df.columns:
+        columns["finding"] = "Verdict"
+        formats["finding"] = lambda v, r: verdict(r)
+        footnotes["finding"] = ("A finding is significant after correcting for every comparison of the review and at least the map's minimum effect; "
+                                "provisional rows compare cohorts not yet followed for the whole horizon.")
+
+
 def changes_table(changes: pl.DataFrame, jmap: JourneyMap, *, max_rows: int = 12) -> HTML:
     """Significant changes of any measured metric (``Review.changes``): touchpoint, metric, before, now, change, q-value.
 
@@ -973,11 +1165,14 @@ def changes_table(changes: pl.DataFrame, jmap: JourneyMap, *, max_rows: int = 12
     def chg(v: Any, r: dict) -> str:
         return fmt_value(v, "+pct") if metric_kind(r.get("metric", "")) == "pct" else fmt_value(v, "+float2")
 
-    return table(df, columns={"_tp": "Touchpoint", "_metric": "Measure", "previous_value": "Previous period", "value": "This period", "change": "Change",
-                              "n": "Learners", "q_value": "q-value"},
-                 formats={"previous_value": val, "value": val, "change": chg, "n": "int", "q_value": "p"}, max_rows=max_rows,
+    columns = {"_tp": "Touchpoint", "_metric": "Measure", "previous_value": "Previous period", "value": "This period", "change": "Change",
+               "n": "Learners", "q_value": "q-value"}
+    formats: dict[str, Any] = {"previous_value": val, "value": val, "change": chg, "n": "int", "q_value": "p"}
+    footnotes = {"q_value": "The p-value corrected for the number of comparisons (false discovery rate)."}
+    _review_columns(df, columns, formats, footnotes)
+    return table(df, columns=columns, formats=formats, max_rows=max_rows,
                  caption="Significant changes against the previous period", empty="No measure changed significantly.",
-                 note="Every measure at every touchpoint was compared; q-value: p-value corrected for the number of comparisons (false discovery rate).")
+                 footnotes=footnotes, note="Every measure at every touchpoint was compared.")
 
 
 def hotspots_table(hotspots: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5) -> HTML:
@@ -998,9 +1193,13 @@ def hotspots_table(hotspots: pl.DataFrame, jmap: JourneyMap, *, min_count: int =
     df = hotspots.filter(pl.col("significant") & (pl.col("change") > 0)).with_columns(
         pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("_tp")).sort("change", descending=True)
     df = suppress(df, count=["reached", "previous_reached"], values=["stopped", "stop_rate", "previous_stopped", "previous_stop_rate", "change", "q_value"], min_count=min_count)
-    return table(df, columns={"_tp": "Touchpoint", "previous_stop_rate": "Stop rate before", "stop_rate": "Stop rate now", "change": "Change",
-                              "stopped": "Stopped now", "reached": "Reached now", "q_value": "q-value"},
-                 formats={"previous_stop_rate": "pct", "stop_rate": "pct", "change": "+pct", "stopped": "int", "reached": "int", "q_value": "p"},
+    columns = {"_tp": "Touchpoint", "previous_stop_rate": "Before", "stop_rate": "Now", "change": "Change",
+               "stopped": "Stopped now", "reached": "Reached now", "q_value": "q-value"}
+    formats: dict[str, Any] = {"previous_stop_rate": "pct", "stop_rate": "pct", "change": "+pct", "stopped": "int", "reached": "int", "q_value": "p"}
+    footnotes: dict[str, str] = {}
+    _review_columns(df, columns, formats, footnotes)
+    return table(df, columns=columns, formats=formats, footnotes=footnotes or None,
+                 spanners={"Stop rate": ["previous_stop_rate", "stop_rate", "change"]},
                  min_count=min_count, caption="New drop-off hot spots: stop rate up significantly", empty="No touchpoint's stop rate rose significantly.")
 
 
@@ -1040,25 +1239,51 @@ def segment_table(gaps: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5, s
     >>> "fewer than 5" in segment_table(g, jm).html
     True
     """
+    from .privacy import suppress
+
     names = {t.id: t.name for t in jmap.touchpoints}
     df = gaps
     if significant_only:
         df = df.filter(pl.col("significant") | pl.col("suppressed"))
-    from .privacy import suppress
-
-    df = suppress(df, count="segment_n", values=["segment_converted", "segment_rate", "difference", "effect_size", "p_value", "q_value"], min_count=min_count)
+    df = suppress(df, count="segment_n", values=["segment_converted", "segment_rate", "difference", "effect_size", "p_value", "q_value",
+                                                 *[c for c in ("segment_undecided",) if c in df.columns]], min_count=min_count)
     df = df.with_columns(
         (pl.col("attribute") + " = " + pl.col("value").cast(pl.Utf8)).alias("group"),
         pl.col("touchpoint_id").replace_strict(names, default=pl.col("touchpoint_id")).alias("touchpoint"),
     ).sort([pl.col("suppressed"), pl.col("significant"), pl.col("difference").abs()], descending=[False, True, True], nulls_last=True)
+    columns = {"group": "Group", "touchpoint": "Converting from", "segment_n": "Size", "segment_rate": "Rate", "rest_rate": "Everyone else",
+               "difference": "Difference", "q_value": "q-value", "significant": "Significant"}
+    formats: dict[str, Any] = {"segment_n": "int", "segment_rate": "pct", "rest_rate": "pct", "difference": "+pct", "q_value": "p",
+                               "significant": lambda v, r: "–" if r.get("suppressed") else ("yes" if v else "no")}
+    footnotes = {"q_value": "The p-value corrected for the number of comparisons (false discovery rate)."}
+    _review_columns(df, columns, formats, footnotes, undecided="segment_undecided")
+    if "finding" in columns:
+        columns.pop("significant")
+        base = formats["finding"]
+        formats["finding"] = lambda v, r: "–" if r.get("suppressed") else base(v, r)
+    if "tested_as" in df.columns:
+        columns["tested_as"] = "Tested as"
+        formats["tested_as"] = lambda v, r: "this group" if _missing(v) else f"same test as {v}"
+        footnotes["tested_as"] = "Identical or complementary groups (and personas derived from one column) share one test."
     return table(
         df,
-        columns={"group": "Group", "touchpoint": "Converting from", "segment_n": "Group size", "segment_rate": "Group rate", "rest_rate": "Everyone else",
-                 "difference": "Difference", "q_value": "q-value", "significant": "Significant"},
-        formats={"segment_n": "int", "segment_rate": "pct", "rest_rate": "pct", "difference": "+pct", "q_value": "p",
-                 "significant": lambda v, r: "–" if r.get("suppressed") else ("yes" if v else "no")},
+        columns=columns,
+        formats=formats,
+        spanners={"The group": [c for c in ("segment_n", "segment_rate", "segment_undecided") if c in columns]},
+        footnotes=footnotes,
         min_count=min_count, max_rows=max_rows,
         caption="Groups converting differently from everyone else",
-        note=f"Groups smaller than {min_count} learners are suppressed (shown as 'fewer than {min_count}'). q-value: p-value corrected for the number of comparisons (false discovery rate).",
+        note=f"Groups smaller than {min_count} learners are suppressed (shown as 'fewer than {min_count}').",
         empty="No group differs from everyone else.",
     )
+
+
+from .canvas import journey_map_html  # noqa: E402  (the canvas builds on this module's formatting)
+
+__all__ = [
+    "CSS", "HTML", "METRIC_LABELS", "STATUS_SYMBOLS", "anchor_id", "changes_table", "data_quality_table", "emotion_headline", "emotion_outcomes",
+    "emotion_stopping_table", "findings_box", "fmt_value", "funnel_note", "headline_cards", "hotspots_table", "house_style", "interventions_table",
+    "journey_map_html", "kpi_table", "map_headline", "metric_kind", "muted", "no_data_page", "note", "period_words", "persona_summary",
+    "review_header", "scorecard_table", "segment_table", "silent_touchpoints", "status_badge", "status_summary", "status_text", "stop_table",
+    "suppressed_groups_note", "table", "takeaways_box", "text_on", "touchpoint_in", "verdict", "what_to_do",
+]

@@ -61,8 +61,8 @@ def test_opens_with_what_it_answers_and_stays_thin(name):
 
 
 REPORT_CHECKS = {
-    "journey_map": ["The map", "The emotional curve", "KPI status"],
-    "persona_funnels": ["Funnel per persona", "Where each persona stops", "Time to convert", "Each persona at a glance"],
+    "journey_map": ["The map", "emotional curve", "KPI status", "What to do"],
+    "persona_funnels": ["Takeaways", "Funnel per persona", "Where each persona stops", "Conversion over time", "Time to convert", "Each persona at a glance"],
     "emotion_vs_metric": ["The emotional curve, as designed and as measured", "Emotion gap, stopping and KPIs", "Low emotion now, stopping next?"],
     "periodic_review": ["Top findings", "Data coverage and freshness", "Changes to the design since the previous period", "KPI scorecard", "Significant changes against the previous period", "Drop-off hot spots", "New drop-off hot spots",
                         "Small-group alerts", "Intervention effects", "Data quality", "Rows read, accepted and rejected", "Rejected rows by reason"],
