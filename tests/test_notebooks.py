@@ -100,7 +100,8 @@ def test_explore_runs_with_papermill(tmp_path):
 
     out = tmp_path / "explore.ipynb"
     nb = pm.execute_notebook(str(NB_DIR / "explore.ipynb"), str(out), parameters={"workspace": str(SAMPLE), "min_count": 5},
-                             kernel_name="python3", progress_bar=False, cwd=str(NB_DIR))
+                             kernel_name="python3", progress_bar=False, cwd=str(NB_DIR),
+                             start_timeout=180, execution_timeout=600)  # a stuck kernel fails the test, never stalls the suite
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
