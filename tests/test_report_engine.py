@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
 import duckdb
@@ -96,7 +95,9 @@ def _summary_table(html: str) -> str:
 
 
 def _chart_data(html: str) -> list[list[dict]]:
-    specs = [json.loads(s) for s in re.findall(r'<figure[^>]*class="journey-chart"[^>]*><script type="application/json">(.*?)</script>', html, re.S)]
+    from browser.harness import page_specs   # each figure holds a static picture, then its spec
+
+    specs = page_specs(html)
     return [[row for data in spec.get("datasets", {}).values() for row in data] for spec in specs]
 
 
@@ -130,7 +131,7 @@ def test_report_on_duckdb_shows_the_same_numbers(tmp_path, polars_page):
     page = _run(tmp_path, "duckdb")
     assert _summary_table(page) == _summary_table(polars_page)
     a, b = _chart_data(polars_page), _chart_data(page)
-    assert len(a) == len(b) == 4 and all(a)  # funnel, stops, time to convert, survival
+    assert len(a) == len(b) == 6 and all(a)  # funnel, stops, conversion over time, days to convert, time to convert, survival
     for ra, rb in zip(a, b):
         _same_rows(ra, rb)
 
