@@ -36,7 +36,11 @@ def count(n: int | None) -> str:
 
 
 def shown_value(metric: str, v: float | None) -> str:
-    """A metric's value as shown in a sentence."""
+    """A metric's value as shown in a sentence (a negative number with a true minus sign).
+
+    >>> shown_value("emotion", -0.642), shown_value("conversion", 0.5), shown_value("reach", 12345.0)
+    ('−0.64', '50%', '12,345')
+    """
     if v is None:
         return "n/a"
     if metric in RATE_METRICS:
@@ -45,7 +49,7 @@ def shown_value(metric: str, v: float | None) -> str:
         return count(round(v))
     if metric == "time_to_next":
         return f"{v:.1f} days"
-    return f"{v:,.2f}" if abs(v) < 10 else f"{v:,.1f}"
+    return (f"{v:,.2f}" if abs(v) < 10 else f"{v:,.1f}").replace("-", "\u2212")
 
 
 def segment_words(jmap, attribute: str, value: str) -> str:
@@ -94,7 +98,7 @@ def write_findings(r, jmap, *, of: pl.DataFrame, as_of: dt.datetime, fdr: float)
     sc = r.scorecard
     missed = sc.filter(pl.col("status") == "missed")
     judged = sc.filter(pl.col("status") != "not enough data").height
-    if judged:
+    if missed.height:  # "0 of n missed" is not a finding; the scorecard shows it
         s = f"{missed.height:,} of {judged:,} KPIs with enough data missed their target in {label}"
         if missed.height:
             worst = missed.with_columns(
