@@ -69,10 +69,28 @@ def test_the_funnel_lists_the_sections_in_order_with_the_real_learners(drafted, 
 
 
 def funnel_steps(html: str) -> list[str]:
-    """The steps of the report's funnel chart, in the order it draws them (its y-axis sort)."""
-    m = re.search(r'"y":\{"axis":\{[^{}]*\},"field":"touchpoint_name","sort":(\[[^\]]*\])', html)
-    assert m, "no funnel chart in the report"
-    return json.loads(m.group(1))
+    """The steps of the report's funnel chart, in the order it draws them (its y-axis sort),
+    read from the chart specs embedded in the page."""
+    def sorts(o):
+        if isinstance(o, dict):
+            y = (o.get("encoding") or {}).get("y")
+            if isinstance(y, dict) and y.get("field") in ("touchpoint_name", "tp_label") and isinstance(y.get("sort"), list):
+                yield [" ".join(str(label).split()) for label in y["sort"]]  # labels are wrapped onto lines
+            for v in o.values():
+                yield from sorts(v)
+        elif isinstance(o, list):
+            for v in o:
+                yield from sorts(v)
+
+    for block in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S):
+        try:
+            spec = json.loads(block.replace("<\\/", "</").replace("<\\!--", "<!--"))
+        except ValueError:
+            continue
+        found = next(sorts(spec), None)
+        if found:
+            return found
+    raise AssertionError("no funnel chart in the report")
 
 
 @pytest.mark.slow

@@ -84,7 +84,7 @@ def test_gzip_stream_and_damaged_gzip(tmp_path):
 def test_field_over_the_limit_is_rejected_not_a_crash(tmp_path):
     from journeylib.load import load_learners
     from journeylib.model import map_from_dict
-    from conftest import TINY_MAP
+    from workspaces import TINY_MAP
 
     big = "x" * (200 << 10)  # over the 128 KiB field limit (the csv module's old crash)
     p = write(tmp_path, f'learner_id,note\nL1,ok\nL2,"{big}"\nL3,fine\n'.encode(), "learners.csv")

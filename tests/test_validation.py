@@ -11,7 +11,7 @@ from journeylib.exports import neutralise
 from journeylib.validation import validate_workspace
 from journeylib.workspace import load_workspace
 
-from conftest import TINY_MAP, write_workspace
+from workspaces import TINY_MAP, write_workspace
 
 EVENT = st.fixed_dictionaries({
     "event_id": st.sampled_from(["", "e1", "e2", "e3", "e4", "e5"]),
