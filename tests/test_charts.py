@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from browser.harness import legend_exempt, series_fields
+from specs import nested_dicts
 from journeylib import charts
 from journeylib.model import JourneyMap
 
@@ -107,19 +108,10 @@ def test_theme_is_registered_enabled_and_colour_blind_safe():
 def _color_map(spec: dict) -> dict:
     """Domain value → colour for every colour scale in a spec (searched recursively)."""
     found = {}
-
-    def walk(x):
-        if isinstance(x, dict):
-            sc = x.get("scale") if isinstance(x.get("scale"), dict) else None
-            if sc and "domain" in sc and "range" in sc and isinstance(sc["range"], list):
-                found.update(dict(zip(sc["domain"], sc["range"])))
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
-
-    walk(spec)
+    for x in nested_dicts(spec):
+        sc = x.get("scale") if isinstance(x.get("scale"), dict) else None
+        if sc and "domain" in sc and "range" in sc and isinstance(sc["range"], list):
+            found.update(dict(zip(sc["domain"], sc["range"])))
     return found
 
 
@@ -188,20 +180,11 @@ def test_one_meaning_per_colour(jmap):
 
 def _scales(spec: dict) -> list[tuple[list, list]]:
     out = []
-
-    def walk(x):
-        if isinstance(x, dict):
-            for ch in ("color", "fill", "stroke"):
-                e = (x.get("encoding") or {}).get(ch) if isinstance(x.get("encoding"), dict) else None
-                if isinstance(e, dict) and isinstance(e.get("scale"), dict) and isinstance(e["scale"].get("range"), list) and "domain" in e["scale"]:
-                    out.append((e["scale"]["domain"], e["scale"]["range"]))
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
-
-    walk(spec)
+    for x in nested_dicts(spec):
+        for ch in ("color", "fill", "stroke"):
+            e = (x.get("encoding") or {}).get(ch) if isinstance(x.get("encoding"), dict) else None
+            if isinstance(e, dict) and isinstance(e.get("scale"), dict) and isinstance(e["scale"].get("range"), list) and "domain" in e["scale"]:
+                out.append((e["scale"]["domain"], e["scale"]["range"]))
     return out
 
 

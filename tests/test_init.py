@@ -71,16 +71,13 @@ def test_the_funnel_lists_the_sections_in_order_with_the_real_learners(drafted, 
 def funnel_steps(html: str) -> list[str]:
     """The steps of the report's funnel chart, in the order it draws them (its y-axis sort),
     read from the chart specs embedded in the page."""
-    def sorts(o):
-        if isinstance(o, dict):
+    from specs import nested_dicts
+
+    def sorts(spec):
+        for o in nested_dicts(spec):
             y = (o.get("encoding") or {}).get("y")
             if isinstance(y, dict) and y.get("field") in ("touchpoint_name", "tp_label") and isinstance(y.get("sort"), list):
                 yield [" ".join(str(label).split()) for label in y["sort"]]  # labels are wrapped onto lines
-            for v in o.values():
-                yield from sorts(v)
-        elif isinstance(o, list):
-            for v in o:
-                yield from sorts(v)
 
     for block in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S):
         try:

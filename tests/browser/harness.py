@@ -226,23 +226,16 @@ def series_fields(spec: dict) -> set[str]:
     it is faceted by the same grouping (each panel is titled) or is the map's
     emotion lane (its key is in the lane label).
     """
+    from specs import nested_dicts
+
     found: set[str] = set()
-
-    def walk(o):
-        if isinstance(o, dict):
-            enc = o.get("encoding")
-            if isinstance(enc, dict):
-                for ch in SERIES_CHANNELS:
-                    e = enc.get(ch)
-                    if isinstance(e, dict) and e.get("field") and e.get("scale", {}) is not None:
-                        found.add(e["field"])
-            for v in o.values():
-                walk(v)
-        elif isinstance(o, list):
-            for v in o:
-                walk(v)
-
-    walk(spec)
+    for o in nested_dicts(spec):
+        enc = o.get("encoding")
+        if isinstance(enc, dict):
+            for ch in SERIES_CHANNELS:
+                e = enc.get(ch)
+                if isinstance(e, dict) and e.get("field") and e.get("scale", {}) is not None:
+                    found.add(e["field"])
     return found
 
 
