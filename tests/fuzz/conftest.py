@@ -8,7 +8,10 @@ Profiles: a short one runs in ``make test``; ``JOURNEY_FUZZ=long`` (or
 * a one-line message on stderr for exit code 2;
 * the counts reconcile (``read = accepted + rejected``);
 * memory stays bounded: the worker runs under ``RLIMIT_AS`` and its peak
-  resident memory stays below :data:`PEAK_RSS_MB`.
+  resident memory during each request stays below :data:`PEAK_RSS_MB`
+  (measured from ``/proc/self/status`` after resetting the peak, not with
+  ``ru_maxrss``, which on Linux carries the forking test process's size
+  into the child).
 """
 
 from __future__ import annotations
