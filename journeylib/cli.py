@@ -475,6 +475,7 @@ def report(
     engine: str = typer.Option("polars", "--engine", help="Where the metrics run: polars (default), duckdb or spark (local[*], or $JOURNEY_SPARK_MASTER)."),
     pdf: bool = typer.Option(False, "--pdf", help="Also print every page to NAME.pdf through headless Chromium (charts included)."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --out folder that holds no previous report."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Notebooks run at a time, each in its own kernel (default: one per core, at most 4; 1 on Spark)."),
 ) -> None:
     """Run the report notebooks for a period and write self-contained HTML reports plus index.html.
 
@@ -491,7 +492,7 @@ def report(
         result = run_reports(
             workspace, out, period=period, notebooks=_csv_list(notebooks), notebooks_dir=notebooks_dir,
             min_count=min_count, funnel=funnel, personas=_csv_list(personas), segment_attributes=_csv_list(segments),
-            engine=engine, timeout=timeout, progress=True, pdf=pdf, force=force,
+            engine=engine, timeout=timeout, progress=True, pdf=pdf, force=force, jobs=jobs,
         )
     except JourneyError as exc:
         _fail(exc)

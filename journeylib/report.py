@@ -413,6 +413,216 @@ def _checked_and_locked(run: Callable[..., ReportSet]) -> Callable[..., ReportSe
     return wrapper
 
 
+def default_jobs(engine: str = "polars", notebooks: int = len(REPORTS)) -> int:
+    """How many report notebooks run at a time: one per core, at most 4 and at most one per notebook;
+    one on Spark (each kernel starts its own Spark driver, which takes every core).
+
+    >>> default_jobs("spark"), default_jobs("polars", notebooks=1)
+    (1, 1)
+    """
+    if engine == "spark":
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4, notebooks))
+
+
+def _choose_notebooks(nb_dir: Path, notebooks: Sequence[str] | None) -> list[str]:
+    """The notebooks to run, in index order; unknown names and an empty folder are refused."""
+    if not nb_dir.is_dir():
+        raise JourneyError("notebooks folder not found", file=nb_dir)
+    present = available_notebooks(nb_dir)
+    if notebooks:
+        names = list(dict.fromkeys(notebooks))
+        unknown = [n for n in names if n not in present]
+        if unknown:
+            raise JourneyError(f"unknown notebook(s) {', '.join(unknown)}; available: {', '.join(present)}", file=nb_dir)
+        return names
+    names = [n for n in REPORTS if n in present]
+    if not names:
+        raise JourneyError("no report notebooks found", file=nb_dir)
+    return names
+
+
+def _check_engine(engine: str | None) -> str:
+    """The engine name, checked (and, for Spark, that pyspark is installed)."""
+    from .metrics.engine import ENGINES
+
+    engine = (engine or "polars").strip().lower()
+    if engine not in ENGINES:
+        raise JourneyError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
+    if engine == "spark":
+        import importlib.util
+
+        if importlib.util.find_spec("pyspark") is None:
+            raise JourneyError("--engine spark needs pyspark (and Java): pip install 'journeylib[spark]'")
+    return engine
+
+
+def _check_choices(ws, workspace: Path, *, funnel, personas, segment_attributes, period) -> None:
+    """Refuse a funnel, persona, segment attribute or period the workspace does not have, before any notebook runs."""
+    jmap = ws.map
+    if funnel and funnel not in jmap.funnels and funnel != "all":
+        raise JourneyError(f"unknown funnel '{funnel}'; funnels: {', '.join(['all', *jmap.funnels])}", file=workspace / "journey.yml")
+    known = set(jmap.persona_ids()) | set(ws.learners["persona"].unique().to_list())
+    bad = [p for p in (personas or []) if p not in known]
+    if bad:
+        raise JourneyError(f"unknown persona(s) {', '.join(bad)}; personas: {', '.join(sorted(known))}", file=workspace / "journey.yml")
+    bad = [a for a in (segment_attributes or []) if a not in ws.learners.columns or a == "learner_id"]
+    if bad:
+        choices = [c for c in ws.learners.columns if c != "learner_id"]
+        raise JourneyError(f"unknown segment attribute(s) {', '.join(bad)}; learner attributes: {', '.join(choices)}")
+    if period:
+        try:
+            from .metrics.periods import period_bounds
+
+            period_bounds(period, data_end=ws.data_end)
+        except (ValueError, KeyError) as exc:
+            raise JourneyError(f"bad --period '{period}': {exc}") from None
+
+
+@dataclass
+class _NotebookJob:
+    """Runs one report notebook into ``tmp`` and exports its page: everything the notebooks of one run share."""
+
+    nb_dir: Path
+    tmp: Path
+    out: Path
+    failed_dir: Path
+    parameters: dict[str, Any]
+    kernel_name: str
+    timeout: int
+    map_name: str
+    attribution: str | None
+    period: str | None
+    period_label: str
+    generated: str
+    ids: list[str]
+    pdf: bool
+
+    def __call__(self, name: str) -> NotebookRun:
+        """Execute, export and check notebook ``name``; a failure raises :class:`ReportError`."""
+        info = REPORTS.get(name, ReportInfo(name.replace("_", " ").capitalize(), ""))
+        executed = self.tmp / f"{name}.ipynb"
+        t0 = time.perf_counter()
+        self._execute(name, executed)
+        marks = page_marks(executed, f"{name}.html")
+        # a review run without --period picks its own period: its page header names that period, not "all data"
+        covers = f"review of {marks.findings_period}" if marks.findings_period and not self.period else self.period_label
+        html = export_html(executed, self.tmp / f"{name}.html", title=info.title, map_name=self.map_name, period=covers,
+                           attribution=self.attribution, generated=self.generated)
+        leaked = find_ids(html.read_text(encoding="utf-8"), self.ids)
+        if leaked:
+            kept = _keep_failed(executed, self.failed_dir, name)
+            raise ReportError(f"notebook '{name}' shows {len(leaked)} raw learner id(s) (e.g. {sorted(leaked)[0]}); reports must not — executed notebook kept at {kept}",
+                              notebook=name, kept=kept)
+        executed.unlink()
+        return NotebookRun(name, info.title, self.out / html.name, round(time.perf_counter() - t0, 1), marks=marks,
+                           pdf=self.out / f"{name}.pdf" if self.pdf else None)
+
+    def _execute(self, name: str, executed: Path) -> None:
+        import papermill as pm
+        from papermill.exceptions import PapermillExecutionError
+
+        src = self.nb_dir / f"{name}.ipynb"
+        try:
+            # the kernel starts in the notebooks folder (``resources``), not through papermill's ``cwd``,
+            # which changes this whole process's working folder and so cannot run two notebooks at once
+            pm.execute_notebook(
+                str(src), str(executed), parameters=self.parameters, kernel_name=self.kernel_name, progress_bar=False,
+                request_save_on_cell_execute=False, resources={"metadata": {"path": str(self.nb_dir)}},
+                execution_timeout=self.timeout,
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # keep the kernel's start-up chatter out of the log
+            )
+        except PapermillExecutionError as exc:
+            kept = _keep_failed(executed, self.failed_dir, name)
+            msg, cell = _failure_message(name, exc, nbformat.read(str(src), as_version=4), kept)
+            raise ReportError(msg + (f" — executed notebook kept at {kept}" if kept else ""), notebook=name, cell=cell, kept=kept) from None
+        except Exception as exc:  # kernel died, timeout, bad notebook file
+            kept = _keep_failed(executed, self.failed_dir, name)
+            raise ReportError(f"notebook '{name}' could not be run: {type(exc).__name__}: {exc}" + (f" — executed notebook kept at {kept}" if kept else ""),
+                              notebook=name, kept=kept) from None
+
+
+def run_notebooks(
+    names: Sequence[str],
+    run: Callable[[str], Any],
+    *,
+    jobs: int = 1,
+    on_start: Callable[[str, int], None] | None = None,
+    on_done: Callable[[str], None] | None = None,
+) -> list[Any]:
+    """``run(name)`` for every name, ``jobs`` at a time, results in the order of ``names``.
+
+    Notebooks are started in the order given (put the longest first). When one
+    fails, none is started after it; those already running finish, and the
+    failure of the earliest notebook in ``names`` order is raised.
+
+    >>> run_notebooks(["a", "bb", "ccc"], len, jobs=2)
+    [1, 2, 3]
+    >>> def fail_b(name):
+    ...     if name == "b":
+    ...         raise ValueError(name)
+    ...     return name
+    >>> run_notebooks(["a", "b", "c"], fail_b, jobs=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: b
+    """
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    def one(i: int, name: str):
+        if on_start:
+            on_start(name, i)
+        result = run(name)
+        if on_done:
+            on_done(name)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="report") as pool:
+        futures = [pool.submit(one, i, n) for i, n in enumerate(names)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() is not None for f in done):
+            pool.shutdown(wait=True, cancel_futures=True)
+    failed = [f for f in futures if not f.cancelled() and f.exception() is not None]
+    if failed:
+        raise failed[0].exception()
+    return [f.result() for f in futures]
+
+
+class _Progress:
+    """The command line's progress bar for a report run (which notebooks are running, how many are done)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        self.running: list[str] = []
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                            TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+        self.bar.start()
+        self.task = self.bar.add_task("reports", total=total)
+
+    def start(self, name: str) -> None:
+        self.running.append(name)
+        self._show()
+
+    def done(self, name: str) -> None:
+        self.running.remove(name)
+        if self.bar is not None:
+            self.bar.advance(self.task)
+        self._show()
+
+    def _show(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=f"running {', '.join(self.running)}" if self.running else "reports")
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 @_checked_and_locked
 def run_reports(
     workspace: str | Path,
@@ -431,6 +641,7 @@ def run_reports(
     progress: bool = False,
     on_progress: Callable[[str, int, int], None] | None = None,
     pdf: bool = False,
+    jobs: int | None = None,
 ) -> ReportSet:
     """Execute the report notebooks on a workspace and write offline HTML pages + ``index.html`` to ``out``.
 
@@ -444,11 +655,13 @@ def run_reports(
     this run, which each notebook opens with
     :func:`journeylib.context.report_context` instead of validating the raw
     files again; removed after the run). ``notebooks`` selects names (default:
-    :data:`REPORTS` present in ``notebooks_dir``). Unknown segment
-    attributes, engines and a missing ``pyspark`` for ``engine="spark"`` stop
-    the run before any notebook starts. ``out`` is checked first and locked
-    for the run (``force=True`` writes into a non-empty folder that holds no
-    previous report; see :func:`_checked_and_locked`).
+    :data:`REPORTS` present in ``notebooks_dir``). ``jobs`` notebooks run at a
+    time, each in its own kernel (default :func:`default_jobs`). Unknown
+    segment attributes, engines and a missing ``pyspark`` for
+    ``engine="spark"`` stop the run before any notebook starts. ``out`` is
+    checked first and locked for the run (``force=True`` writes into a
+    non-empty folder that holds no previous report; see
+    :func:`_checked_and_locked`).
 
     Atomic: everything is rendered into a temporary folder next to ``out`` and
     moved into place only when all notebooks succeeded; files of the previous
@@ -463,61 +676,23 @@ def run_reports(
     >>> run_reports("data/sample", "reports", period="2025-06")  # doctest: +SKIP
     >>> run_reports("data/sample", "reports", engine="duckdb", notebooks=["persona_funnels"])  # doctest: +SKIP
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
     from .context import write_snapshot
     from .workspace import load_workspace
 
     workspace = Path(workspace).resolve()
     out = Path(out).resolve()
     nb_dir = Path(notebooks_dir).resolve() if notebooks_dir else NOTEBOOKS_DIR
-    if not nb_dir.is_dir():
-        raise JourneyError("notebooks folder not found", file=nb_dir)
-    present = available_notebooks(nb_dir)
-    if notebooks:
-        names = list(dict.fromkeys(notebooks))
-        unknown = [n for n in names if n not in present]
-        if unknown:
-            raise JourneyError(f"unknown notebook(s) {', '.join(unknown)}; available: {', '.join(present)}", file=nb_dir)
-    else:
-        names = [n for n in REPORTS if n in present]
-        if not names:
-            raise JourneyError("no report notebooks found", file=nb_dir)
+    names = _choose_notebooks(nb_dir, notebooks)
     if min_count < 1:
         raise JourneyError("--min-count must be at least 1")
-    from .metrics.engine import ENGINES
-
-    engine = (engine or "polars").strip().lower()
-    if engine not in ENGINES:
-        raise JourneyError(f"unknown engine '{engine}'; engines: {', '.join(ENGINES)}")
-    if engine == "spark":
-        import importlib.util
-
-        if importlib.util.find_spec("pyspark") is None:
-            raise JourneyError("--engine spark needs pyspark (and Java): pip install 'journeylib[spark]'")
+    engine = _check_engine(engine)
+    if jobs is not None and jobs < 1:
+        raise JourneyError("--jobs must be at least 1")
 
     ws = load_workspace(workspace)  # fails early, with one clear message, on bad input
     jmap = ws.map
-    if funnel and funnel not in jmap.funnels and funnel != "all":
-        raise JourneyError(f"unknown funnel '{funnel}'; funnels: {', '.join(['all', *jmap.funnels])}", file=workspace / "journey.yml")
-    known = set(jmap.persona_ids()) | set(ws.learners["persona"].unique().to_list())
-    bad = [p for p in (personas or []) if p not in known]
-    if bad:
-        raise JourneyError(f"unknown persona(s) {', '.join(bad)}; personas: {', '.join(sorted(known))}", file=workspace / "journey.yml")
-    bad = [a for a in (segment_attributes or []) if a not in ws.learners.columns or a == "learner_id"]
-    if bad:
-        choices = [c for c in ws.learners.columns if c != "learner_id"]
-        raise JourneyError(f"unknown segment attribute(s) {', '.join(bad)}; learner attributes: {', '.join(choices)}")
-    data_end = ws.data_end
-    if period:
-        try:
-            from . import metrics as jm
-
-            jm.period_bounds(period, data_end=data_end)
-        except (ValueError, KeyError) as exc:
-            raise JourneyError(f"bad --period '{period}': {exc}") from None
-    period_label = _period_label(period, data_end)
+    _check_choices(ws, workspace, funnel=funnel, personas=personas, segment_attributes=segment_attributes, period=period)
+    period_label = _period_label(period, ws.data_end)
     version = _map_version(workspace, jmap)
     params: dict[str, Any] = {
         "workspace": str(workspace),
@@ -533,96 +708,29 @@ def run_reports(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
     tmp.mkdir()
-    # the kernels open the tables validated above instead of reading and validating the raw files again
-    nb_params = {**params, "snapshot": str(write_snapshot(ws, tmp / ".snapshot"))}
     failed_dir = out.parent / f"{out.name}.failed"
     started = dt.datetime.now(dt.timezone.utc)
     generated = (f"Generated {started:%Y-%m-%d %H:%M} UTC by journeylib from workspace '{workspace.name}', "
                  f"map version {version.short}.")
-    runs: list[NotebookRun] = []
-    ids = ws.learners["learner_id"].to_list() + ws.events["learner_id"].unique().to_list()
-
-    bar = None
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                       console=Console(stderr=True), transient=False)
-        bar.start()
-        task = bar.add_task("reports", total=len(names))
+    bar = _Progress(len(names), progress)
     try:
-        for i, name in enumerate(names):
-            info = REPORTS.get(name, ReportInfo(name.replace("_", " ").capitalize(), ""))
-            if bar is not None:
-                bar.update(task, description=f"running {name}")
+        job = _NotebookJob(
+            nb_dir=nb_dir, tmp=tmp, out=out, failed_dir=failed_dir,
+            # the kernels open the tables validated above instead of reading and validating the raw files again
+            parameters={**params, "snapshot": str(write_snapshot(ws, tmp / ".snapshot"))},
+            kernel_name=kernel_name, timeout=timeout, map_name=jmap.name, attribution=jmap.attribution, period=period,
+            period_label=period_label, generated=generated,
+            ids=ws.learners["learner_id"].to_list() + ws.events["learner_id"].unique().to_list(), pdf=pdf,
+        )
+
+        def on_start(name: str, i: int) -> None:
+            bar.start(name)
             if on_progress:
                 on_progress(name, i, len(names))
-            src = nb_dir / f"{name}.ipynb"
-            executed = tmp / f"{name}.ipynb"
-            t0 = time.perf_counter()
-            try:
-                pm.execute_notebook(
-                    str(src), str(executed), parameters=nb_params, kernel_name=kernel_name, progress_bar=False,
-                    request_save_on_cell_execute=False, cwd=str(nb_dir), execution_timeout=timeout,
-                    extra_arguments=["--IPKernelApp.log_level=ERROR"],  # keep the kernel's start-up chatter out of the log
-                )
-            except PapermillExecutionError as exc:
-                kept = _keep_failed(executed, failed_dir, name)
-                msg, cell = _failure_message(name, exc, nbformat.read(str(src), as_version=4), kept)
-                raise ReportError(msg + (f" — executed notebook kept at {kept}" if kept else ""), notebook=name, cell=cell, kept=kept) from None
-            except Exception as exc:  # kernel died, timeout, bad notebook file
-                kept = _keep_failed(executed, failed_dir, name)
-                raise ReportError(f"notebook '{name}' could not be run: {type(exc).__name__}: {exc}" + (f" — executed notebook kept at {kept}" if kept else ""),
-                                  notebook=name, kept=kept) from None
-            marks = page_marks(executed, f"{name}.html")
-            # a review run without --period picks its own period: its page header names that period, not "all data"
-            html = export_html(executed, tmp / f"{name}.html", title=info.title, map_name=jmap.name,
-                               period=f"review of {marks.findings_period}" if marks.findings_period and not period else period_label,
-                               attribution=jmap.attribution, generated=generated)
-            leaked = find_ids(html.read_text(encoding="utf-8"), ids)
-            if leaked:
-                kept = _keep_failed(executed, failed_dir, name)
-                raise ReportError(f"notebook '{name}' shows {len(leaked)} raw learner id(s) (e.g. {sorted(leaked)[0]}); reports must not — executed notebook kept at {kept}",
-                                  notebook=name, kept=kept)
-            executed.unlink()
-            runs.append(NotebookRun(name, info.title, out / html.name, round(time.perf_counter() - t0, 1), marks=marks,
-                                    pdf=out / f"{name}.pdf" if pdf else None))
-            if bar is not None:
-                bar.advance(task)
-        counts = ws.counts()
-        n_rej = int(counts["rejected"].sum()) if counts.height else 0
-        data_start = ws.events["timestamp"].min()
-        headline = [
-            ("learners", f"{ws.learners.height:,}"),
-            ("events", f"{ws.events.height:,}"),
-            ("rows rejected on load", f"{n_rej:,}"),
-            ("data up to", f"{data_end:%Y-%m-%d}" if data_end is not None else "–"),
-        ]
-        run_info = [
-            ("Journey map", jmap.name),
-            ("Map version", version.describe()),
-            ("Workspace", workspace.name),
-            ("Data", f"{data_start:%Y-%m-%d %H:%M} to {data_end:%Y-%m-%d %H:%M} UTC" if data_end is not None else "no events"),
-            ("Period", period_label),
-            ("Funnel", _funnel_label(jmap, funnel)),
-            ("Personas", ", ".join(personas) if personas else "all"),
-            ("Segment attributes", ", ".join(segment_attributes) if segment_attributes else "all"),
-            ("Smallest group shown", f"{min_count} learners (smaller cells are suppressed)"),
-            ("Engine", engine),
-            ("Notebooks", ", ".join(names)),
-            ("Run at", f"{started:%Y-%m-%d %H:%M:%S} UTC"),
-        ]
-        review = next((r.marks for r in runs if r.marks and r.marks.findings), PageMarks())
-        write_index(
-            tmp / "index.html", map_name=jmap.name, description=jmap.description, attribution=jmap.attribution,
-            reports=_index_entries(runs, period_label), headline=headline, run_info=run_info, period_label=period_label, generated=generated,
-            highlights=review.findings, findings_period=review.findings_period,
-        )
-        leaked = find_ids((tmp / "index.html").read_text(encoding="utf-8"), ids)
-        if leaked:
-            raise ReportError(f"the index page shows {len(leaked)} raw learner id(s); reports must not", notebook="index")
-        files = ["index.html", *(r.html.name for r in runs)]
+
+        runs = run_notebooks(names, job, jobs=jobs or default_jobs(engine, len(names)), on_start=on_start, on_done=bar.done)
+        files = _write_index_page(tmp, ws, workspace, runs, version=version, params=params, names=names, started=started,
+                                  period_label=period_label, generated=generated, ids=job.ids)
         if pdf:
             from .pdf import print_pdfs
 
@@ -631,12 +739,50 @@ def run_reports(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _publish(tmp, out)
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     if failed_dir.exists():
         shutil.rmtree(failed_dir, ignore_errors=True)
     return ReportSet(out=out, index=out / "index.html", runs=runs, parameters=params)
+
+
+def _write_index_page(tmp: Path, ws, workspace: Path, runs: list[NotebookRun], *, version, params: dict[str, Any],
+                      names: Sequence[str], started: dt.datetime, period_label: str, generated: str, ids: list[str]) -> list[str]:
+    """Write ``index.html`` for the pages of ``runs`` (checked for raw learner ids); returns the run's page files."""
+    jmap, data_end = ws.map, ws.data_end
+    counts = ws.counts()
+    n_rej = int(counts["rejected"].sum()) if counts.height else 0
+    data_start = ws.events["timestamp"].min()
+    headline = [
+        ("learners", f"{ws.learners.height:,}"),
+        ("events", f"{ws.events.height:,}"),
+        ("rows rejected on load", f"{n_rej:,}"),
+        ("data up to", f"{data_end:%Y-%m-%d}" if data_end is not None else "–"),
+    ]
+    run_info = [
+        ("Journey map", jmap.name),
+        ("Map version", version.describe()),
+        ("Workspace", workspace.name),
+        ("Data", f"{data_start:%Y-%m-%d %H:%M} to {data_end:%Y-%m-%d %H:%M} UTC" if data_end is not None else "no events"),
+        ("Period", period_label),
+        ("Funnel", _funnel_label(jmap, params["funnel"])),
+        ("Personas", ", ".join(params["personas"]) if params["personas"] else "all"),
+        ("Segment attributes", ", ".join(params["segment_attributes"]) if params["segment_attributes"] else "all"),
+        ("Smallest group shown", f"{params['min_count']} learners (smaller cells are suppressed)"),
+        ("Engine", params["engine"]),
+        ("Notebooks", ", ".join(names)),
+        ("Run at", f"{started:%Y-%m-%d %H:%M:%S} UTC"),
+    ]
+    review = next((r.marks for r in runs if r.marks and r.marks.findings), PageMarks())
+    write_index(
+        tmp / "index.html", map_name=jmap.name, description=jmap.description, attribution=jmap.attribution,
+        reports=_index_entries(runs, period_label), headline=headline, run_info=run_info, period_label=period_label, generated=generated,
+        highlights=review.findings, findings_period=review.findings_period,
+    )
+    leaked = find_ids((tmp / "index.html").read_text(encoding="utf-8"), ids)
+    if leaked:
+        raise ReportError(f"the index page shows {len(leaked)} raw learner id(s); reports must not", notebook="index")
+    return ["index.html", *(r.html.name for r in runs)]
 
 
 def _map_version(workspace: Path, jmap):
