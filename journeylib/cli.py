@@ -486,6 +486,8 @@ def report(
     notebook and the cell, the executed notebook (with the traceback) is kept
     in <out>.failed/, and the exit code is 3.
     """
+    # this process (nbconvert, the tables) skips the import the report kernels skip: see report.KERNEL_STARTUP
+    sys.modules.setdefault("rfc3987_syntax", None)
     from .report import run_reports
 
     try:
