@@ -3,7 +3,8 @@
     python benchmarks/profile_report.py benchmarks/data/workspace_1M
 
 runs :func:`journeylib.report.run_reports` once on the workspace (as
-``journey report`` does) with its phases timed (wall and CPU of this process:
+``journey report --jobs 1`` does: one notebook at a time, so that each
+kernel's CPU time can be told apart) with its phases timed (wall and CPU of this process:
 loading and validating, writing the snapshot, each notebook's run, its HTML
 export and its raw-id check) and keeps every executed notebook long enough to
 read papermill's per-cell durations, so that a notebook's time splits into
@@ -94,12 +95,14 @@ def profile(workspace: Path) -> str:
     phases.wrap(report, "find_ids", "raw learner id check (one per page)")
     out = Path(tempfile.mkdtemp(prefix="journey-profile-out-")) / "report"
     t, c = time.perf_counter(), time.process_time()
-    report.run_reports(workspace, out, progress=False)
+    report.run_reports(workspace, out, progress=False, jobs=1)  # one at a time: each kernel's CPU is its own
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     load = os.getloadavg()[0]
 
-    lines = [f"`journey report` on {workspace.name}: {wall:.1f} s wall; runner process {cpu:.1f} s CPU, "
-             f"notebook kernels {sum(kernel_cpu.values()):.1f} s CPU; 1-minute load at the end {load:.1f}", "",
+    lines = [f"`journey report --jobs 1` on {workspace.name}: {wall:.1f} s wall; runner process {cpu:.1f} s CPU, "
+             f"notebook kernels {sum(kernel_cpu.values()):.1f} s CPU; 1-minute load at the end {load:.1f}",
+             "(the notebooks run one at a time here, so that each kernel's CPU time is its own; `journey report` "
+             f"runs {report.default_jobs()} side by side on this machine)", "",
              "runner phases (wall s, CPU s of the runner process; a notebook's run is its kernel's work):"]
     merged: dict[str, list[float]] = {}
     for name, w, cp in phases.rows:
