@@ -89,9 +89,9 @@ def median_rank_bounds(n: int) -> tuple[int, int]:
     return math.floor(n / 2 - h), math.ceil(n / 2 + 1 + h)
 
 
-def _aggregates(ev, ln, jmap, bys, end, steps, period=None, horizon=None):
-    """Collect the small aggregate tables used by :func:`measure`."""
-    of = outcome_frame(ev, ln, jmap, as_of=end, horizon=horizon, learner_cols=bys)
+def _aggregates(ev, ln, jmap, bys, end, steps, period=None, horizon=None, outcomes=None):
+    """Collect the small aggregate tables used by :func:`measure` (``outcomes``: the outcome frame, if known)."""
+    of = outcomes if outcomes is not None else outcome_frame(ev, ln, jmap, as_of=end, horizon=horizon, learner_cols=bys)
     if period is not None:
         of = of.filter((nw.col("arrived_at") >= period[0]) & (nw.col("arrived_at") < period[1]))
     # the learner's events at the touchpoint, up to the judging time (arrival + horizon)
@@ -180,6 +180,7 @@ def measure(
     touchpoints: Sequence[str] | None = None,
     period: Any = None,
     horizon: float | None = None,
+    outcomes: Any = None,
 ) -> pl.DataFrame:
     """Every metric for every touchpoint (and group): ``touchpoint_id,
     touchpoint_name, stage, <by>, metric, value, n, low, high, undecided``.
@@ -199,6 +200,12 @@ def measure(
     Without a period every learner is judged as of ``data_end`` (no horizon
     unless given).
 
+    ``outcomes`` reuses an outcome table already computed for the same
+    ``data_end``, ``horizon`` and learners (from
+    :func:`~journeylib.metrics.outcomes.outcome_frame`, with at least every
+    learner who arrived in ``period`` and the ``by`` columns) instead of
+    computing it again; the periodic review passes the one it has.
+
     >>> measure(events, learners, jmap).filter(pl.col("metric") == "conversion")   # doctest: +SKIP
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
@@ -207,7 +214,8 @@ def measure(
     bounds = _period(period, end)
     if horizon is None and bounds is not None:
         horizon = jmap.horizon_days
-    per, evagg = _aggregates(ev, ln, jmap, bys, end, steps, bounds, horizon)
+    of = E.align(outcomes, ev, what="outcomes") if outcomes is not None else None
+    per, evagg = _aggregates(ev, ln, jmap, bys, end, steps, bounds, horizon, of)
     keys = [*bys, TP]
     # one row per (group, touchpoint): every group present in learners × every touchpoint
     groups = E.collect(ln.select(*bys).unique()) if bys else pl.DataFrame()

@@ -439,8 +439,9 @@ def review(
     of = _horizon_outcomes(ev, ln, jmap, as_of=T, horizon=h, lo=pstart, hi=end)
     ct = continuation_times(of, as_of=T, horizon=h)
     hot = _hotspots(ct, jmap, ((start, end), (pstart, pend)), h, fam)
-    m_now = measure(ev, ln, jmap, data_end=T, period=(start, end), horizon=h)
-    m_before = measure(ev, ln, jmap, data_end=T, period=(pstart, pend), horizon=h)
+    # both periods' arrivals are in ``of`` (judged as of T with the horizon): measured from it, not computed again
+    m_now = measure(ev, ln, jmap, data_end=T, period=(start, end), horizon=h, outcomes=of)
+    m_before = measure(ev, ln, jmap, data_end=T, period=(pstart, pend), horizon=h, outcomes=of)
     meas = _measure_rows(m_now, m_before, hot, fam, followed=followed and pfollowed)
     seg_attrs = segment_attributes(ln, jmap, attrs)
     cells = segment_cells(ev, ln, jmap, seg_attrs, min_count=min_count, data_end=T, horizon=h, arrived_before=end) \

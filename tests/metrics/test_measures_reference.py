@@ -50,6 +50,25 @@ def test_measure_matches_reference(data, by, extra, period, jmap):
 
 
 @SETTINGS
+@given(data=datasets(), by=st.sampled_from([None, "persona"]), extra=st.sampled_from([None, 2]),
+       period=st.sampled_from([(2, 6), (0, 13)]), jmap=st.sampled_from([MAP, OMAP]))
+def test_measure_from_a_given_outcome_table_is_the_same(data, by, extra, period, jmap):
+    """``measure(outcomes=…)`` (the review's reuse) gives exactly what ``measure`` computes itself."""
+    from journeylib.metrics import engine as E
+    from journeylib.metrics.outcomes import outcome_frame
+
+    rows, learners = data
+    ev, ln = frames(rows, learners)
+    end = data_end_of(rows, extra)
+    per = (T0 + dt.timedelta(days=period[0]), T0 + dt.timedelta(days=period[1]))
+    lev, lln, _ = E.prepare(ev, ln)
+    of = E.collect(outcome_frame(lev, lln, jmap, as_of=end, horizon=jmap.horizon_days, learner_cols=[by] if by else []))
+    got = jm.measure(ev, ln, jmap, by=by, data_end=end, period=per, outcomes=of)
+    want = jm.measure(ev, ln, jmap, by=by, data_end=end, period=per)
+    assert got.equals(want, null_equal=True)
+
+
+@SETTINGS
 @given(data=datasets())
 def test_kpi_status_follows_model(data):
     rows, learners = data
