@@ -389,12 +389,19 @@ def with_days(lf: nw.LazyFrame, name: str, end: str, start: str) -> nw.LazyFrame
     """Add column ``name`` = days from datetime column ``start`` to ``end`` (float, null if either is null).
 
     narwhals has no duration arithmetic for Spark, so there the difference is
-    taken with Spark's ``unix_micros``; every other engine uses narwhals.
+    taken with Spark's ``unix_micros``. On DuckDB it is the difference of
+    ``epoch_us`` of each side: subtracting two ``TIMESTAMPTZ`` values goes
+    through the ICU calendar, about 60 times slower, for the same microseconds.
+    Every other engine uses narwhals.
 
     >>> import datetime as dt, polars as pl
     >>> t = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     >>> lf = lazy(pl.DataFrame({"a": [t], "b": [t + dt.timedelta(hours=36)]}))
     >>> collect(with_days(lf, "d", "b", "a"))["d"].to_list()
+    [1.5]
+    >>> import duckdb
+    >>> rel = duckdb.sql("SELECT TIMESTAMPTZ '2025-01-01 00:00+00' AS a, TIMESTAMPTZ '2025-01-02 12:00+00' AS b")
+    >>> collect(with_days(nw.from_native(rel), "d", "b", "a"))["d"].to_list()
     [1.5]
     """
     if _is_spark(lf):
@@ -403,7 +410,22 @@ def with_days(lf: nw.LazyFrame, name: str, end: str, start: str) -> nw.LazyFrame
         native = lf.to_native()
         native = native.withColumn(name, (F.unix_micros(F.col(end)) - F.unix_micros(F.col(start))) / F.lit(DAY_US))
         return nw.from_native(native)
+    if lf.implementation.is_duckdb():
+        return nw.from_native(_duckdb_with_days(lf.to_native(), name, end, start))
     return lf.with_columns(days(nw.col(end) - nw.col(start)).alias(name))
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _duckdb_with_days(rel, name: str, end: str, start: str):
+    """``rel`` with column ``name`` = days from ``start`` to ``end`` (replaced in place if it exists)."""
+    import duckdb
+
+    d = duckdb.SQLExpression(f"(epoch_us({_quote(end)}) - epoch_us({_quote(start)})) / {DAY_US!r}::DOUBLE").alias(name)
+    cols = [d if c == name else duckdb.ColumnExpression(c) for c in rel.columns]
+    return rel.select(*cols) if name in rel.columns else rel.select(*cols, d)
 
 
 def positions(jmap) -> dict[str, int]:
