@@ -151,7 +151,7 @@ def validate_workspace(directory: str | Path, *, rejected_out: Path | None = Non
         tables.append(("events", str(events_path), checker.read, checker.read - n_ev_rej, n_ev_rej))
         clean = "SELECT * FROM passed WHERE row NOT IN (SELECT row FROM dups)" if dups else "SELECT * FROM passed"
         con.execute(f"CREATE VIEW clean AS {clean}")
-        return _summary(jmap, "files", tables, store, learners, rejected_out)
+        return _summary(jmap, "files", tables, store, learners, rejected_out, batch_rows or STREAM_BATCH_ROWS)
     finally:
         store.close()
 
@@ -196,7 +196,7 @@ def _summarise_loaded(ws, store: _Store, rejected_out: Path | None) -> Summary:
 
 
 def _summary(jmap, source: str, tables: list[tuple], store: _Store, learners: pl.DataFrame | None,
-             rejected_out: Path | None, examples: int = 3) -> Summary:
+             rejected_out: Path | None, batch_rows: int = STREAM_BATCH_ROWS, examples: int = 3) -> Summary:
     con = store.con
     counts = pl.DataFrame(tables, schema=["table", "file", "read", "accepted", "rejected"], orient="row")
     reasons = con.sql(f"""
@@ -219,7 +219,7 @@ def _summary(jmap, source: str, tables: list[tuple], store: _Store, learners: pl
     written = None
     if rejected_out is not None:
         written = _write_rejected(con, rejected_out)
-    cov, sentences = _coverage(con, jmap, learners) if first is not None else (None, [])
+    cov, sentences = _coverage(con, jmap, learners, batch_rows) if first is not None else (None, [])
     return Summary(
         map_name=jmap.name, source=source, counts=counts, reasons=reasons,
         silent_touchpoints=[t.id for t in jmap.touchpoints if t.id not in reached],
@@ -229,14 +229,23 @@ def _summary(jmap, source: str, tables: list[tuple], store: _Store, learners: pl
     )
 
 
-def _coverage(con, jmap, learners: pl.DataFrame | None) -> tuple[pl.DataFrame, list[str]]:
-    """Coverage by source and KPIs with no data, computed by DuckDB on the clean rows (memory capped)."""
+def _coverage(con, jmap, learners: pl.DataFrame | None, batch_rows: int) -> tuple[pl.DataFrame, list[str]]:
+    """Coverage by source and KPIs with no data, computed on the clean rows.
+
+    When the clean rows fit in one batch (``batch_rows``) they are computed on
+    in memory with polars (quicker on small tables; memory stays that of one
+    batch); more are left to DuckDB, whose memory is capped.
+    """
     from .metrics import kpis
     from .metrics.coverage import coverage, kpis_without_data
 
     events = con.sql("SELECT learner_id, touchpoint_id, ts AS timestamp, event, value, emotion, eid AS event_id FROM clean")
+    people = learners
+    if _one(con, "SELECT count(*) FROM clean")[0] <= batch_rows:
+        events = events.pl()
+    elif learners is not None:
+        people = con.from_arrow(learners.to_arrow())
     cov = coverage(events, jmap)
-    people = None if learners is None else con.from_arrow(learners.to_arrow())
     _, no_kpi = kpis_without_data(kpis(events, people, jmap), jmap, where="in the data")
     return cov.sources, [*cov.sentences, no_kpi or "Every KPI has data."]
 
