@@ -70,9 +70,17 @@ def test_streaming_summary_equals_loading(tmp_path_factory, monkeypatch, events,
     assert s.personas == dict(ws.learners.group_by("persona").len().iter_rows())
 
 
-def test_sample_summary(sample_dir, truth):
-    s = validate_workspace(sample_dir)
+def test_sample_summary(sample_dir, truth, monkeypatch):
+    import journeylib.validation as validation
+
+    s = validate_workspace(sample_dir)  # a small events file: the checked rows are kept in an in-memory database
     assert s.read == truth["learners"] + truth["events"] and s.rejected == 0 and s.silent_touchpoints == []
+    assert (sample_dir / "events.csv").stat().st_size < validation.IN_MEMORY_BYTES
+    monkeypatch.setattr(validation, "IN_MEMORY_BYTES", 0)  # in a database file, as for large files: the same summary
+    f = validate_workspace(sample_dir)
+    fields = lambda x: (x.counts.rows(), x.reasons.rows(), x.first, x.last, x.personas, x.coverage.rows(),  # noqa: E731
+                        x.coverage_sentences)
+    assert fields(f) == fields(s)
 
 
 @pytest.mark.parametrize("batch_rows", [20_000, None], ids=["duckdb", "in-memory"])
