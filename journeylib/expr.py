@@ -19,7 +19,7 @@ rule is translated to a polars expression.
 from __future__ import annotations
 
 import re
-from functools import reduce
+from functools import lru_cache, reduce
 
 import polars as pl
 import sqlglot
@@ -56,9 +56,21 @@ def parse_where(text: str) -> exp.Expression:
     ...
     ValueError: rule nested 50 deep (parentheses and NOT); at most 20 (JOURNEY_MAX_RULE_DEPTH)
     """
+    return _rule(text)[0].copy()  # a tree of the caller's own: the parsed rule is kept for the next call
+
+
+def _rule(text: str) -> tuple[exp.Expression, pl.Expr]:
+    """A rule checked (its size against the limits in force) and its parsed tree and translation."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty rule")
     _check_size(text)
+    return _parsed(text)
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str) -> tuple[exp.Expression, pl.Expr]:
+    """Parse, check and translate a rule once per process (a map's rules are read again by every
+    validation, version hash and persona assignment); refused rules are not kept."""
     try:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.SqlglotError as exc:
@@ -71,12 +83,12 @@ def parse_where(text: str) -> exp.Expression:
         raise ValueError(f"cannot parse rule {_short(text)}")
     _check(tree, text)
     try:
-        _translate(tree)
+        expr = _translate(tree)
     except ValueError as exc:
         raise ValueError(f"rule {_short(text)}: {exc}") from None
     except RecursionError:
         raise ValueError(f"rule {_short(text)} is nested too deeply") from None
-    return tree
+    return tree, expr
 
 
 def _short(text: str, n: int = 200) -> str:
@@ -146,7 +158,7 @@ def columns_of(text: str) -> list[str]:
     ['device', 'age_band']
     """
     seen: list[str] = []
-    for col in parse_where(text).find_all(exp.Column):
+    for col in _rule(text)[0].find_all(exp.Column):
         if col.name not in seen:
             seen.append(col.name)
     return sorted(seen, key=text.find)
@@ -275,7 +287,7 @@ def where_to_polars(text: str) -> pl.Expr:
     >>> df.filter(where_to_polars("NOT device = 'mobile'"))["device"].to_list()
     ['laptop']
     """
-    return _translate(parse_where(text)).fill_null(False)
+    return _rule(text)[1].fill_null(False)
 
 
 def all_of(rules: list[str]) -> pl.Expr:

@@ -4,7 +4,9 @@
 batch like :func:`journeylib.load.load_events` does, and keeps only what the
 summary needs — the checked rows' id, line, learner, touchpoint and time, and
 the rejected rows — in a temporary DuckDB database whose memory is capped (it
-spills to disk). Duplicates across batches are found there. Memory therefore
+spills to disk; the database is a file, which DuckDB compresses, unless the
+events file is small: see :data:`IN_MEMORY_BYTES`). Duplicates across batches
+are found there. Memory therefore
 stays flat however large the file; the result is the same as loading the
 workspace (a test checks both on the same files).
 
@@ -32,6 +34,9 @@ from .workspace import MAP_FILE, STORE_FILE, UNASSIGNED, _EVENT_NAMES, _LEARNER_
 STREAM_BATCH_ROWS = 200_000
 #: DuckDB's memory cap while validating (it spills to a temporary folder beyond)
 DUCKDB_MEMORY = "192MB"
+#: events files smaller than this are checked in an in-memory DuckDB database: far under the memory cap, and
+#: no database file to create, log to and checkpoint (a noticeable part of validating a small workspace)
+IN_MEMORY_BYTES = 16 << 20
 
 
 @dataclass
@@ -69,13 +74,13 @@ class Summary:
 
 
 class _Store:
-    """A temporary DuckDB database holding checked rows and rejected rows."""
+    """A temporary DuckDB database (in memory, or a file) holding checked rows and rejected rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_memory: bool = False) -> None:
         import duckdb
 
         self.dir = Path(tempfile.mkdtemp(prefix="journey-validate-"))
-        self.con = duckdb.connect(str(self.dir / "validate.duckdb"))
+        self.con = duckdb.connect(":memory:" if in_memory else str(self.dir / "validate.duckdb"))
         for sql in (f"SET memory_limit='{DUCKDB_MEMORY}'", "SET threads=2", f"SET temp_directory='{self.dir / 'spill'}'",
                     "SET preserve_insertion_order=false", "SET TimeZone='UTC'"):
             self.con.execute(sql)
@@ -116,7 +121,7 @@ def validate_workspace(directory: str | Path, *, rejected_out: Path | None = Non
     if not directory.is_dir():
         raise DataError("workspace folder not found", file=directory)
     jmap = load_map(directory / MAP_FILE)
-    store = _Store()
+    store = _Store(in_memory=_small(directory, jmap))
     try:
         if (directory / STORE_FILE).exists():
             from .workspace import load_workspace
@@ -151,9 +156,23 @@ def validate_workspace(directory: str | Path, *, rejected_out: Path | None = Non
         tables.append(("events", str(events_path), checker.read, checker.read - n_ev_rej, n_ev_rej))
         clean = "SELECT * FROM passed WHERE row NOT IN (SELECT row FROM dups)" if dups else "SELECT * FROM passed"
         con.execute(f"CREATE VIEW clean AS {clean}")
-        return _summary(jmap, "files", tables, store, learners, rejected_out)
+        return _summary(jmap, "files", tables, store, learners, rejected_out, batch_rows or STREAM_BATCH_ROWS)
     finally:
         store.close()
+
+
+def _small(directory: Path, jmap) -> bool:
+    """Whether the rows are few enough for an in-memory database: a workspace read from its store (loaded
+    in memory anyway) or an events file under :data:`IN_MEMORY_BYTES` (problems finding it are reported later)."""
+    from .errors import DataError
+
+    if (directory / STORE_FILE).exists():
+        return True
+    try:
+        path = find_file(directory, jmap.data.events, _EVENT_NAMES)
+        return path is not None and path.stat().st_size < IN_MEMORY_BYTES
+    except (DataError, OSError):
+        return False
 
 
 def _one(con, sql: str) -> tuple:
@@ -196,7 +215,7 @@ def _summarise_loaded(ws, store: _Store, rejected_out: Path | None) -> Summary:
 
 
 def _summary(jmap, source: str, tables: list[tuple], store: _Store, learners: pl.DataFrame | None,
-             rejected_out: Path | None, examples: int = 3) -> Summary:
+             rejected_out: Path | None, batch_rows: int = STREAM_BATCH_ROWS, examples: int = 3) -> Summary:
     con = store.con
     counts = pl.DataFrame(tables, schema=["table", "file", "read", "accepted", "rejected"], orient="row")
     reasons = con.sql(f"""
@@ -219,7 +238,7 @@ def _summary(jmap, source: str, tables: list[tuple], store: _Store, learners: pl
     written = None
     if rejected_out is not None:
         written = _write_rejected(con, rejected_out)
-    cov, sentences = _coverage(con, jmap, learners) if first is not None else (None, [])
+    cov, sentences = _coverage(con, jmap, learners, batch_rows) if first is not None else (None, [])
     return Summary(
         map_name=jmap.name, source=source, counts=counts, reasons=reasons,
         silent_touchpoints=[t.id for t in jmap.touchpoints if t.id not in reached],
@@ -229,14 +248,23 @@ def _summary(jmap, source: str, tables: list[tuple], store: _Store, learners: pl
     )
 
 
-def _coverage(con, jmap, learners: pl.DataFrame | None) -> tuple[pl.DataFrame, list[str]]:
-    """Coverage by source and KPIs with no data, computed by DuckDB on the clean rows (memory capped)."""
+def _coverage(con, jmap, learners: pl.DataFrame | None, batch_rows: int) -> tuple[pl.DataFrame, list[str]]:
+    """Coverage by source and KPIs with no data, computed on the clean rows.
+
+    When the clean rows fit in one batch (``batch_rows``) they are computed on
+    in memory with polars (quicker on small tables; memory stays that of one
+    batch); more are left to DuckDB, whose memory is capped.
+    """
     from .metrics import kpis
     from .metrics.coverage import coverage, kpis_without_data
 
     events = con.sql("SELECT learner_id, touchpoint_id, ts AS timestamp, event, value, emotion, eid AS event_id FROM clean")
+    people = learners
+    if _one(con, "SELECT count(*) FROM clean")[0] <= batch_rows:
+        events = events.pl()
+    elif learners is not None:
+        people = con.from_arrow(learners.to_arrow())
     cov = coverage(events, jmap)
-    people = None if learners is None else con.from_arrow(learners.to_arrow())
     _, no_kpi = kpis_without_data(kpis(events, people, jmap), jmap, where="in the data")
     return cov.sources, [*cov.sentences, no_kpi or "Every KPI has data."]
 

@@ -203,14 +203,8 @@ def history_versions(workspace: str | Path) -> list[MapVersion]:
     >>> [v.since.date().isoformat() for v in history_versions("data/sample")][:1]
     ['2025-01-06']
     """
-    folder = Path(workspace) / HISTORY_DIR
     out = []
-    for p in sorted(folder.glob("*.yml")):
-        try:
-            meta = json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))
-            since = dt.datetime.fromisoformat(meta["since"]).astimezone(UTC)
-        except (OSError, ValueError, KeyError):
-            continue
+    for p, meta, since in _history_entries(workspace):
         text = p.read_text(encoding="utf-8-sig")
         h = _hash_text(text)
         if h is None:
@@ -218,7 +212,31 @@ def history_versions(workspace: str | Path) -> list[MapVersion]:
         parse = lambda k: dt.datetime.fromisoformat(meta[k]).astimezone(UTC) if meta.get(k) else None  # noqa: E731
         out.append(MapVersion(h, since, "history", mtime=parse("mtime"), git_commit=meta.get("git_commit"),
                               git_dirty=meta.get("git_dirty"), source=str(p), first_seen=parse("first_seen"), text=text))
-    return sorted(out, key=lambda v: v.since)
+    return out
+
+
+def _history_entries(workspace: str | Path) -> list[tuple[Path, dict, dt.datetime]]:
+    """``(map file, note, since)`` of each history entry whose note is readable, oldest first (ties in file order)."""
+    out = []
+    for p in sorted((Path(workspace) / HISTORY_DIR).glob("*.yml")):
+        try:
+            meta = json.loads(p.with_suffix(".json").read_text(encoding="utf-8"))
+            since = dt.datetime.fromisoformat(meta["since"]).astimezone(UTC)
+        except (OSError, ValueError, KeyError):
+            continue
+        out.append((p, meta, since))
+    return sorted(out, key=lambda e: e[2])
+
+
+def _latest_recorded(workspace: Path, text: str, h: str) -> tuple[str, dt.datetime] | None:
+    """Hash and *since* of the latest valid history entry (the last of :func:`history_versions`), hashing as
+    few files as needed: newest first, and a file with the same text as ``text`` (whose hash is ``h``) not again."""
+    for p, _, since in reversed(_history_entries(workspace)):
+        old = p.read_text(encoding="utf-8-sig")
+        found = h if old == text else _hash_text(old)
+        if found is not None:
+            return found, since
+    return None
 
 
 def write_snapshot(workspace: str | Path, text: str, version: MapVersion, *, recorded_by: str = "") -> Path:
@@ -254,13 +272,13 @@ def record_version(workspace: str | Path, *, recorded_by: str = "", now: dt.date
     h = _hash_text(text)
     if h is None:
         return None
-    recorded = history_versions(workspace)
-    if recorded and recorded[-1].hash == h:
+    latest = _latest_recorded(workspace, text, h)
+    if latest and latest[0] == h:
         return None
     now = now or dt.datetime.now(UTC)
     mtime = _mtime(path)
     since = min(mtime, now)
-    if recorded and since <= recorded[-1].since:  # a file restored with an old time: effective from now
+    if latest and since <= latest[1]:  # a file restored with an old time: effective from now
         since = now
     commit, dirty = git_info(path)
     v = MapVersion(h, since, "history", mtime=mtime, git_commit=commit, git_dirty=dirty, first_seen=now, text=text)

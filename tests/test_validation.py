@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,13 +70,23 @@ def test_streaming_summary_equals_loading(tmp_path_factory, monkeypatch, events,
     assert s.personas == dict(ws.learners.group_by("persona").len().iter_rows())
 
 
-def test_sample_summary(sample_dir, truth):
-    s = validate_workspace(sample_dir)
+def test_sample_summary(sample_dir, truth, monkeypatch):
+    import journeylib.validation as validation
+
+    s = validate_workspace(sample_dir)  # a small events file: the checked rows are kept in an in-memory database
     assert s.read == truth["learners"] + truth["events"] and s.rejected == 0 and s.silent_touchpoints == []
+    assert (sample_dir / "events.csv").stat().st_size < validation.IN_MEMORY_BYTES
+    monkeypatch.setattr(validation, "IN_MEMORY_BYTES", 0)  # in a database file, as for large files: the same summary
+    f = validate_workspace(sample_dir)
+    fields = lambda x: (x.counts.rows(), x.reasons.rows(), x.first, x.last, x.personas, x.coverage.rows(),  # noqa: E731
+                        x.coverage_sentences)
+    assert fields(f) == fields(s)
 
 
-def test_streamed_coverage_equals_coverage_of_the_loaded_workspace(tmp_path, sample_dir):
-    """Coverage and KPIs-with-no-data come from DuckDB on the checked rows; same as polars on the loaded workspace."""
+@pytest.mark.parametrize("batch_rows", [20_000, None], ids=["duckdb", "in-memory"])
+def test_streamed_coverage_equals_coverage_of_the_loaded_workspace(tmp_path, sample_dir, batch_rows):
+    """Coverage and KPIs-with-no-data come from DuckDB on the checked rows (more rows than one batch) or from
+    polars on them (one batch or less); either way the same as polars on the loaded workspace."""
     import shutil
 
     from journeylib.metrics import kpis
@@ -89,6 +100,6 @@ def test_streamed_coverage_equals_coverage_of_the_loaded_workspace(tmp_path, sam
     ws = load_workspace(ws_dir)
     want = coverage(ws.events, ws.map)
     _, no_kpi = kpis_without_data(kpis(ws.events, ws.learners, ws.map), ws.map, where="in the data")
-    s = validate_workspace(ws_dir, batch_rows=50_000)
+    s = validate_workspace(ws_dir, batch_rows=batch_rows)
     assert s.coverage.rows() == want.sources.rows()
     assert s.coverage_sentences == [*want.sentences, no_kpi or "Every KPI has data."]
