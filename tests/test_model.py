@@ -201,7 +201,7 @@ def test_kpi_status_reference(metric, target, value, n, min_n):
         tol = 0.05 if metric in {"conversion", "stopped", "completion", "pass_rate", "csat"} else abs(target) * 0.1
         if better:
             want = "met"
-        elif abs(value - target) <= tol + 1e-9:
+        elif abs(value - target) <= tol + 1e-12:
             want = "near"
         else:
             want = "missed"
