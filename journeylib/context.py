@@ -94,7 +94,7 @@ def open_snapshot(directory: str | Path) -> SnapshotWorkspace:
     >>> from journeylib.workspace import load_workspace
     >>> ws = open_snapshot(write_snapshot(load_workspace("data/sample"), tempfile.mkdtemp()))
     >>> ws.events.height, ws.counts()["read"].sum() == ws.events.height + ws.learners.height + ws.rejected.height
-    (41322, True)
+    (39348, True)
     """
     d = Path(directory)
     try:

@@ -14,7 +14,10 @@ own Vega renderer: nothing is fetched from the internet, so the notebook works
 in firewalled and offline labs. Tables are the report's great_tables tables.
 
 >>> from journeylib.workspace import load_workspace
->>> ex = Explorer(load_workspace("data/sample"))
+>>> import contextlib, io
+>>> quiet = contextlib.redirect_stdout(io.StringIO())   # outside JupyterLab the outputs print as text
+>>> with quiet:
+...     ex = Explorer(load_workspace("data/sample"))
 >>> ex.touchpoint.value in ex.jmap.funnel(ex.funnel_name)
 True
 """
@@ -111,7 +114,12 @@ def before_stop(events: pl.DataFrame, learners: pl.DataFrame, jmap: JourneyMap, 
     the last event before their first event at ``touchpoint`` ("(none)" when
     there is none). Returns previous_touchpoint, learners, share — no ids.
 
-    >>> before_stop(ws.events, ws.learners, ws.map, "orientation")  # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> b = before_stop(ws.events, ws.learners, ws.map, "orientation", funnel="course")
+    >>> b.select("previous_touchpoint", "learners", pl.col("share").round(3)).rows()
+    [('Welcome email', 135, 0.871), ('Enrolment and payment', 20, 0.129)]
     """
     from . import metrics as jm
 
@@ -183,7 +191,17 @@ class Explorer:
     ``drill_frame``/``drill_html`` and redraws the outputs. Small groups
     (below ``min_count``) are suppressed; no learner id is ever shown.
 
-    >>> Explorer(ws).widget  # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> import contextlib, io
+    >>> quiet = contextlib.redirect_stdout(io.StringIO())   # outside JupyterLab the outputs print as text
+    >>> with quiet:
+    ...     ex = Explorer(load_workspace("data/sample"))
+    >>> type(ex.widget).__name__   # ex.widget, last in a notebook cell, shows the pickers and outputs
+    'VBox'
+    >>> ex.funnel.value, ex.persona.value, ex.touchpoint.value
+    ('course', '(all)', 'lesson_2')
+    >>> ex.funnel_frame.select("persona", "step", "learners").head(2).rows()
+    [('career_changer', 1, 304), ('career_changer', 2, 281)]
     """
 
     def __init__(self, ws, *, min_count: int = 5, attributes: list[str] | None = None):
@@ -260,8 +278,16 @@ class Explorer:
         suppressed), ``segment_frame`` (``metrics.segment_gaps`` for the chosen
         attribute, empty without one) and the drill-down. Called by every picker.
 
-        >>> ex.persona.value = "career_changer"  # doctest: +SKIP
-        >>> ex.refresh()  # doctest: +SKIP
+        >>> from journeylib import load_workspace
+        >>> import contextlib, io
+        >>> quiet = contextlib.redirect_stdout(io.StringIO())   # outside JupyterLab the outputs print as text
+        >>> with quiet:
+        ...     ex = Explorer(load_workspace("data/sample"))
+        >>> with quiet:
+        ...     ex.persona.value = "career_changer"   # a picker's change calls refresh()
+        ...     ex.refresh()                          # the same, by hand
+        >>> ex.learners.height, ex.funnel_frame.height, "persona" in ex.funnel_frame.columns
+        (538, 13, False)
         """
         from . import charts, insights
         from . import metrics as jm
@@ -303,9 +329,17 @@ class Explorer:
         ``drill_frame`` (:func:`before_stop`) and ``drill_html`` (escaped,
         aggregates only, persona cells below ``min_count`` suppressed).
 
-        >>> ex.touchpoint.value = "orientation"  # doctest: +SKIP
-        >>> "Orientation" in ex.drill_html  # doctest: +SKIP
+        >>> from journeylib import load_workspace
+        >>> import contextlib, io
+        >>> quiet = contextlib.redirect_stdout(io.StringIO())   # outside JupyterLab the outputs print as text
+        >>> with quiet:
+        ...     ex = Explorer(load_workspace("data/sample"))
+        >>> with quiet:
+        ...     ex.touchpoint.value = "orientation"   # calls update_drill()
+        >>> "<h4>Orientation</h4>" in ex.drill_html
         True
+        >>> ex.kpi_frame.select("metric", "status").rows()
+        [('conversion', 'near'), ('csat', 'missed'), ('emotion', 'near')]
         """
         from . import metrics as jm
 

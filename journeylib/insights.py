@@ -261,7 +261,16 @@ def cohort_conversion(events: Any, learners: Any, jmap: JourneyMap, funnel: str 
     suppressed (counts and rates blanked, ``suppressed`` True). ``group``
     holds the group value, ``"Everyone"`` for all learners.
 
-    >>> cohort_conversion(ws.events, ws.learners, ws.map, "course")  # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> c = cohort_conversion(ws.events, ws.learners, ws.map, "course")
+    >>> everyone = c.filter(pl.col("group") == "Everyone")
+    >>> everyone = everyone.select("cohort", "starters", "completed", pl.col("completion").round(3), "complete", "too_early")
+    >>> everyone.tail(3).rows()
+    [(datetime.date(2025, 7, 1), 246, 63, 0.276, True, False),
+     (datetime.date(2025, 8, 1), 282, 42, 0.288, False, False),
+     (datetime.date(2025, 9, 1), 168, 1, None, False, True)]
     """
     from . import metrics as jm
     from .privacy import suppress
@@ -319,7 +328,14 @@ def days_to_convert(events: Any, learners: Any, jmap: JourneyMap, funnel: str | 
     ``min_count`` learners is suppressed (learners and share blanked,
     ``suppressed`` True); no learner id leaves the function.
 
-    >>> days_to_convert(ws.events, ws.learners, ws.map, "course")  # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> d = days_to_convert(ws.events, ws.learners, ws.map, "course")
+    >>> d = d.filter(pl.col("step") == 2).select("touchpoint_id", "bucket", "learners", pl.col("share").round(3))
+    >>> d.head(3).rows()
+    [('orientation', 'under 1 day', 96, 0.065), ('orientation', '1–3 days', 159, 0.107),
+     ('orientation', '3–7 days', 164, 0.111)]
     """
     import narwhals as nw
 

@@ -678,6 +678,16 @@ def run_reports(
     (the index too) is also printed to ``NAME.pdf`` through headless Chromium
     (:func:`journeylib.pdf.print_pdfs`), charts included.
 
+    Choices the workspace does not have are refused before any notebook runs:
+
+    >>> import tempfile
+    >>> run_reports("data/sample", tempfile.mkdtemp() + "/reports", funnel="core")
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.JourneyError: .../data/sample/journey.yml: unknown funnel 'core'; funnels: all, enrolment, course, full
+
+    A real run executes every notebook (a minute or more), so these are not run here:
+
     >>> run_reports("data/sample", "reports", period="2025-06")  # doctest: +SKIP
     >>> run_reports("data/sample", "reports", engine="duckdb", notebooks=["persona_funnels"])  # doctest: +SKIP
     """

@@ -10,8 +10,11 @@ definitions: ``docs/metrics.md``.
 
 >>> from journeylib import metrics as jm
 >>> from journeylib.workspace import load_workspace
->>> ws = load_workspace("data/sample")                          # doctest: +SKIP
->>> jm.funnel(ws.events, ws.learners, ws.map, "course", by="persona")   # doctest: +SKIP
+>>> ws = load_workspace("data/sample")
+>>> f = jm.funnel(ws.events, ws.learners, ws.map, "course", by="persona")
+>>> f.filter(touchpoint_id="certificate").select("persona", "learners").rows()   # the last step
+[('career_changer', 90), ('employer_sponsored', 45), ('new_graduate', 28), ('unassigned', 66),
+ ('working_professional', 206)]
 """
 
 from .coverage import Coverage, coverage

@@ -1,7 +1,13 @@
 """Where learners stop: drop-off per touchpoint, and where stopped learners ended up.
 
->>> d = dropoff(ws.events, ws.learners, ws.map, by="persona")      # doctest: +SKIP
->>> d.sort("stop_rate", descending=True).head(3)                  # doctest: +SKIP
+>>> import polars as pl
+>>> from journeylib import load_workspace
+>>> ws = load_workspace("data/sample")
+>>> d = dropoff(ws.events, ws.learners, ws.map, by="persona")
+>>> worst = d.sort("stop_rate", descending=True, nulls_last=True).head(3)
+>>> worst.select("persona", "touchpoint_id", "stopped", pl.col("stop_rate").round(3)).rows()
+[('unassigned', 'newsletter', 70, 0.47), ('new_graduate', 'newsletter', 27, 0.466),
+ ('career_changer', 'newsletter', 74, 0.462)]
 """
 
 from __future__ import annotations
@@ -59,7 +65,14 @@ def dropoff(
 
     ``horizon`` (days) judges each learner within that many days of arriving.
 
-    >>> dropoff(events, learners, jmap, funnel="course")   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> d = dropoff(ws.events, ws.learners, ws.map, funnel="course")
+    >>> d = d.select("touchpoint_id", "reached", "carried_on", "stopped", "undecided", pl.col("stop_rate").round(3))
+    >>> d.head(3).rows()
+    [('enrolment', 1677, 1482, 189, 6, 0.113), ('orientation', 1482, 1307, 155, 20, 0.106),
+     ('lesson_1', 1307, 1264, 35, 8, 0.027)]
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
     end = E.resolve_data_end(ev, data_end)
@@ -105,7 +118,10 @@ def stop_transitions(
     ``from == to`` means the journey ended where it got furthest; otherwise the
     learner went back (e.g. to a lesson or the help page) before stopping.
 
-    >>> stop_transitions(events, learners, jmap, funnel="course")   # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> stop_transitions(ws.events, ws.learners, ws.map, funnel="course").head(3).rows()
+    [('enrolment', 'welcome_email', 189), ('lesson_2', 'lesson_2', 156), ('orientation', 'orientation', 153)]
     """
     ev, ln, bys, steps, end, lt = _prepared(events, learners, jmap, by, funnel, mode, window, data_end, last_touchpoint=True)
     tp_of = {i + 1: s for i, s in enumerate(steps)}

@@ -1,7 +1,12 @@
 """Emotion at each touchpoint against the designed target emotion, and whether
 learners who felt bad stopped more often.
 
->>> emotion(ws.events, ws.learners, ws.map).sort("gap").head(3)      # doctest: +SKIP
+>>> import polars as pl
+>>> from journeylib import load_workspace
+>>> ws = load_workspace("data/sample")
+>>> e = emotion(ws.events, ws.learners, ws.map).filter(pl.col("n") > 0)   # touchpoints with answers
+>>> e.sort("gap").select("touchpoint_id", "n", pl.col("mean_valence").round(2), "target_valence").head(3).rows()
+[('mid_assessment', 353, -0.52, 1.0), ('lesson_3', 365, -0.43, 1.0), ('info_webinar', 380, 0.46, 1.0)]
 """
 
 from __future__ import annotations
@@ -36,7 +41,16 @@ def emotion(
     feel worse than designed). Every touchpoint appears for every group; ``n``
     is 0 and the rest null where nobody answered.
 
-    >>> emotion(events, learners, jmap, by="persona")   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> e = emotion(ws.events, ws.learners, ws.map, by="persona")
+    >>> e.columns
+    ['touchpoint_id', 'touchpoint_name', 'stage', 'persona', 'n', 'mean_valence', 'low', 'high',
+     'target_valence', 'gap']
+    >>> e.filter(pl.col("touchpoint_id") == "orientation").select("persona", "n", pl.col("gap").round(2)).rows()
+    [('career_changer', 114, 0.11), ('employer_sponsored', 66, -0.12), ('new_graduate', 43, 0.09),
+     ('unassigned', 92, -0.18), ('working_professional', 287, -0.05)]
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
     end = E.resolve_data_end(ev, data_end)
@@ -96,7 +110,13 @@ def emotion_vs_stopping(
     ``q_value`` (Benjamini–Hochberg over the touchpoints), ``low_undecided``,
     ``other_undecided``.
 
-    >>> emotion_vs_stopping(events, learners, jmap)   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> s = emotion_vs_stopping(ws.events, ws.learners, ws.map)
+    >>> top = s.sort("q_value", nulls_last=True).head(2)
+    >>> top.select("touchpoint_id", "low_n", "other_n", pl.col("difference", "q_value").round(3)).rows()
+    [('mid_assessment', 172, 163, 0.089, 0.071), ('info_webinar', 69, 310, -0.05, 0.691)]
     """
     ev, ln, _ = E.prepare(events, learners)
     end = E.resolve_data_end(ev, data_end)

@@ -431,7 +431,8 @@ def _duckdb_with_days(rel, name: str, end: str, start: str):
 def positions(jmap) -> dict[str, int]:
     """Touchpoint id → 1-based position in the map.
 
-    >>> positions(ws.map)["course_page"]     # doctest: +SKIP
+    >>> from journeylib.model import load_map
+    >>> positions(load_map("data/sample/journey.yml"))["course_page"]
     3
     """
     return {t.id: i + 1 for i, t in enumerate(jmap.touchpoints)}

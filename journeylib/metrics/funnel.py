@@ -1,8 +1,10 @@
 """Funnels: how many learners reach each step, conversion, stopping and time to convert.
 
->>> f = funnel(ws.events, ws.learners, ws.map, "core", by="persona")   # doctest: +SKIP
->>> f.columns[:4]                                                      # doctest: +SKIP
-['persona', 'step', 'touchpoint_id', 'touchpoint_name']
+>>> from journeylib import load_workspace
+>>> ws = load_workspace("data/sample")
+>>> f = funnel(ws.events, ws.learners, ws.map, "course", by="persona")
+>>> f.columns[:4], f.height   # 5 personas x 13 steps
+(['persona', 'step', 'touchpoint_id', 'touchpoint_name'], 65)
 """
 
 from __future__ import annotations
@@ -27,7 +29,18 @@ FUNNEL_COLUMNS = [
 def funnel_wide(lt: nw.LazyFrame, k: int, bys: list[str]) -> pl.DataFrame:
     """Aggregate a per-learner table into one row per group (in the engine), then collect.
 
-    >>> funnel_wide(learner_table(...), k=4, bys=["persona"])   # doctest: +SKIP
+    >>> import datetime as dt
+    >>> from journeylib.model import load_map
+    >>> from journeylib.metrics.engine import lazy
+    >>> d = lambda n: dt.datetime(2025, 6, n, tzinfo=dt.timezone.utc)
+    >>> ev = pl.DataFrame({"learner_id": ["u", "u", "v"], "touchpoint_id": ["enrolment", "orientation", "enrolment"],
+    ...                    "timestamp": [d(1), d(3), d(2)]})
+    >>> learners = pl.DataFrame({"learner_id": ["u", "v", "w"], "persona": ["a", "a", "b"]})
+    >>> lt = learner_table(lazy(ev), lazy(learners), load_map("data/sample/journey.yml"), ["enrolment", "orientation"],
+    ...                    data_end=d(30), with_gaps=True)
+    >>> wide = funnel_wide(lt, k=2, bys=["persona"]).sort("persona")
+    >>> wide.select("persona", "_n", "r_1", "r_2", "m_2").rows()   # learners, reached step 1, step 2, median days 1 -> 2
+    [('a', 2, 2, 1, 2.0), ('b', 1, 0, 0, None)]
     """
     f = nw.col("furthest_step")
     aggs: list[nw.Expr] = [nw.len().cast(nw.Int64).alias("_n")]
@@ -49,8 +62,12 @@ def funnel_wide(lt: nw.LazyFrame, k: int, bys: list[str]) -> pl.DataFrame:
 def funnel_long(wide: pl.DataFrame, jmap, steps: list[str], bys: list[str]) -> pl.DataFrame:
     """Reshape the wide per-group counts into the long funnel table with Wilson intervals.
 
-    >>> funnel_long(wide, jmap, ["a", "b"], ["persona"]).columns[:2]   # doctest: +SKIP
-    ['persona', 'step']
+    >>> from journeylib.model import load_map
+    >>> wide = pl.DataFrame({"persona": ["a"], "_n": [10], "r_1": [10], "s_1": [2], "p_1": [0],
+    ...                      "r_2": [8], "s_2": [0], "p_2": [1], "m_2": [2.0], "q_2": [5.0]})
+    >>> long = funnel_long(wide, load_map("data/sample/journey.yml"), ["enrolment", "orientation"], ["persona"])
+    >>> long.select("persona", "step", "touchpoint_id", "learners", "conversion_from_previous").rows()
+    [('a', 1, 'enrolment', 10, 1.0), ('a', 2, 'orientation', 8, 0.8)]
     """
     k = len(steps)
     parts = []
@@ -118,7 +135,16 @@ def funnel(
     Groups (``by`` learner columns) are those present in ``learners``; each has
     all k steps.
 
-    >>> funnel(events, learners, jmap, ["a", "b"], by="persona")   # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> f = funnel(ws.events, ws.learners, ws.map, "enrolment")   # a funnel of the map, or a list of touchpoint ids
+    >>> f.select("step", "touchpoint_id", "learners", "stopped", pl.col("conversion_from_previous").round(3)).rows()
+    [(1, 'course_page', 2414, 707, 1.0), (2, 'enrolment', 1677, 0, 0.703),
+     (3, 'welcome_email', 1677, 189, 1.0), (4, 'orientation', 1482, 0, 0.887)]
+    >>> f2 = funnel(ws.events, ws.learners, ws.map, ["enrolment", "orientation"], by="persona")
+    >>> f2.filter(pl.col("step") == 2).select("persona", "learners", pl.col("conversion_from_previous").round(2)).rows()
+    [('career_changer', 281, 0.93), ('employer_sponsored', 170, 0.6), ('new_graduate', 100, 0.92),
+     ('unassigned', 237, 0.96), ('working_professional', 694, 0.95)]
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
     steps_l = resolve_steps(jmap, steps)

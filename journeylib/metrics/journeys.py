@@ -36,9 +36,11 @@ Definitions (see ``docs/metrics.md``):
   ``data_end``), ``stopped`` (otherwise); ``stopped_at`` = the furthest
   touchpoint of a stopped learner.
 
->>> from journeylib.sample import generate_frames       # doctest: +SKIP
->>> journeys(events, learners, jmap).columns[:3]        # doctest: +SKIP
-['learner_id', 'persona', ...]
+>>> from journeylib import load_workspace
+>>> ws = load_workspace("data/sample")
+>>> j = journeys(ws.events, ws.learners, ws.map)
+>>> j.columns[:2], j.columns[-5:]
+(['learner_id', 'persona'], ['furthest_step', 'furthest_touchpoint', 'furthest_stage', 'state', 'stopped_at'])
 """
 
 from __future__ import annotations
@@ -117,7 +119,18 @@ def step_times(
     exact rules of each mode, and :mod:`journeylib.metrics.steps` for how each
     engine finds the steps.
 
-    >>> step_times(lazy(ws.events), ws.map, ["enrolment", "orientation"], data_end=end).collect()   # doctest: +SKIP
+    >>> import datetime as dt, polars as pl
+    >>> from journeylib.model import load_map
+    >>> from journeylib.metrics.engine import collect, lazy
+    >>> jmap = load_map("data/sample/journey.yml")
+    >>> d = lambda n: dt.datetime(2025, 6, n, tzinfo=dt.timezone.utc)
+    >>> ev = pl.DataFrame({"learner_id": ["u", "u", "v"], "touchpoint_id": ["enrolment", "orientation", "enrolment"],
+    ...                    "timestamp": [d(1), d(3), d(2)]})
+    >>> st = step_times(lazy(ev), jmap, ["enrolment", "orientation"], data_end=d(30))
+    >>> st.collect_schema().names()
+    ['learner_id', 'furthest_step', 't_1', 't_2']
+    >>> collect(st).sort("learner_id").select("learner_id", "furthest_step", pl.col("t_2").dt.day()).rows()
+    [('u', 2, 3), ('v', 1, None)]
     """
     if mode not in MODES and mode != MAP_MODE:
         raise DataError(f"unknown funnel mode '{mode}'; modes: {', '.join(MODES)}")
@@ -128,8 +141,18 @@ def add_gaps(lf: nw.LazyFrame, k: int) -> nw.LazyFrame:
     """Add ``d_2..d_k``: days to convert from step i-1 to i, as ``max(t1..ti) − max(t1..t(i-1))``
     (equal to ``ti − t(i-1)`` for ordered and strict; ≥ 0 for any_order); null beyond the furthest step.
 
-    >>> add_gaps(learner_table(...), k=3).collect_schema().names()[-2:]   # doctest: +SKIP
-    ['d_2', 'd_3']
+    >>> import datetime as dt, polars as pl
+    >>> from journeylib.model import load_map
+    >>> from journeylib.metrics.engine import collect, lazy
+    >>> jmap = load_map("data/sample/journey.yml")
+    >>> d = lambda n: dt.datetime(2025, 6, n, tzinfo=dt.timezone.utc)
+    >>> ev = pl.DataFrame({"learner_id": ["u", "u", "u", "v"],
+    ...                    "touchpoint_id": ["enrolment", "orientation", "lesson_1", "enrolment"],
+    ...                    "timestamp": [d(1), d(3), d(4), d(2)]})
+    >>> lt = learner_table(lazy(ev), lazy(ev.select("learner_id").unique()), jmap,
+    ...                    ["enrolment", "orientation", "lesson_1"], data_end=d(30))
+    >>> collect(add_gaps(lt, k=3)).sort("learner_id").select("learner_id", "d_2", "d_3").rows()
+    [('u', 2.0, 1.0), ('v', None, None)]
     """
     cum = [nw.col("t_1").alias("_c_1")]
     for i in range(2, k + 1):
@@ -147,7 +170,15 @@ def activity(events: nw.LazyFrame, jmap, *, data_end: dt.datetime, last_touchpoi
     ``last_touchpoint`` is the touchpoint of the latest event; among events at
     the same latest time, the one furthest along the map.
 
-    >>> activity(lazy(ws.events), ws.map, data_end=end).collect()   # doctest: +SKIP
+    >>> import datetime as dt, polars as pl
+    >>> from journeylib.model import load_map
+    >>> from journeylib.metrics.engine import collect, lazy
+    >>> d = lambda n: dt.datetime(2025, 6, n, tzinfo=dt.timezone.utc)
+    >>> ev = pl.DataFrame({"learner_id": ["u", "u", "u"], "touchpoint_id": ["enrolment", "lesson_1", "faq"],
+    ...                    "timestamp": [d(1), d(4), d(9)]})
+    >>> a = collect(activity(lazy(ev), load_map("data/sample/journey.yml"), data_end=d(5)))
+    >>> a.select("learner_id", "n_events", "last_touchpoint").rows()   # the event on day 9 is after data_end
+    [('u', 2, 'lesson_1')]
     """
     pos = E.positions(jmap)
     ev = events.filter(nw.col(TS) <= data_end).select(LID, TP, TS)
@@ -184,7 +215,17 @@ def learner_table(
     ``first_at, last_at, n_events, last_touchpoint, furthest_step, t_1..t_k, state``
     (and ``d_2..d_k`` with ``with_gaps``).
 
-    >>> learner_table(lazy(ws.events), lazy(ws.learners), ws.map, ["a", "b"], data_end=end)   # doctest: +SKIP
+    >>> import datetime as dt, polars as pl
+    >>> from journeylib.model import load_map
+    >>> from journeylib.metrics.engine import collect, lazy
+    >>> d = lambda n: dt.datetime(2025, 6, n, tzinfo=dt.timezone.utc)
+    >>> ev = pl.DataFrame({"learner_id": ["u", "u", "v"], "touchpoint_id": ["enrolment", "orientation", "enrolment"],
+    ...                    "timestamp": [d(1), d(3), d(2)]})
+    >>> learners = pl.DataFrame({"learner_id": ["u", "v", "w"], "persona": ["a", "a", "b"]})
+    >>> lt = learner_table(lazy(ev), lazy(learners), load_map("data/sample/journey.yml"),
+    ...                    ["enrolment", "orientation"], data_end=d(30))
+    >>> collect(lt).sort("learner_id").select("learner_id", "persona", "n_events", "furthest_step", "state").rows()
+    [('u', 'a', 2, 2, 'completed'), ('v', 'a', 1, 1, 'in_progress'), ('w', 'b', 0, 0, 'not_started')]
     """
     k = len(steps)
     st = step_times(events, jmap, steps, mode=mode, window=window, data_end=data_end)
@@ -229,8 +270,15 @@ def journeys(
     ``first_at``/``last_at``/``n_events``/``last_touchpoint`` count every event
     up to ``data_end`` (default: the latest event), not only funnel steps.
 
-    >>> j = journeys(ws.events, ws.learners, ws.map)               # doctest: +SKIP
-    >>> j.group_by("state").len()                                  # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> j = journeys(ws.events, ws.learners, ws.map)   # no funnel: the whole map, touchpoints optional
+    >>> j["state"].value_counts(sort=True).rows()
+    [('stopped', 2194), ('in_progress', 420), ('completed', 386)]
+    >>> c = journeys(ws.events, ws.learners, ws.map, funnel="course")   # the map's "course" funnel, in order
+    >>> c.filter(pl.col("state") == "stopped")["stopped_at"].value_counts(sort=True).head(2).rows()
+    [('enrolment', 189), ('lesson_2', 157)]
     """
     ev, ln, _ = E.prepare(events, learners)
     steps = resolve_steps(jmap, funnel)

@@ -28,7 +28,14 @@ time_to_next           median days from arriving to carrying on, over learners w
 events_per_learner     events here / reached learners                              reached; Student t
 =====================  ==========================================================  =====================
 
->>> kpis(ws.events, ws.learners, ws.map).filter(pl.col("status") == "missed")   # doctest: +SKIP
+>>> import polars as pl
+>>> from journeylib import load_workspace
+>>> ws = load_workspace("data/sample")
+>>> k = kpis(ws.events, ws.learners, ws.map)
+>>> missed = k.filter(pl.col("status") == "missed").head(3)
+>>> missed.select("touchpoint_id", "metric", pl.col("value", "target").round(3)).rows()
+[('welcome_email', 'stopped', 0.113, 0.05), ('orientation', 'csat', 0.731, 0.8),
+ ('live_session', 'reach', 494.0, 735.33)]
 """
 
 from __future__ import annotations
@@ -206,7 +213,15 @@ def measure(
     learner who arrived in ``period`` and the ``by`` columns) instead of
     computing it again; the periodic review passes the one it has.
 
-    >>> measure(events, learners, jmap).filter(pl.col("metric") == "conversion")   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> m = measure(ws.events, ws.learners, ws.map, touchpoints=["enrolment", "orientation"])
+    >>> m.columns
+    ['touchpoint_id', 'touchpoint_name', 'stage', 'metric', 'value', 'n', 'low', 'high', 'undecided']
+    >>> conv = m.filter(pl.col("metric") == "conversion")
+    >>> conv.select("touchpoint_id", pl.col("value", "low", "high").round(3), "n", "undecided").rows()
+    [('enrolment', 1.0, 0.998, 1.0, 1677, 0), ('orientation', 0.894, 0.877, 0.909, 1462, 20)]
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
     end = E.resolve_data_end(ev, data_end)
@@ -320,7 +335,17 @@ def kpis(
     span measured: the period's length, or without a period the days from the
     first event to ``data_end``; ``target`` and ``tolerance`` show the scaled values.
 
-    >>> kpis(events, learners, jmap, by="persona")    # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> k = kpis(ws.events, ws.learners, ws.map, by="persona", period="2025-06")
+    >>> k.columns[-5:]
+    ['undecided', 'target', 'direction', 'tolerance', 'status']
+    >>> k.filter((pl.col("touchpoint_id") == "orientation") & (pl.col("metric") == "conversion")).select(
+    ...     "persona", pl.col("value").round(2), "n", "target", "status").rows()
+    [('career_changer', 0.97, 33, 0.9, 'met'), ('employer_sponsored', 0.72, 25, 0.9, 'missed'),
+     ('new_graduate', 1.0, 11, 0.9, 'not enough data'), ('unassigned', 1.0, 28, 0.9, 'met'),
+     ('working_professional', 0.96, 68, 0.9, 'met')]
     """
     m = measure(events, learners, jmap, by=by, data_end=data_end, period=period, horizon=horizon)
     span = None
@@ -351,7 +376,15 @@ def kpis_from_measure(m: pl.DataFrame, jmap, *, by: str | Sequence[str] | None =
     """:func:`kpis` from an already computed :func:`measure` table (same ``by``);
     ``span_days`` is the length of the span measured, for targets given ``per`` a span.
 
-    >>> kpis_from_measure(measure(events, learners, jmap), jmap)   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> m = measure(ws.events, ws.learners, ws.map)   # every metric, computed once
+    >>> k = kpis_from_measure(m, ws.map)                 # only the metrics the map sets a target for
+    >>> m.height, k.height
+    (253, 42)
+    >>> k.group_by("status").len().sort("status").rows()
+    [('met', 28), ('missed', 6), ('near', 8)]
     """
     bys = E.by_list(by)
     targets = []

@@ -151,7 +151,18 @@ def outcome_frame(
     True without a horizon) and ``outcome`` (``carried_on`` / ``stopped`` /
     ``undecided``; null where there is nothing later to carry on to).
 
-    >>> of = outcome_frame(E.lazy(ev), E.lazy(ln), ws.map, as_of=end, horizon=30)   # doctest: +SKIP
+    >>> import datetime as dt, polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> m = JourneyMap.model_validate({"name": "x", "dormancy_days": 10, "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": t, "name": t.upper(), "stage": "s", "target_emotion": {"label": "neutral"}}
+    ...                     for t in ["a", "b"]]})
+    >>> d = lambda n: dt.datetime(2025, 1, n, tzinfo=dt.timezone.utc)
+    >>> ev = pl.DataFrame({"learner_id": ["u", "u", "v", "w"], "touchpoint_id": ["a", "b", "a", "a"],
+    ...                    "timestamp": [d(1), d(2), d(1), d(20)]})
+    >>> of = outcome_frame(E.lazy(ev), E.lazy(ev.select("learner_id").unique()), m, as_of=d(22), horizon=5)
+    >>> E.collect(of).sort("learner_id", "step").select("learner_id", "touchpoint_id", "followed", "outcome").rows()
+    [('u', 'a', True, 'carried_on'), ('u', 'b', True, None), ('v', 'a', True, 'stopped'),
+     ('w', 'a', False, 'undecided')]
     """
     ev = events.filter(nw.col(TS) <= as_of).select(LID, TP, TS)
     if funnel_steps is None:
@@ -191,7 +202,17 @@ def outcome_counts(of: nw.LazyFrame, keys: Sequence[str]) -> nw.LazyFrame:
     """Lazy: per ``keys`` the counts ``arrived, carried_on, stopped, undecided``
     (``arrived`` counts every arrival, outcome or not).
 
-    >>> outcome_counts(of, ["touchpoint_id"]).collect()   # doctest: +SKIP
+    >>> import datetime as dt, polars as pl
+    >>> from journeylib.model import JourneyMap
+    >>> m = JourneyMap.model_validate({"name": "x", "dormancy_days": 10, "stages": [{"id": "s", "name": "S"}],
+    ...     "touchpoints": [{"id": t, "name": t.upper(), "stage": "s", "target_emotion": {"label": "neutral"}}
+    ...                     for t in ["a", "b"]]})
+    >>> d = lambda n: dt.datetime(2025, 1, n, tzinfo=dt.timezone.utc)
+    >>> ev = pl.DataFrame({"learner_id": ["u", "u", "v", "w"], "touchpoint_id": ["a", "b", "a", "a"],
+    ...                    "timestamp": [d(1), d(2), d(1), d(20)]})
+    >>> of = outcome_frame(E.lazy(ev), E.lazy(ev.select("learner_id").unique()), m, as_of=d(25))
+    >>> E.collect(outcome_counts(of, ["touchpoint_id"])).sort("touchpoint_id").rows()
+    [('a', 3, 1, 1, 1), ('b', 1, 0, 0, 0)]
     """
     o = nw.col("outcome")
     aggs = [
@@ -220,7 +241,11 @@ def outcomes(
     Columns: ``learner_id``, the learner columns, then
     ``touchpoint_id, step, arrived_at, carried_on_at, last_at, followed, outcome``.
 
-    >>> outcomes(ws.events, ws.learners, ws.map, horizon=30).group_by("outcome").len()   # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> o = outcomes(ws.events, ws.learners, ws.map, horizon=30)
+    >>> o["outcome"].value_counts().sort("outcome", nulls_last=True).rows()
+    [('carried_on', 17111), ('stopped', 2713), ('undecided', 430), (None, 386)]
     """
     from .journeys import default_mode, resolve_steps
 

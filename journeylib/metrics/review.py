@@ -9,8 +9,16 @@ family runs over all of them, so a change has the same q-value in every
 table. A significant change is a *finding* only if its size reaches the map's
 ``review.min_effect_pp`` (shares) or ``review.min_effect_relative`` (means).
 
->>> r = review(ws.events, ws.learners, ws.map, period="2025-06")     # doctest: +SKIP
->>> print("\\n".join(r.findings))                                     # doctest: +SKIP
+>>> from journeylib import load_workspace
+>>> ws = load_workspace("data/sample")
+>>> r = review(ws.events, ws.learners, ws.map, period="2025-06")
+>>> r.label, r.previous_label, r.tests
+('June 2025', 'May 2025', 858)
+>>> print(r.findings[2])   # findings are sentences, most important first
+Employer-sponsored learners carried on less often from Welcome email: 60% against 94% for everyone
+else (177 learners; significant¹).
+>>> r.footnotes[0]
+'¹ q < 0.001'
 """
 
 from __future__ import annotations
@@ -59,9 +67,11 @@ class Review:
     """The frames of a periodic review (all polars), the findings (most
     important first), their footnotes and notes.
 
-    >>> r = review(events, learners, jmap, period="2025-06")   # doctest: +SKIP
-    >>> sorted(r.frames())                                    # doctest: +SKIP
-    ['changes', 'hotspots', 'interventions', 'scorecard', 'segment_alerts', 'survival']
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> r = review(ws.events, ws.learners, ws.map, period="2025-06", attributes=["device"])
+    >>> sorted(r.frames())
+    ['changes', 'comparisons', 'hotspots', 'interventions', 'scorecard', 'segment_alerts', 'segment_gaps', 'survival']
     """
 
     period: str
@@ -109,7 +119,12 @@ class Review:
     def headline(self, top: int = 5) -> tuple[list[str], list[str]]:
         """The first ``top`` findings and the footnotes they cite.
 
-        >>> Review.headline(review(events, learners, jmap), 3)   # doctest: +SKIP
+        >>> from journeylib import load_workspace
+        >>> ws = load_workspace("data/sample")
+        >>> r = review(ws.events, ws.learners, ws.map, period="2025-06", attributes=["persona"])
+        >>> shown, cited = r.headline(3)
+        >>> len(shown), cited
+        (3, ['¹ q < 0.001'])
         """
         shown = self.findings[:top]
         cited = [f for f in self.footnotes if any(f.split(" ", 1)[0] in s for s in shown)]
@@ -160,7 +175,14 @@ def intervention_effects(
     counts, else chi-squared). ``q_value``: Benjamini–Hochberg over the
     interventions (the periodic review replaces it with its own family).
 
-    >>> intervention_effects(events, learners, jmap)   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> ie = intervention_effects(ws.events, ws.learners, ws.map)
+    >>> ie.select("intervention_id", "touchpoint_id", pl.col("before_rate", "after_rate").round(3), "significant").rows()
+    [('iv_webinar_faq', 'info_webinar', 0.783, 0.824, False),
+     ('iv_orientation_video', 'orientation', 0.764, 0.939, True),
+     ('iv_mid_practice', 'mid_assessment', 0.87, 0.881, False)]
     """
     ev, ln, _ = E.prepare(events, learners)
     end = E.resolve_data_end(ev, data_end)
@@ -419,7 +441,16 @@ def review(
       so when this period's follow-up is incomplete); ``footnotes`` give the
       q-values; ``notes`` explain what "undecided" means.
 
-    >>> review(events, learners, jmap, period="2025-06").scorecard   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> r = review(ws.events, ws.learners, ws.map, period="2025-06", attributes=["device"])
+    >>> r.start.date(), r.previous_start.date(), r.followed
+    (datetime.date(2025, 6, 1), datetime.date(2025, 5, 1), True)
+    >>> r.scorecard.filter(pl.col("touchpoint_id") == "orientation").select(
+    ...     "metric", pl.col("value", "previous_value").round(3), "status", "finding").rows()
+    [('conversion', 0.933, 0.895, 'met', False), ('csat', 0.833, 0.757, 'met', False),
+     ('emotion', 1.056, 0.838, 'met', False)]
     """
     fdr = jmap.review.fdr if fdr is None else fdr
     h = jmap.horizon_days if horizon is None else float(horizon)

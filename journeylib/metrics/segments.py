@@ -30,8 +30,15 @@ map's ``where`` rules from a single learner column that is also compared is
 not tested separately (``tested_as`` names that column). Outcome columns
 declared in the map (``outcomes:``) are never segments.
 
->>> gaps = segment_gaps(ws.events, ws.learners, ws.map)           # doctest: +SKIP
->>> gaps.filter("significant").sort("q_value")                    # doctest: +SKIP
+>>> import polars as pl
+>>> from journeylib import load_workspace
+>>> ws = load_workspace("data/sample")
+>>> gaps = segment_gaps(ws.events, ws.learners, ws.map)   # every attribute with at most 50 values
+>>> top = gaps.filter("significant").sort("q_value", "attribute").head(3)
+>>> top.select("attribute", "value", "touchpoint_id", pl.col("segment_rate", "rest_rate").round(3), "tested_as").rows()
+[('persona', 'employer_sponsored', 'welcome_email', 0.605, 0.944, None),
+ ('referral_channel', 'employer', 'welcome_email', 0.605, 0.944, 'persona = employer_sponsored'),
+ ('persona', 'employer_sponsored', 'orientation', 0.677, 0.921, None)]
 """
 
 from __future__ import annotations
@@ -65,7 +72,17 @@ def conversion_counts(ev: nw.LazyFrame, ln: nw.LazyFrame, jmap, attrs: list[str]
     One grouped query in the engine; the result has at most one row per
     combination of attribute values present (small).
 
-    >>> counts, tested = conversion_counts(ev, ln, jmap, ["device"], data_end=end)   # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> from journeylib.metrics import engine as E
+    >>> ws = load_workspace("data/sample")
+    >>> ev, ln, _ = E.prepare(ws.events, ws.learners)
+    >>> end = E.resolve_data_end(ev)
+    >>> counts, tested = conversion_counts(ev, ln, ws.map, ["device"], data_end=end)
+    >>> counts.columns, tested[:3]
+    (['device', 'touchpoint_id', 'outcome', 'n'], ['social_ad', 'newsletter', 'course_page'])
+    >>> counts.filter(pl.col("touchpoint_id") == "orientation").sort("device", "outcome").head(3).rows()
+    [('desktop', 'orientation', 'carried_on', 348), ('desktop', 'orientation', 'stopped', 43),
+     ('desktop', 'orientation', 'undecided', 5)]
     """
     keys = [nw.col(a).cast(nw.String).fill_null(MISSING).alias(a) for a in attrs]
     steps = resolve_steps(jmap, funnel) if funnel is not None else None
@@ -145,7 +162,15 @@ def segment_cells(ev: nw.LazyFrame, ln: nw.LazyFrame, jmap, attrs: list[str], *,
     with the same key are one test, see the module docstring) and
     ``in_family`` marks the cells whose p-value enters a correction family.
 
-    >>> segment_cells(ev, ln, jmap, ["device"], data_end=end)   # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> from journeylib.metrics import engine as E
+    >>> ws = load_workspace("data/sample")
+    >>> ev, ln, _ = E.prepare(ws.events, ws.learners)
+    >>> end = E.resolve_data_end(ev)
+    >>> cells = segment_cells(ev, ln, ws.map, ["device"], data_end=end)
+    >>> row = cells.filter((pl.col("value") == "tablet") & (pl.col("touchpoint_id") == "orientation"))
+    >>> row.select("segment_n", "segment_converted", "rest_n", "rest_converted", "test", "test_key", "in_family").row(0)
+    (108, 98, 1354, 1209, 'chi2', 'segment|device=tablet|orientation', True)
     """
     counts, tested = conversion_counts(ev, ln, jmap, attrs, funnel=funnel, mode=mode, window=window,
                                        data_end=data_end, horizon=horizon, arrived_before=arrived_before)
@@ -230,7 +255,12 @@ def apply_family(cells: pl.DataFrame, q_of: dict[str, float | None], fdr: float)
     """Add ``q_value`` / ``significant`` from a correction family (``test_key`` → q) and keep
     :data:`SEGMENT_COLUMNS`.
 
-    >>> apply_family(cells, {"segment|device=m|a": 0.01}, 0.05)   # doctest: +SKIP
+    >>> cells = pl.DataFrame({c: [None, None] for c in SEGMENT_COLUMNS if c not in ("q_value", "significant")}
+    ...                      ).with_columns(test_key=pl.Series(["segment|device=m|a", "segment|device=d|a"]),
+    ...                                     p_value=pl.Series([0.004, None], dtype=pl.Float64))
+    >>> out = apply_family(cells, {"segment|device=m|a": 0.01}, 0.05)
+    >>> out.columns == SEGMENT_COLUMNS, out.select("test_key", "q_value", "significant").rows()
+    (True, [('segment|device=m|a', 0.01, True), ('segment|device=d|a', None, False)])
     """
     qs = [q_of.get(k) if p is not None else None for k, p in zip(cells["test_key"], cells["p_value"])]
     return cells.with_columns(pl.Series("q_value", qs, dtype=pl.Float64)).with_columns(
@@ -263,7 +293,13 @@ def segment_gaps(
     ``significant = q_value < fdr``. ``horizon`` (days) defaults to the map's
     ``review.horizon_days``.
 
-    >>> segment_gaps(events, learners, jmap, attributes=["device"])   # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> g = segment_gaps(ws.events, ws.learners, ws.map, attributes=["device"])
+    >>> g.filter(pl.col("touchpoint_id") == "orientation").select(
+    ...     "value", "segment_n", pl.col("segment_rate", "rest_rate", "q_value").round(3), "significant").rows()
+    [('desktop', 391, 0.89, 0.895, 1.0, False), ('laptop', 625, 0.894, 0.894, 1.0, False),
+     ('mobile', 338, 0.893, 0.894, 1.0, False), ('tablet', 108, 0.907, 0.893, 1.0, False)]
     """
     ev, ln, _ = E.prepare(events, learners)
     end = E.resolve_data_end(ev, data_end)

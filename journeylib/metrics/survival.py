@@ -121,7 +121,12 @@ def continuation_times(of: pl.DataFrame, *, as_of: dt.datetime, horizon: float) 
     days from arrival to carrying on (``carried``) or to the censoring time
     ``min(as_of, arrival + horizon)``.
 
-    >>> continuation_times(of, as_of=end, horizon=30)   # doctest: +SKIP
+    >>> import datetime as dt
+    >>> d = lambda n: dt.datetime(2025, 1, n, tzinfo=dt.timezone.utc)
+    >>> of = pl.DataFrame({"arrived_at": [d(1), d(1), d(20)], "carried_on_at": [d(3), None, None],
+    ...                    "outcome": ["carried_on", "stopped", "undecided"]})
+    >>> continuation_times(of, as_of=d(25), horizon=10).select("outcome", "days", "carried").rows()
+    [('carried_on', 2.0, True), ('stopped', 10.0, False), ('undecided', 5.0, False)]
     """
     h = dt.timedelta(days=float(horizon))
     cens = pl.min_horizontal(pl.col("arrived_at") + h, pl.lit(as_of))
@@ -139,7 +144,14 @@ def compare_continuation(now: pl.DataFrame, before: pl.DataFrame, *, horizon: fl
     of carrying on within ``horizon`` days (1 − S(horizon)) with ``_low`` /
     ``_high``, ``difference`` and the log-rank ``p_value``.
 
-    >>> compare_continuation(a, b, horizon=30)["p_value"]   # doctest: +SKIP
+    >>> now = pl.DataFrame({"days": [1.0, 2.0, 2.0, 3.0, 10.0, 10.0], "carried": [True] * 4 + [False] * 2})
+    >>> before = pl.DataFrame({"days": [4.0, 6.0, 10.0, 10.0, 10.0, 10.0], "carried": [True] * 2 + [False] * 4})
+    >>> c = compare_continuation(now, before, horizon=10)
+    >>> sorted(c)
+    ['difference', 'estimate', 'estimate_high', 'estimate_low', 'p_value', 'previous_estimate',
+     'previous_estimate_high', 'previous_estimate_low']
+    >>> round(c["estimate"], 3), round(c["previous_estimate"], 3), round(c["p_value"], 3)
+    (0.667, 0.333, 0.132)
     """
     out: dict[str, Any] = {}
     for name, f in (("estimate", now), ("previous_estimate", before)):
@@ -211,7 +223,13 @@ def stop_times(events: Any, learners: Any, jmap, *, origin: str | None = None, b
     earlier). Learners whose origin is later than that are left out (nothing
     is known about them yet). ``period`` keeps learners whose origin falls in it.
 
-    >>> stop_times(ws.events, ws.learners, ws.map, origin="enrolment")   # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> st = stop_times(ws.events, ws.learners, ws.map, origin="enrolment")
+    >>> st.columns, st.height
+    (['learner_id', 'origin_at', 'days', 'stopped'], 1592)
+    >>> st.filter(pl.col("learner_id") == "L00002").select("learner_id", pl.col("days").round(1), "stopped").row(0)
+    ('L00002', 24.7, True)
     """
     from .outcomes import non_optional
 
@@ -286,8 +304,14 @@ def survival(
     """Kaplan–Meier curves of time to stopping per group (``by``), with 95 %
     bands and a log-rank test across groups; times as in :func:`stop_times`.
 
-    >>> s = survival(ws.events, ws.learners, ws.map, by="persona")   # doctest: +SKIP
-    >>> s.summary.select("persona", "active_14d")                     # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> s = survival(ws.events, ws.learners, ws.map, by="persona")
+    >>> s.summary.select("persona", "learners", pl.col("active_14d").round(2)).rows()
+    [('career_changer', 286, 0.85), ('employer_sponsored', 276, 0.48), ('new_graduate', 102, 0.82),
+     ('unassigned', 235, 0.83), ('working_professional', 693, 0.83)]
+    >>> s.test_sentence()
+    'Log-rank test across the groups: p < 0.001 (the curves differ by more than chance).'
     """
     st = stop_times(events, learners, jmap, origin=origin, by=by, as_of=as_of, horizon=horizon, period=period)
     ev, ln, _ = E.prepare(events, learners)
@@ -300,7 +324,13 @@ def period_survival(events: Any, learners: Any, jmap, periods: Sequence[tuple[st
     whose origin falls in each period, every one followed for at most ``horizon`` days
     (default: the map's horizon, at least the longest reporting day), compared by a log-rank test.
 
-    >>> period_survival(ws.events, ws.learners, ws.map, [("June", "2025-06"), ("July", "2025-07")])   # doctest: +SKIP
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> s = period_survival(ws.events, ws.learners, ws.map, [("June", "2025-06"), ("July", "2025-07")])
+    >>> s.summary.select("period", "learners", "stopped", pl.col("active_30d").round(3)).rows()
+    [('June', 214, 112, 0.654), ('July', 246, 160, 0.504)]
+    >>> round(s.p_value, 4)
+    0.0012
     """
     h = max(max(times), jmap.horizon_days) if horizon is None else horizon
     parts = [stop_times(events, learners, jmap, origin=origin, as_of=as_of, horizon=h, period=p)

@@ -5,7 +5,11 @@ The learner's *stream* is their events ordered by timestamp, then the
 touchpoint's position in the map, then ``event_id``; consecutive events at the
 same touchpoint form one *visit*.
 
->>> transitions(ws.events, ws.learners, ws.map).head()       # doctest: +SKIP
+>>> from journeylib import load_workspace
+>>> ws = load_workspace("data/sample")
+>>> transitions(ws.events, ws.learners, ws.map).select("from_touchpoint", "to_touchpoint", "learners").head(3).rows()
+[('enrolment', 'welcome_email', 1677), ('welcome_email', 'orientation', 1482),
+ ('orientation', 'lesson_1', 1282)]
 """
 
 from __future__ import annotations
@@ -51,7 +55,15 @@ def transitions(
     ``from_touchpoint`` to the first event at ``to_touchpoint``). Sorted by
     ``transitions``, most first.
 
-    >>> transitions(events, learners, jmap)   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> t = transitions(ws.events, ws.learners, ws.map, by="device")
+    >>> t.columns
+    ['device', 'from_touchpoint', 'to_touchpoint', 'learners', 'transitions', 'median_gap_days']
+    >>> t = t.filter(pl.col("from_touchpoint") == "orientation").head(2)
+    >>> t.select("device", "to_touchpoint", "learners", pl.col("median_gap_days").round(1)).rows()
+    [('desktop', 'lesson_1', 340, 2.2), ('desktop', 'welcome_email', 10, 0.3)]
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
     end = E.resolve_data_end(ev, data_end)
@@ -86,7 +98,12 @@ def paths(
     event, in the group). The visit sequence is built in the engine; joining
     it into one string per learner happens in polars.
 
-    >>> paths(events, learners, jmap, top=5)   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> p = paths(ws.events, ws.learners, ws.map, top=3)
+    >>> p.select("path", "learners", pl.col("share").round(3)).rows()
+    [('course_page', 376, 0.125), ('newsletter', 246, 0.082), ('social_ad', 240, 0.08)]
     """
     ev, ln, bys = E.prepare(events, learners, by=by)
     end = E.resolve_data_end(ev, data_end)
@@ -128,7 +145,15 @@ def conformance(
     ``skipped_share = skipped / (reached + skipped)``, ``out_of_order_share =
     out_of_order / reached``, ``late_share = late / learners with both events``.
 
-    >>> conformance(events, learners, jmap)   # doctest: +SKIP
+    >>> import polars as pl
+    >>> from journeylib import load_workspace
+    >>> ws = load_workspace("data/sample")
+    >>> c = conformance(ws.events, ws.learners, ws.map, funnel="course")
+    >>> c.columns
+    ['touchpoint_id', 'reached', 'skipped', 'out_of_order', 'late', 'skipped_share', 'out_of_order_share',
+     'late_share']
+    >>> c.select("touchpoint_id", "reached", "skipped", "out_of_order", "late").head(3).rows()
+    [('enrolment', 1677, 0, 0, None), ('orientation', 1482, 0, 0, 1063), ('lesson_1', 1307, 0, 0, 88)]
     """
     ev, ln, _ = E.prepare(events, learners)
     end = E.resolve_data_end(ev, data_end)

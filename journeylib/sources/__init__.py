@@ -102,8 +102,13 @@ def read_source(path: str | Path, source_type: str, jmap: JourneyMap, rules: Sou
                 strict: bool = False, batch_size: int = DEFAULT_BATCH) -> Iterator:
     """Validated batches of one source file, by source type (see :data:`SOURCE_TYPES`).
 
-    >>> for batch in read_source("log.csv", "moodle", jmap, rules):   # doctest: +SKIP
-    ...     print(batch.read, batch.events.height)
+    >>> from journeylib.model import load_map
+    >>> from journeylib.sources.rules import load_rules
+    >>> jm = load_map("tests/fixtures/sources/journey.yml"); rules = load_rules("tests/fixtures/sources/sources.yml")
+    >>> path = "tests/fixtures/sources/moodle_logstore.csv"
+    >>> for batch in read_source(path, detect_type(path), jm, rules):   # detect_type(path) == "moodle"
+    ...     print(batch.read, batch.events.height, batch.rejected.height)
+    11 5 6
     """
     from . import edx, moodle, plain, survey, xapi
 

@@ -223,9 +223,19 @@ def build_oulad_workspace(oulad_dir: str | Path, into: str | Path, presentations
     ``presentations`` are ids like ``"AAA-2013J"``; ``None`` means all 22.
     Returns an :class:`OuladBuild` with the counts written.
 
+    The data set is not part of the repository (it sits beside it, in
+    ``../shared/data/oulad``), so this example is not run:
+
     >>> b = build_oulad_workspace("../shared/data/oulad", "build/oulad", ["AAA-2013J"])  # doctest: +SKIP
-    >>> b.learners                                                                      # doctest: +SKIP
-    383
+    >>> b.learners, b.events, b.vle                                                     # doctest: +SKIP
+    (383, 36787, True)
+
+    A folder that is not there is refused before anything is written:
+
+    >>> build_oulad_workspace("no/such/oulad", "build/oulad")
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.DataError: no/such/oulad: OULAD folder not found
     """
     src, out = Path(oulad_dir), Path(into)
     if not src.is_dir():

@@ -109,8 +109,11 @@ def read_batches(path: str | Path, jmap: JourneyMap, rules: SourceRules | None =
 
     >>> from journeylib.model import load_map
     >>> jm = load_map("tests/fixtures/sources/journey.yml")
-    >>> [type(b).__name__ for b in read_batches("data/sample/learners.csv", jm)]   # doctest: +SKIP
+    >>> [type(b).__name__ for b in read_batches("data/sample/learners.csv", jm)]
     ['LoadResult']
+    >>> sample = load_map("data/sample/journey.yml")
+    >>> [(b.read, b.events.height) for b in read_batches("data/sample/events.csv", sample, batch_size=25_000)]
+    [(25000, 25000), (14348, 14348)]
 """
     path = Path(path)
     if not path.exists():

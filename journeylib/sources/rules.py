@@ -357,8 +357,15 @@ _RulesError = CrossCheckError
 def load_rules(path: str | Path, touchpoint_ids: list[str] | None = None) -> SourceRules:
     """Read and validate a ``sources.yml``; errors name the file, line and field.
 
-    >>> load_rules("data/sample/sources.yml")   # doctest: +SKIP
-    SourceRules(...)
+    >>> rules = load_rules("tests/fixtures/sources/sources.yml")
+    >>> rules
+    SourceRules(timezone='Europe/London', course=None, staff_users=[], xapi=XapiSection(rules=[Rule(...)
+    >>> len(rules.xapi.rules), rules.xapi.rules[0].touchpoint
+    (4, 'welcome')
+    >>> load_rules("tests/fixtures/sources/sources.yml", touchpoint_ids=["lesson_1"])
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.MapError: tests/fixtures/sources/sources.yml:6: xapi.rules[0].touchpoint: unknown touchpoint 'welcome'
     """
     path = Path(path)
     data, node = read_yaml(path, what="rules file")  # size, alias and nesting limits

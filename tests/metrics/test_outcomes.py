@@ -4,8 +4,6 @@ and the as-of property: events after the as-of time never change an as-of result
 from __future__ import annotations
 
 import datetime as dt
-import doctest
-import importlib
 import math
 
 import numpy as np
@@ -218,11 +216,3 @@ def test_emotion_vs_stopping_matches_reference(data, jmap):
         assert (g["low_n"], g["other_n"], g["low_undecided"], g["other_undecided"]) == (ln_, on, lu, ou)
         assert close(g["low_stop_rate"], lx / ln_ if ln_ else None) and close(g["other_stop_rate"], ox / on if on else None)
         assert close(g["p_value"], ref.two_by_two(lx, ln_, ox, on)[1], 1e-9)
-
-
-@pytest.mark.parametrize("module", ["outcomes", "survival", "periods", "findings", "review", "segments"])
-def test_docstring_examples(module):
-    """The new modules' docstring examples run (examples that need the sample workspace are marked to skip)."""
-    mod = importlib.import_module(f"journeylib.metrics.{module}")
-    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

@@ -1,9 +1,7 @@
-"""Transitions, paths and conformance against plain-Python references; module doctests."""
+"""Transitions, paths and conformance against plain-Python references."""
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import statistics
 from collections import Counter, defaultdict
 
@@ -78,10 +76,3 @@ def test_conformance_matches_reference(data):
             prev = tps[i - 1]
             late = [l for l in reached if prev in firsts[l] and (firsts[l][tp] - firsts[l][prev]).total_seconds() / 86400 > exp]
             assert r["late"] == len(late)
-
-
-@pytest.mark.parametrize("module", ["engine", "stats", "periods", "journeys", "kpis", "funnel", "segments", "review", "transitions", "dropoff", "emotion"])
-def test_module_doctests(module):
-    mod = importlib.import_module(f"journeylib.metrics.{module}")
-    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0
