@@ -34,7 +34,7 @@ from markupsafe import Markup, escape
 
 from .charts import GREY, ChartHTML, emotion_lane_chart, lane_domain, stage_colors, valence_words
 from .model import JourneyMap
-from .tables import HTML, _missing, _target_text, anchor_id, fmt_interval, fmt_value, metric_kind, status_text, text_on
+from .formats import HTML, anchor_id, fmt_interval, fmt_value, is_missing, metric_kind, status_text, target_text, text_on
 
 #: the narrowest a touchpoint column gets before the canvas scrolls sideways (px)
 MIN_COLUMN = 52
@@ -122,7 +122,7 @@ def soft_hyphens(text: Any, *, min_length: int = 8) -> str:
 
 
 def _valence_color(v: float | None, lo: float, hi: float) -> str:
-    if _missing(v):
+    if is_missing(v):
         return GREY
     mid = (lo + hi) / 2
     if v >= mid + (hi - mid) * 0.25:
@@ -147,12 +147,12 @@ def _kpi_block(r: dict) -> Markup:
     value = fmt_value(r.get("value"), metric_kind(r.get("metric", "")))
     return Markup('<div class="jm-kpi" style="border-left-color:{}"><span class="jm-status" style="color:{}">{}</span>{} {}'
                   '<br><span class="jm-muted">target {}</span></div>').format(
-        color, "#1a1a1a" if s == "near" else color, status_text(s), soft_hyphens(METRIC_SHORT.get(r["metric"], r["metric"]), min_length=7), value, _target_text(r))
+        color, "#1a1a1a" if s == "near" else color, status_text(s), soft_hyphens(METRIC_SHORT.get(r["metric"], r["metric"]), min_length=7), value, target_text(r))
 
 
 def _designed_kpis(t) -> Markup:
     return Markup("").join(Markup('<div class="jm-kpi">{} <span class="jm-muted">target {}</span></div>').format(
-        METRIC_SHORT.get(k.metric, k.metric), _target_text({"metric": k.metric, "target": k.target, "direction": k.direction})) for k in t.kpis)
+        METRIC_SHORT.get(k.metric, k.metric), target_text({"metric": k.metric, "target": k.target, "direction": k.direction})) for k in t.kpis)
 
 
 def _cell(lane: str, t, jmap: JourneyMap, emo: dict[str, dict], kp: dict[str, list[dict]]) -> Markup:
@@ -169,14 +169,14 @@ def _cell(lane: str, t, jmap: JourneyMap, emo: dict[str, dict], kp: dict[str, li
             _valence_color(v, lo, hi), soft_hyphens(t.target_emotion.label, min_length=7), fmt_value(v, "+float2") if v is not None else "–")
     if lane == "measured_emotion":
         r = emo.get(t.id)
-        if not r or _missing(r.get("mean_valence")):
+        if not r or is_missing(r.get("mean_valence")):
             return Markup('<span class="jm-muted">no {}</span>').format(soft_hyphens("responses", min_length=6))
         # numbers never break inside: value, interval bounds and count each stay on one line
         interval = Markup(" ").join(Markup('<span class="jm-nw">{}</span>').format(w)
                                     for w in fmt_interval(r.get("low"), r.get("high"), "float2").replace(" to ", "\0to ").split("\0"))
         body = Markup('<span style="color:{};font-weight:600">{}</span><br><span class="jm-muted">{} <span class="jm-nw">n={}</span></span>').format(
             _valence_color(r["mean_valence"], lo, hi), fmt_value(r["mean_valence"], "+float2"), interval, fmt_value(r.get("n"), "int"))
-        if not _missing(r.get("gap")):
+        if not is_missing(r.get("gap")):
             body += Markup('<br><span class="jm-muted jm-nw">gap {}</span>').format(fmt_value(r["gap"], "+float2"))
         return body
     if lane == "kpis":

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -35,9 +34,10 @@ import polars as pl
 from markupsafe import Markup, escape
 
 from .charts import FONT, GREY, STATUS_COLORS
-from .model import KPI_METRICS, RATE_METRICS, JourneyMap
-
-STATUS_SYMBOLS = {"met": "✓", "near": "≈", "missed": "✗", "not enough data": "?"}
+from .canvas import journey_map_html
+from .formats import (STATUS_SYMBOLS, HTML, anchor_id, fmt_interval, fmt_value, is_missing, metric_kind, status_text,
+                      target_text, text_on)
+from .model import JourneyMap
 
 METRIC_LABELS = {
     "reach": "Reach (learners)",
@@ -104,109 +104,9 @@ HOUSE_OPTIONS: dict[str, Any] = {
 MUTED = "color:#666666"
 
 
-class HTML:
-    """An HTML fragment (already escaped) that renders in Jupyter and in reports; ``gt`` is the great_tables object, if any.
-
-    >>> HTML("<p>x</p>")._repr_html_()
-    '<p>x</p>'
-    """
-
-    def __init__(self, html: str, gt: Any = None):
-        self.html = str(html)
-        self.gt = gt
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __str__(self) -> str:
-        return self.html
-
-
 # --------------------------------------------------------------------------
 # Formatting
 # --------------------------------------------------------------------------
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def fmt_value(v: Any, kind: str = "auto") -> str:
-    """Format one value for display.
-
-    kinds: ``pct`` (0.253 → "25%"), ``pct1`` ("25.3%"), ``+pct`` (signed
-    percentage points), ``int`` (thousands separator), ``float1``, ``float2``,
-    ``+float2``, ``days`` ("3.5 d"), ``p`` (p-values: "<0.001"), ``auto``.
-
-    >>> fmt_value(0.253, "pct"), fmt_value(-0.04, "+pct"), fmt_value(1234, "int"), fmt_value(None)
-    ('25%', '−4 pp', '1,234', '–')
-    """
-    if _missing(v):
-        return "–"
-    simple: dict[str, Callable[[Any], str]] = {
-        "pct": lambda x: f"{x:.0%}", "pct1": lambda x: f"{x:.1%}", "+pct": lambda x: f"{x * 100:+.0f} pp".replace("-", "−"),
-        "int": lambda x: f"{int(round(x)):,}", "float1": lambda x: f"{x:.1f}".replace("-", "−"), "float2": lambda x: f"{x:.2f}".replace("-", "−"),
-        "+float2": lambda x: f"{x:+.2f}".replace("-", "−"), "days": lambda x: f"{x:.1f} d", "p": lambda x: "<0.001" if x < 0.001 else f"{x:.3f}",
-    }
-    if kind in simple:
-        return simple[kind](v)
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return str(v)
-
-
-def fmt_interval(lo: Any, hi: Any, kind: str = "auto") -> str:
-    """An interval for display: "a–b", or "a to b" when a bound is negative (so "−0.6–−0.2" never appears).
-
-    >>> fmt_interval(0.38, 0.58, "float2"), fmt_interval(-0.61, -0.19, "float2")
-    ('0.38–0.58', '−0.61 to −0.19')
-    """
-    a, b = fmt_value(lo, kind), fmt_value(hi, kind)
-    return f"{a} to {b}" if "−" in a + b or a.startswith("-") or b.startswith("-") else f"{a}–{b}"
-
-
-def metric_kind(metric: str) -> str:
-    """The display format of a KPI metric's values.
-
-    >>> metric_kind("conversion"), metric_kind("nps"), metric_kind("time_to_next")
-    ('pct', 'float1', 'days')
-    """
-    if metric in RATE_METRICS:
-        return "pct"
-    if metric == "reach":
-        return "int"
-    if metric == "time_to_next":
-        return "days"
-    if metric in ("emotion", "events_per_learner"):
-        return "float2"
-    return "float1"
-
-
-def text_on(color: str) -> str:
-    """Black or white, whichever reads better on the hex ``color`` (WCAG relative luminance).
-
-    >>> text_on("#0072B2"), text_on("#E69F00")
-    ('#ffffff', '#1a1a1a')
-    """
-    c = color.lstrip("#")
-    rgb = [int(c[i:i + 2], 16) / 255 for i in (0, 2, 4)]
-    lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in rgb]
-    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    return "#1a1a1a" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
-
-
-def status_text(status: str | None) -> str:
-    """A KPI status as symbol and word.
-
-    >>> status_text("missed"), status_text(None)
-    ('✗ missed', '? not enough data')
-    """
-    s = status or "not enough data"
-    return f"{STATUS_SYMBOLS.get(s, '')} {s}".strip()
-
 
 def status_badge(status: str | None) -> Markup:
     """A KPI status as a coloured badge with symbol and text (never colour alone).
@@ -226,15 +126,6 @@ def muted(text: Any) -> Markup:
     '<span style="color:#666666">&lt;1&gt;</span>'
     """
     return Markup('<span style="{}">{}</span>').format(MUTED, text)
-
-
-def anchor_id(prefix: str, key: str) -> str:
-    """An HTML id from a map id (letters, digits, ``-`` and ``_`` kept; anything else becomes ``-``).
-
-    >>> anchor_id("tp", "lesson 1/<x>")
-    'tp-lesson-1--x-'
-    """
-    return f"{prefix}-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(key))
 
 
 # --------------------------------------------------------------------------
@@ -277,7 +168,7 @@ def _display_frame(shown: pl.DataFrame, cols: dict[str, str], formats: dict[str,
     for c in cols:
         f = formats.get(c, "auto")
         if callable(f):
-            vals = [None if (i in sup_rows and _missing(r.get(c))) else _cell(f(r.get(c), r)) for i, r in enumerate(rows)]
+            vals = [None if (i in sup_rows and is_missing(r.get(c))) else _cell(f(r.get(c), r)) for i, r in enumerate(rows)]
             data[c] = pl.Series(c, vals, dtype=pl.Utf8)
             raw.append(c)
         elif c in shown.columns:
@@ -407,21 +298,13 @@ def _status_style(column: str = "status"):
 # KPI tables
 # --------------------------------------------------------------------------
 
-def _target_text(row: dict) -> str:
-    t, m = row.get("target"), row.get("metric", "")
-    if _missing(t):
-        return "–"
-    sign = "≥" if row.get("direction", KPI_METRICS.get(m, "higher")) == "higher" else "≤"
-    return f"{sign} {fmt_value(t, metric_kind(m))}"
-
-
 def _measured_text(row: dict) -> Markup:
     m = row.get("metric", "")
     kind = metric_kind(m)
     v = row.get("value")
     s = escape(fmt_value(v, kind))
     lo, hi = row.get("low"), row.get("high")
-    if not _missing(v) and not _missing(lo) and not _missing(hi):
+    if not is_missing(v) and not is_missing(lo) and not is_missing(hi):
         s = s + Markup(" ") + muted(f"({fmt_interval(lo, hi, kind)})")
     return s
 
@@ -474,7 +357,7 @@ def kpi_table(kpis: pl.DataFrame, jmap: JourneyMap, *, caption: str | None = "KP
     tp_link = None if link is None else link.replace("{id}", "tp-{id}")
     return table(
         df, columns=cols, group="_stage", caption=caption, style=_status_style(),
-        formats={"_tp": lambda v, r: _tp_link(tp_link, r["touchpoint_id"], v, r.get("status") == "missed"), "target": lambda v, r: _target_text(r),
+        formats={"_tp": lambda v, r: _tp_link(tp_link, r["touchpoint_id"], v, r.get("status") == "missed"), "target": lambda v, r: target_text(r),
                  "value": lambda v, r: _measured_text(r), "status": lambda v, r: status_text(v), "n": "int"},
         note="Status: ✓ met the target · ≈ near (within tolerance) · ✗ missed · ? not enough data (fewer learners than the KPI's minimum). "
              "A missed KPI's touchpoint links to its pain points and opportunities on the map.",
@@ -496,7 +379,7 @@ def status_summary(kpis: pl.DataFrame) -> HTML:
 
 
 def _change_cell(v: Any, row: dict) -> Markup:
-    if _missing(v):
+    if is_missing(v):
         return muted("–")
     kind = metric_kind(row.get("metric", ""))
     s = fmt_value(v, "+pct") if kind == "pct" else fmt_value(v, "+float2")
@@ -538,9 +421,9 @@ def scorecard_table(scorecard: pl.DataFrame, jmap: JourneyMap, *, caption: str |
 
     def target(v: Any, row: dict) -> str | Markup:
         prev_target = row.get("previous_target")
-        if _missing(prev_target):
-            return _target_text(row)
-        return Markup("{} {}").format(_target_text(row), muted(f"(changed; previous period: {_target_text({**row, 'target': prev_target})})"))
+        if is_missing(prev_target):
+            return target_text(row)
+        return Markup("{} {}").format(target_text(row), muted(f"(changed; previous period: {target_text({**row, 'target': prev_target})})"))
 
     formats: dict[str, Formatter] = {
         "_tp": lambda v, r: _tp_link(link, r["touchpoint_id"], v, r.get("status") == "missed"),
@@ -820,7 +703,7 @@ def persona_summary(funnel: pl.DataFrame, jmap: JourneyMap, *, by: str = "person
     df = df.with_columns(pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("_most")).alias("_most"))
 
     def completion(v: Any, r: dict) -> Markup:
-        if _missing(v):
+        if is_missing(v):
             return escape("–")
         return escape(fmt_value(v, "pct")) + Markup(" ") + muted(f"({fmt_value(r['completion_low'], 'pct')}–{fmt_value(r['completion_high'], 'pct')})")
 
@@ -1013,7 +896,7 @@ def interventions_table(effects: pl.DataFrame, jmap: JourneyMap) -> HTML:
     )
 
     def diff(v: Any, r: dict) -> Markup:
-        if _missing(v):
+        if is_missing(v):
             return escape("–")
         return escape(fmt_value(v, "+pct")) + Markup(" ") + muted(f"({fmt_value(r.get('low'), '+pct')} to {fmt_value(r.get('high'), '+pct')})")
 
@@ -1263,7 +1146,7 @@ def segment_table(gaps: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5, s
         formats["finding"] = lambda v, r: "–" if r.get("suppressed") else base(v, r)
     if "tested_as" in df.columns:
         columns["tested_as"] = "Tested as"
-        formats["tested_as"] = lambda v, r: "this group" if _missing(v) else f"same test as {v}"
+        formats["tested_as"] = lambda v, r: "this group" if is_missing(v) else f"same test as {v}"
         footnotes["tested_as"] = "Identical or complementary groups (and personas derived from one column) share one test."
     return table(
         df,
@@ -1278,7 +1161,6 @@ def segment_table(gaps: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5, s
     )
 
 
-from .canvas import journey_map_html  # noqa: E402  (the canvas builds on this module's formatting)
 
 __all__ = [
     "CSS", "HTML", "METRIC_LABELS", "STATUS_SYMBOLS", "anchor_id", "changes_table", "data_quality_table", "emotion_headline", "emotion_outcomes",

@@ -50,8 +50,6 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(journeylib.__path__, "jou
 def _import(name: str):
     """The module, or a skip when it (or its examples) needs an optional dependency that is not installed."""
     missing = [p for p in OPTIONAL if importlib.util.find_spec(p) is None]
-    # journeylib.tables and journeylib.canvas import each other: canvas can only be imported after tables
-    importlib.import_module("journeylib.tables")
     try:
         mod = importlib.import_module(name)
     except ImportError as exc:
@@ -90,7 +88,6 @@ def test_no_example_is_skipped_without_a_reason(monkeypatch):
     used: dict[str, int] = {}
     stray: list[str] = []
     for name in MODULES:
-        importlib.import_module("journeylib.tables")  # before journeylib.canvas (see _import)
         try:
             mod = importlib.import_module(name)
         except ImportError:
