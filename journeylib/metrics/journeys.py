@@ -154,10 +154,11 @@ def add_gaps(lf: nw.LazyFrame, k: int) -> nw.LazyFrame:
     >>> collect(add_gaps(lt, k=3)).sort("learner_id").select("learner_id", "d_2", "d_3").rows()
     [('u', 2.0, 1.0), ('v', None, None)]
     """
-    cum = [nw.col("t_1").alias("_c_1")]
+    # the running maximum, one step at a time (max(t1..ti) = max(max(t1..t(i-1)), ti)): linear in the steps,
+    # where a maximum over every earlier column at each step grows with their square
+    lf = lf.with_columns(nw.col("t_1").alias("_c_1"))
     for i in range(2, k + 1):
-        cum.append(nw.max_horizontal(*[nw.col(f"t_{j}") for j in range(1, i + 1)]).alias(f"_c_{i}"))
-    lf = lf.with_columns(*cum)
+        lf = lf.with_columns(nw.max_horizontal(nw.col(f"_c_{i-1}"), nw.col(f"t_{i}")).alias(f"_c_{i}"))
     for i in range(2, k + 1):
         lf = E.with_days(lf, f"d_{i}", f"_c_{i}", f"_c_{i-1}")
     lf = lf.with_columns(*[nw.when(~nw.col(f"t_{i}").is_null()).then(nw.col(f"d_{i}")).alias(f"d_{i}") for i in range(2, k + 1)])
