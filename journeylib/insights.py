@@ -356,7 +356,7 @@ def days_to_convert(events: Any, learners: Any, jmap: JourneyMap, funnel: str | 
         pl.col("d").str.slice(2).cast(pl.Int64).alias("step"))
     edges = [e for e, _ in DAY_BUCKETS[:-1]]
     labels = [lab for _, lab in DAY_BUCKETS]
-    long = long.with_columns(pl.col("days").cut(edges, labels=labels, left_closed=True).cast(pl.Utf8).alias("bucket"))
+    long = long.with_columns(pl.col("days").bin_intervals(edges, labels=labels).cast(pl.Utf8).alias("bucket"))
     per_step = long.group_by("step").agg(pl.len().cast(pl.Int64).alias("reached"), pl.col("days").median().alias("median_days"))
     out = (
         long.group_by("step", "bucket").agg(pl.len().cast(pl.Int64).alias("learners"))
