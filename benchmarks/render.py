@@ -151,7 +151,8 @@ def workspace_table(res: dict) -> list[str]:
     add("`journey validate data/sample`", cli.get("validate_sample"))
     add(f"load + validate the {ws.get('events', 0):,}-event CSV workspace (fresh process, imports included)", ws.get("load"))
     add("  of which `load_workspace` itself (CPU of the process only)", ws.get("load"), "load_s", "load_cpu_s")
-    add(f"`journey report` on that workspace (4 notebooks, HTML)", ws.get("report"))
+    add("`journey report` on that workspace (4 notebooks, HTML; two kernels side by side, the default here)", ws.get("report"))
+    add("… the same with `--jobs 1` (one notebook at a time), interleaved with the row above", (ws.get("report") or {}).get("serial"))
     snap = ws.get("snapshot", {})
     if snap and "error" not in snap:
         lines.append(f"| a report kernel opening the snapshot ({snap.get('events', 0):,} events) | {snap.get('open_s', 0):.2f} | "

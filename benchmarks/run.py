@@ -262,10 +262,16 @@ def report_section(repeats: int, timeout: int) -> dict:
     """``journey report`` (every notebook, HTML) on the 1M-event CSV workspace, in fresh processes."""
     ws = make_workspace(int(1e6))
     print(f"== journey report on {ws}", flush=True)
-    report = [measure([JOURNEY, "report", str(ws), "--out", str(DATA / "report_1M")], timeout=max(timeout, 1800))
-              for _ in range(repeats)]
-    out = {**median_of(report), "runs": report}
-    print(f"   report {out.get('wall_s')} s", flush=True)
+    def run(*extra: str) -> dict:
+        return measure([JOURNEY, "report", str(ws), "--out", str(DATA / "report_1M"), *extra], timeout=max(timeout, 1800))
+
+    # the default (notebooks side by side, one kernel per core) and one notebook at a time, interleaved
+    report, serial = [], []
+    for _ in range(repeats):
+        report.append(run())
+        serial.append(run("--jobs", "1"))
+    out = {**median_of(report), "runs": report, "serial": {**median_of(serial), "runs": serial}}
+    print(f"   report {out.get('wall_s')} s, one notebook at a time {out['serial'].get('wall_s')} s", flush=True)
     return out
 
 
