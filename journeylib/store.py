@@ -32,10 +32,23 @@ For every ingested file ``read == accepted + rejected`` (unmapped, duplicate
 and voiding records are rejected rows with their reason), and stays so when a
 later file voids one of its events.
 
+>>> import shutil, tempfile
 >>> from journeylib.model import load_map
->>> jmap = load_map("data/sample/journey.yml")                       # doctest: +SKIP
->>> ingest_files(["statements.jsonl"], "data/sample", jmap)        # doctest: +SKIP
-[IngestReport(file='statements.jsonl', ...)]
+>>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+>>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+>>> jmap = load_map(ws / "journey.yml")
+>>> def stmt(n, learner, page):
+...     return json.dumps({"id": f"00000000-0000-4000-8000-00000000000{n}", "timestamp": f"2025-03-03T0{n}:00:00Z",
+...                        "actor": {"account": {"homePage": "https://lms.example.org", "name": learner}},
+...                        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+...                        "object": {"id": f"https://lms.example.org/course/42/{page}"}}) + "\\n"
+>>> _ = (ws / "statements.jsonl").write_text(stmt(1, "1001", "welcome") + stmt(2, "1001", "lesson/1")
+...                                           + stmt(3, "1002", "forum"))       # no rule maps the forum
+>>> [rep] = ingest_files([ws / "statements.jsonl"], ws, jmap)
+>>> rep.source_type, rep.read, rep.accepted, rep.rejected, dict(rep.reasons)
+('xapi', 3, 2, 1, {'no mapping rule': 1})
+>>> ingest_files([ws / "statements.jsonl"], ws, jmap)[0].skipped      # the same file again adds nothing
+True
 """
 
 from __future__ import annotations
@@ -298,8 +311,22 @@ def ingest_file(con, path: str | Path, source_type: str, batches: Iterable, *, s
     with the file's absolute path, so that :func:`rebuild_store` can read the
     file again the same way.
 
-    >>> con = connect("ws/store.duckdb")                                                    # doctest: +SKIP
-    >>> ingest_file(con, p, "xapi", read_source(p, "xapi", jmap), sha256=sha256_file(p))    # doctest: +SKIP
+    >>> import tempfile
+    >>> from journeylib.model import load_map
+    >>> from journeylib.sources import read_source
+    >>> from journeylib.sources.base import sha256_file
+    >>> from journeylib.sources.rules import load_rules
+    >>> jmap = load_map("tests/fixtures/sources/journey.yml"); rules = load_rules("tests/fixtures/sources/sources.yml")
+    >>> p = "tests/fixtures/sources/xapi_statements.jsonl"
+    >>> con = connect(Path(tempfile.mkdtemp()) / STORE_FILE)
+    >>> rep = ingest_file(con, p, "xapi", read_source(p, "xapi", jmap, rules), sha256=sha256_file(p))
+    >>> rep.read, rep.accepted, rep.rejected, rep.voided, rep.reconciles
+    (14, 6, 8, 1, True)
+    >>> con.execute("SELECT count(*) FROM events").fetchall()
+    [(6,)]
+    >>> ingest_file(con, p, "xapi", read_source(p, "xapi", jmap, rules), sha256=sha256_file(p)).skipped
+    True
+    >>> con.close()
     """
     path = str(path)
     rep = IngestReport(path, source_type, sha256)
@@ -386,8 +413,15 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
     ``source_type`` None detects each file's type (see
     :func:`journeylib.sources.detect_type`). Returns one report per file.
 
-    >>> reps = ingest_files(["s.jsonl"], "ws", jmap, source_type="xapi")   # doctest: +SKIP
-    >>> reps[0].read == reps[0].accepted + reps[0].rejected                 # doctest: +SKIP
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+    >>> reps = ingest_files(["tests/fixtures/sources/xapi_statements.jsonl", "tests/fixtures/sources/moodle_logstore.csv"],
+    ...                     ws, load_map(ws / "journey.yml"))
+    >>> [(r.source_type, r.read, r.accepted, r.rejected) for r in reps]
+    [('xapi', 14, 6, 8), ('moodle', 11, 5, 6)]
+    >>> all(r.read == r.accepted + r.rejected for r in reps)
     True
     """
     from .limits import require_regular
@@ -419,7 +453,13 @@ def ingest_files(paths: list[str | Path], directory: str | Path, jmap: JourneyMa
 def ingest_log(directory: str | Path) -> pl.DataFrame:
     """The store's ingest log as a polars frame (one row per ingested file).
 
-    >>> ingest_log("my_workspace").select("file", "read", "accepted", "rejected")   # doctest: +SKIP
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+    >>> _ = ingest_files(["tests/fixtures/sources/moodle_logstore.csv"], ws, load_map(ws / "journey.yml"))
+    >>> ingest_log(ws).select("file", "source_type", "read", "accepted", "rejected").rows()
+    [('tests/fixtures/sources/moodle_logstore.csv', 'moodle', 11, 5, 6)]
 """
     con = connect(Path(directory) / STORE_FILE, read_only=True)
     try:
@@ -528,8 +568,14 @@ class RebuildReport:
 def store_summary(path: str | Path) -> StoreSummary:
     """Count a store file's events, learners, ``read`` (sum over ``ingest_log``) and rejected rows by reason.
 
-    >>> store_summary("ws/store.duckdb").events          # doctest: +SKIP
-    1234
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+    >>> _ = ingest_files(["tests/fixtures/sources/moodle_logstore.csv"], ws, load_map(ws / "journey.yml"))
+    >>> s = store_summary(ws / STORE_FILE)
+    >>> s.events, s.learners, s.read, s.rejected_total, s.unmapped
+    (5, 2, 11, 6, 2)
     """
     con = connect(path, read_only=True)
     try:
@@ -554,8 +600,15 @@ def recorded_sources(directory: str | Path) -> list[RecordedSource]:
     to ``DIR``. A file found nowhere keeps its logged name as ``path``;
     :func:`rebuild_store` reports it as missing.
 
-    >>> [s.file for s in recorded_sources("ws")]          # doctest: +SKIP
-    ['statements.jsonl', 'moodle_log.csv']
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)
+    >>> _ = ingest_files(["tests/fixtures/sources/xapi_statements.jsonl", "tests/fixtures/sources/moodle_logstore.csv"],
+    ...                  ws, load_map(ws / "journey.yml"))
+    >>> [(s.ingest_id, s.file, s.source_type, s.path.is_file()) for s in recorded_sources(ws)]
+    [(1, 'tests/fixtures/sources/xapi_statements.jsonl', 'xapi', True),
+     (2, 'tests/fixtures/sources/moodle_logstore.csv', 'moodle', True)]
     """
     directory = Path(directory)
     con = connect(directory / STORE_FILE, read_only=True)
@@ -610,9 +663,22 @@ def rebuild_store(directory: str | Path, jmap: JourneyMap, *, rules=None, strict
     next rebuild. While it runs the old store stays readable, but another
     writer cannot open it (its ingest would be lost by the replace).
 
-    >>> rep = rebuild_store("ws", load_map("ws/journey.yml"))   # doctest: +SKIP
-    >>> rep.newly_mapped, rep.after.events - rep.before.events    # doctest: +SKIP
-    (12, 12)
+    An Open edX log ingested with one rule (enrolment), then rebuilt with the
+    full rules (video and quiz too): four records are newly mapped, three of
+    them become events and one is now rejected for its missing timestamp.
+
+    >>> import shutil, tempfile
+    >>> from journeylib.model import load_map
+    >>> ws = Path(tempfile.mkdtemp()); _ = shutil.copy("tests/fixtures/sources/journey.yml", ws)
+    >>> one_rule = "edx: {rules: [{match: {event_type: edx.course.enrollment.activated}, touchpoint: welcome}]}"
+    >>> _ = (ws / "sources.yml").write_text(one_rule)
+    >>> _ = ingest_files(["tests/fixtures/sources/edx_tracking.log"], ws, load_map(ws / "journey.yml"))
+    >>> _ = shutil.copy("tests/fixtures/sources/sources.yml", ws)        # the full rules
+    >>> rep = rebuild_store(ws, load_map(ws / "journey.yml"))
+    >>> rep.newly_mapped, rep.before.events, rep.after.events, rep.after.rejected["missing timestamp"]
+    (4, 1, 4, 1)
+    >>> rep.after.read == rep.before.read == 8, sorted(p.name for p in ws.iterdir())
+    (True, ['journey.yml', 'sources.yml', 'store.duckdb'])
     """
     from .sources.rules import find_rules
 

@@ -13,9 +13,11 @@ Learners carry a ``persona`` column after loading: either as given, or assigned
 from the map's ``where`` rules (first matching persona wins; no match is
 ``unassigned``, never dropped).
 
->>> ws = load_workspace("data/sample")            # doctest: +SKIP
->>> ws.events.columns                             # doctest: +SKIP
+>>> ws = load_workspace("data/sample")
+>>> ws.events.columns
 ['learner_id', 'touchpoint_id', 'timestamp', 'event', 'value', 'emotion', 'event_id']
+>>> ws.learners["persona"].unique().sort().to_list()      # from the map's where rules
+['career_changer', 'employer_sponsored', 'new_graduate', 'unassigned', 'working_professional']
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ class Workspace:
     ``learners`` the clean frames, ``loads`` one :class:`LoadResult` per table
     read, ``source`` ``"files"`` or ``"store"``.
 
-    >>> ws = load_workspace("data/sample")      # doctest: +SKIP
-    >>> ws.counts()                             # doctest: +SKIP
+    >>> ws = load_workspace("data/sample")
+    >>> ws.source, ws.map.name, str(ws.data_end)
+    ('files', 'Data Analysis Foundations', '2025-10-12 23:10:11+00:00')
+    >>> ws.counts().select("table", "read", "accepted", "rejected").rows()
+    [('learners', 3000, 3000, 0), ('events', 39348, 39348, 0)]
     """
 
     path: Path
@@ -175,9 +180,13 @@ def load_workspace(directory: str | Path) -> Workspace:
     learners file, learners are derived from events and all "unassigned".
     Raises :class:`MapError`/:class:`DataError` for fatal problems.
 
-    >>> ws = load_workspace("data/sample")                     # doctest: +SKIP
-    >>> ws.events.height, ws.learners.height, ws.rejected.height   # doctest: +SKIP
-    (50720, 3000, 0)
+    >>> ws = load_workspace("data/sample")
+    >>> ws.events.height, ws.learners.height, ws.rejected.height
+    (39348, 3000, 0)
+    >>> load_workspace("data/no_such_course")
+    Traceback (most recent call last):
+    ...
+    journeylib.errors.DataError: data/no_such_course: workspace folder not found
     """
     directory = Path(directory)
     if not directory.is_dir():

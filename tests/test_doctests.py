@@ -32,9 +32,6 @@ ALLOWED_SKIPS: dict[str, tuple[int, str]] = {
     "journeylib.report.run_reports": (2, "executes every report notebook in Jupyter kernels (a minute or more)"),
     "journeylib.pdf.print_pdfs": (1, "starts headless Chromium"),
     "journeylib.sources.oulad.build_oulad_workspace": (2, "needs the OULAD data set, which is not in the repository"),
-    # modules being changed on another branch: their examples are converted once that work lands
-    "journeylib.workspace": (6, "being changed on another branch; examples to be converted then"),
-    "journeylib.store": (11, "being changed on another branch; examples to be converted then"),
 }
 
 #: Modules with no example at all (every other module must have at least one): name -> why.
