@@ -35,7 +35,6 @@ limit (:mod:`journeylib.limits`) — is rejected alone and the rest loads.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator

@@ -889,7 +889,6 @@ def _simulate(n: int, seed: int, start: dt.date, spec: SampleSpec):
     ev.add(idx[resp], "certificate", t_cert[resp] + 600, "responded", emotion=cemo[resp])
 
     # retention: survey a day later, newsletter after two weeks, invitation after four
-    fs = _K["feedback_survey"]
     t_fs = t_cert + DAY
     s = c & (t_fs <= end)
     ev.add(idx[s], "feedback_survey", t_fs[s], "reached")

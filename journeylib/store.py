@@ -65,7 +65,7 @@ import duckdb
 import polars as pl
 
 from .errors import DataError
-from .load import EVENT_SCHEMA, REJECTED_SCHEMA, TS, LoadResult, empty_rejected
+from .load import EVENT_SCHEMA, REJECTED_SCHEMA, TS, LoadResult
 from .model import JourneyMap
 
 STORE_FILE = "store.duckdb"

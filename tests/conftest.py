@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 import engines
 from workspaces import TINY_MAP, write_workspace

@@ -11,7 +11,6 @@ import shutil
 
 import openpyxl
 import polars as pl
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner

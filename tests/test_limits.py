@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from journeylib.errors import DataError, JourneyError, MapError
+from journeylib.errors import JourneyError, MapError
 from journeylib.expr import parse_where
 from journeylib.limits import Limits, confine, limits_from_env, open_regular
 from journeylib.load import load_events

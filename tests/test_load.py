@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib.errors import DataError
-from journeylib.load import EVENT_SCHEMA, load_events, load_learners, parse_timestamps, read_table, validate_events
+from journeylib.load import EVENT_SCHEMA, load_events, load_learners, parse_timestamps, validate_events
 from journeylib.model import map_from_dict
 
 UTC = dt.timezone.utc

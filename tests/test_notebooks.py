@@ -115,4 +115,4 @@ def test_nbval_lax_all_notebooks(tmp_path):
            "-q", "--rootdir", str(tmp_path), "-o", "addopts=", *[str(NB_DIR / f"{n}.ipynb") for n in ALL]]
     res = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-    assert re.search(rf"\b\d+ passed\b", res.stdout)
+    assert re.search(r"\b\d+ passed\b", res.stdout)

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib import metrics as jm
-from journeylib.metrics.segments import MISSING
 from metrics import reference as ref
 
 ATTRS = ["age_band", "region", "employment", "device", "accessibility", "prior_education", "referral_channel", "persona"]

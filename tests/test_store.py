@@ -8,14 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from journeylib.model import load_map
 from journeylib.store import STORE_FILE, connect, ingest_file, ingest_files, ingest_log

@@ -18,7 +18,7 @@ import narwhals as nw
 import polars as pl
 
 from . import engine as E
-from .engine import LID, TP, TS
+from .engine import LID, TP
 from .journeys import default_mode, learner_table, resolve_steps
 from .outcomes import OUTCOMES, outcome_counts, outcome_frame
 from .stats import wilson_exprs

@@ -69,7 +69,6 @@ def funnel_long(wide: pl.DataFrame, jmap, steps: list[str], bys: list[str]) -> p
     >>> long.select("persona", "step", "touchpoint_id", "learners", "conversion_from_previous").rows()
     [('a', 1, 'enrolment', 10, 1.0), ('a', 2, 'orientation', 8, 0.8)]
     """
-    k = len(steps)
     parts = []
     for i, s in enumerate(steps, start=1):
         tp = jmap.touchpoint(s)

@@ -33,7 +33,7 @@ import polars as pl
 
 from ..model import RATE_METRICS
 from . import engine as E
-from .engine import LID, TP
+from .engine import TP
 from .coverage import coverage, withhold_hotspots
 from .kpis import kpis_from_measure, measure, span_days
 from .outcomes import outcome_frame
@@ -497,7 +497,7 @@ def review(
     cov = coverage(ev, jmap, period=(start, end), baseline=(pstart, pend), data_end=T)
     hot, withheld = withhold_hotspots(hot, cov)
     meas = _with_q(meas, q, fdr, jmap, sig_name="changed_significantly")
-    span_now, span_before = span_days(start, end), span_days(pstart, pend)
+    span_now = span_days(start, end)
     k_now = kpis_from_measure(meas.drop("previous_value", "previous_n", "previous_undecided", "p_value", "q_value",
                                         "changed_significantly", "finding", "change", "test_key", "provisional"),
                               jmap, span_days=span_now)

@@ -48,7 +48,6 @@ datetime.datetime(2013, 10, 1, 0, 0, tzinfo=datetime.timezone.utc)
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from pathlib import Path
 

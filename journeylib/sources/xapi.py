@@ -59,7 +59,6 @@ prefix* (the id up to its last ``/``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path

@@ -6,14 +6,13 @@ import datetime as dt
 import math
 
 import polars as pl
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib import metrics as jm
 
 from . import reference as ref
-from ._data import MAP, OMAP, POS, T0, data_end_of, datasets, frames
+from ._data import MAP, OMAP, T0, data_end_of, datasets, frames
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -26,7 +26,6 @@ pyarrow) run the polars code itself and give identical bits.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import inspect
 import math
 from typing import Any

@@ -6,14 +6,12 @@ import datetime as dt
 import hashlib
 import json
 
-import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib.errors import DataError
 from journeylib.sources import detect_type
-from journeylib.sources.rules import SourceRules
 from journeylib.sources.xapi import actor_id, hash_mbox, statement_record, strict_problem
 
 from .conftest import FIXTURES, read_all
