@@ -607,7 +607,7 @@ class _Progress:
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                             TimeElapsedColumn(), console=Console(stderr=True), transient=False)
         self.bar.start()
-        self.task = self.bar.add_task("reports", total=total)
+        self.task = self.bar.add_task("running notebooks", total=total)
 
     def start(self, name: str) -> None:
         self.running.append(name)
@@ -621,7 +621,7 @@ class _Progress:
 
     def _show(self) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, description=f"running {', '.join(self.running)}" if self.running else "reports")
+            self.bar.update(self.task, description=f"running {', '.join(self.running) if self.running else 'notebooks'}")
 
     def stop(self) -> None:
         if self.bar is not None:
