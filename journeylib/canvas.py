@@ -55,7 +55,7 @@ LANE_TITLES = {
     "measured_emotion": "Measured emotion", "kpis": "KPIs", "pain_points": "Pain points", "opportunities": "Opportunities",
 }
 METRIC_SHORT = {
-    "reach": "Reach", "conversion": "Conversion", "stopped": "Stopped", "completion": "Completion", "pass_rate": "Pass rate", "score": "Score",
+    "reach": "Reach", "conversion": "Conversion", "stopped": "Stop\u00adped", "completion": "Completion", "pass_rate": "Pass rate", "score": "Score",
     "csat": "CSAT", "nps": "NPS", "emotion": "Emotion", "time_to_next": "Days to next", "events_per_learner": "Events each",
 }
 
@@ -136,7 +136,7 @@ def _ul(items: Iterable[str]) -> Markup:
     items = list(items)
     if not items:
         return Markup('<span class="jm-muted">–</span>')
-    return Markup("<ul>") + Markup("").join(Markup("<li>{}</li>").format(soft_hyphens(i)) for i in items) + Markup("</ul>")
+    return Markup("<ul>") + Markup("").join(Markup("<li>{}</li>").format(soft_hyphens(i, min_length=6)) for i in items) + Markup("</ul>")
 
 
 def _kpi_block(r: dict) -> Markup:
@@ -147,7 +147,7 @@ def _kpi_block(r: dict) -> Markup:
     value = fmt_value(r.get("value"), metric_kind(r.get("metric", "")))
     return Markup('<div class="jm-kpi" style="border-left-color:{}"><span class="jm-status" style="color:{}">{}</span>{} {}'
                   '<br><span class="jm-muted">target {}</span></div>').format(
-        color, "#1a1a1a" if s == "near" else color, status_text(s), soft_hyphens(METRIC_SHORT.get(r["metric"], r["metric"]), min_length=7), value, target_text(r))
+        color, "#1a1a1a" if s == "near" else color, status_text(s), soft_hyphens(METRIC_SHORT.get(r["metric"], r["metric"]), min_length=6), value, target_text(r))
 
 
 def _designed_kpis(t) -> Markup:
@@ -258,7 +258,7 @@ def journey_map_html(
         if lane == "emotion_curve":
             out += _curve_row(jmap, emotion)
             continue
-        out.append(str(Markup('<div class="jm-lane">{}</div>').format(LANE_TITLES.get(lane, lane))))
+        out.append(str(Markup('<div class="jm-lane">{}</div>').format(soft_hyphens(LANE_TITLES.get(lane, lane), min_length=6))))
         for t in tps:
             attrs = Markup(' id="{}"').format(anchor_id("tp", t.id)) if lane == "touchpoint" else Markup("")
             cls = "jm-cell jm-tp" if lane == "touchpoint" else "jm-cell"
