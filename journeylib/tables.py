@@ -56,6 +56,8 @@ METRIC_LABELS = {
 #: Page CSS for cards, boxes and notes (tables carry their own CSS from great_tables).
 CSS = """
 .journey-note, .journey-meta { color: #555; font-size: 13px; }
+.journey-notes { margin: 0.4em 0 1.2em 0; }
+.journey-notes p.journey-meta { margin: 0.2em 0; }
 .journey-note { margin: -0.6em 0 1.2em 0; font-size: 12px; }
 .journey-badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600; font-size: 12px; white-space: nowrap; }
 .journey-findings { border-left: 5px solid #0072B2; background: #f1f7fc; padding: 10px 18px; margin: 0.5em 0 1.5em 0; }
@@ -628,6 +630,16 @@ def note(text: str) -> HTML:
     return HTML(str(Markup('<p class="journey-meta">{}</p>').format(text)))
 
 
+def notes(texts: Iterable[str]) -> HTML:
+    """Several short notes (footnotes, definitions) in one muted block, a line each, every text escaped.
+
+    >>> notes(["¹ q < 0.001", "a & b"]).html
+    '<div class="journey-notes"><p class="journey-meta">¹ q &lt; 0.001</p><p class="journey-meta">a &amp; b</p></div>'
+    """
+    items = Markup("").join(Markup('<p class="journey-meta">{}</p>').format(t) for t in texts)
+    return HTML(str(Markup('<div class="journey-notes">{}</div>').format(items)))
+
+
 def funnel_note(jmap: JourneyMap, funnel: str | None) -> HTML:
     """One line naming the funnel shown: its name, number of steps, first and last step.
 
@@ -1165,7 +1177,7 @@ def segment_table(gaps: pl.DataFrame, jmap: JourneyMap, *, min_count: int = 5, s
 __all__ = [
     "CSS", "HTML", "METRIC_LABELS", "STATUS_SYMBOLS", "anchor_id", "changes_table", "data_quality_table", "emotion_headline", "emotion_outcomes",
     "emotion_stopping_table", "findings_box", "fmt_value", "funnel_note", "headline_cards", "hotspots_table", "house_style", "interventions_table",
-    "journey_map_html", "kpi_table", "map_headline", "metric_kind", "muted", "no_data_page", "note", "period_words", "persona_summary",
+    "journey_map_html", "kpi_table", "map_headline", "metric_kind", "muted", "no_data_page", "note", "notes", "period_words", "persona_summary",
     "review_header", "scorecard_table", "segment_table", "silent_touchpoints", "status_badge", "status_summary", "status_text", "stop_table",
     "suppressed_groups_note", "table", "takeaways_box", "text_on", "touchpoint_in", "verdict", "what_to_do",
 ]
