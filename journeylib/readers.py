@@ -316,7 +316,14 @@ class _CsvBody:
         window, slow_n = _WINDOW_MIN, _SLOW_MIN
         need_more = False
         limit = self.d.limits.line_bytes
+        idle, last = 0, (-1, -1)
         while True:
+            # every pass consumes bytes, reads more or widens the window (at most a few times in a row): a pass
+            # that does none of these many times over is a reader bug, stopped here rather than looping forever
+            idle = idle + 1 if (pos, len(data)) == last else 0
+            last = (pos, len(data))
+            if idle > 64:
+                raise DataError("internal CSV reader error: no progress", file=self.path)
             if not final and (need_more or len(data) - pos < BLOCK_BYTES):
                 chunk = self.stream.read(BLOCK_BYTES)
                 final = not chunk
@@ -332,21 +339,25 @@ class _CsvBody:
                 self._fast(data, pos, scan, line)
                 pos += scan.fast_end
                 line += scan.fast_lines
+            stuck = False
             if scan.problem:
                 frame, used, lines_used = self._slow(data, pos, final, line, slow_n)
-                self._pending.append(frame)
+                if frame.height:
+                    self._pending.append(frame)
                 pos += used
                 line += lines_used
                 slow_n = min(slow_n * 2, _SLOW_MAX) if scan.n_fast < 64 else _SLOW_MIN
                 window = _WINDOW_MIN
                 if used:
                     continue
+                # the record at pos runs past the data read so far: a wider window cannot help, more data can
+                stuck = True
             elif scan.n_fast:
                 window = min(window * 2, BLOCK_BYTES)
                 slow_n = _SLOW_MIN
                 continue
             # no complete record in the window
-            if stop < len(data):
+            if stop < len(data) and not stuck:
                 window *= 2
             elif final:  # pragma: no cover - at the end of the file every pass uses bytes
                 raise DataError("internal CSV reader error: no progress", file=self.path)
