@@ -636,7 +636,7 @@ def notes(texts: Iterable[str]) -> HTML:
     >>> notes(["¹ q < 0.001", "a & b"]).html
     '<div class="journey-notes"><p class="journey-meta">¹ q &lt; 0.001</p><p class="journey-meta">a &amp; b</p></div>'
     """
-    items = Markup("").join(Markup('<p class="journey-meta">{}</p>').format(t) for t in texts)
+    items = Markup("").join(Markup(note(t).html) for t in texts)
     return HTML(str(Markup('<div class="journey-notes">{}</div>').format(items)))
 
 

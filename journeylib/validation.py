@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .errors import DataError
 from .limits import Limits, limits_from_env
 from .load import (EVENT_REQUIRED, REJECTED_SCHEMA, EventChecker, _blank_is_null, _fixed_columns, _record_json,
                    _require, batches, empty_rejected, load_learners)
@@ -114,8 +115,6 @@ def validate_workspace(directory: str | Path, *, rejected_out: Path | None = Non
     Raises :class:`~journeylib.errors.MapError` / :class:`~journeylib.errors.DataError`
     for fatal problems, like :func:`journeylib.workspace.load_workspace`.
     """
-    from .errors import DataError
-
     directory = Path(directory)
     limits = limits or limits_from_env()
     if not directory.is_dir():
@@ -164,8 +163,6 @@ def validate_workspace(directory: str | Path, *, rejected_out: Path | None = Non
 def _small(directory: Path, jmap) -> bool:
     """Whether the rows are few enough for an in-memory database: a workspace read from its store (loaded
     in memory anyway) or an events file under :data:`IN_MEMORY_BYTES` (problems finding it are reported later)."""
-    from .errors import DataError
-
     if (directory / STORE_FILE).exists():
         return True
     try:
